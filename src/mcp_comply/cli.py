@@ -1,0 +1,47 @@
+"""The ``mcp-comply`` command: parse, call one library function, map errors to exit codes.
+
+Exit codes: 0 ok, 1 a finding (e.g. a mismatch or tampering), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mcp_comply.exceptions import ConfigError, MCPComplyError
+
+
+def _parser() -> argparse.ArgumentParser:
+    from mcp_comply import __version__
+
+    parser = argparse.ArgumentParser(prog="mcp-comply", description="Observability and compliance for MCP servers.")
+    parser.add_argument("--version", action="version", version=f"mcp-comply {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the instrumented example server against a real client and summarise")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors and 0 for --help/--version
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    try:
+        if args.command == "demo":
+            from mcp_comply.demo import run_demo
+
+            return run_demo()
+    except ConfigError as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        return 2
+    except MCPComplyError as exc:
+        print(f"error: {exc.diagnostics()}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse restricts choices
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

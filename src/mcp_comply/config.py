@@ -1,0 +1,89 @@
+"""Policy and runtime settings: pydantic models (extra="forbid") and loaders whose every error
+names the file, the path inside it and the reason."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mcp_comply import semconv
+from mcp_comply.exceptions import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricsPolicy(_Strict):
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=0, le=65535)
+
+
+class TracingPolicy(_Strict):
+    enabled: bool = True
+    """False leaves spans alone entirely (metrics and audit still run)."""
+    auto_configure: bool = True
+    """Install the OTel SDK with OTLP export when the app has none and OTEL_* variables ask for it."""
+
+
+class Policy(_Strict):
+    """A policy file (``policies/*.yaml``). Sections grow with the features that read them."""
+
+    version: Literal[1] = 1
+    name: str = "default"
+    metrics: MetricsPolicy = MetricsPolicy()
+    tracing: TracingPolicy = TracingPolicy()
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_policy(data: object, source: str) -> Policy:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected a mapping at the top level, found {type(data).__name__}", source=source)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(first["msg"], source=source, path=_location(tuple(first["loc"]))) from None
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Read and validate a policy file; ConfigError names file, path and reason."""
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy file: {exc.strerror or exc}", source=source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source,
+                          path=where) from None
+    return parse_policy(data, source)
+
+
+def metrics_port_from_env(env: Mapping[str, str]) -> int | None:
+    raw = env.get(semconv.ENV_METRICS_PORT)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"not a port number: {raw!r}", source=f"${semconv.ENV_METRICS_PORT}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port out of range 0-65535: {port}", source=f"${semconv.ENV_METRICS_PORT}")
+    return port

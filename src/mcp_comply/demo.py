@@ -1,0 +1,227 @@
+"""``mcp-comply demo``: the example weather server, instrumented, driven by the SDK's real client.
+
+Starts ``examples/weather_server.py`` over streamable HTTP on 127.0.0.1, sends a realistic mix of
+calls (successes, tool errors, bad arguments, an unknown tool, a crash), reads the server's own
+``/metrics`` and prints a per-tool summary. Leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from mcp_comply import semconv
+from mcp_comply.exceptions import MCPComplyError
+
+_STARTUP_TIMEOUT_S = 60.0
+
+
+def example_script() -> Path:
+    """The example server: shipped inside the wheel, or the repository's ``examples/``."""
+    packaged = resources.files("mcp_comply").joinpath("_examples/weather_server.py")
+    if packaged.is_file():
+        return Path(str(packaged))
+    repo = Path(__file__).resolve().parents[2] / "examples" / "weather_server.py"
+    if repo.is_file():
+        return repo
+    raise MCPComplyError("the example server (examples/weather_server.py) is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# The traffic: (tool, arguments, what the client should see). "isError" or "ok".
+def traffic() -> list[tuple[str, dict[str, Any], str]]:
+    calls: list[tuple[str, dict[str, Any], str]] = []
+    cities = ["paris", "berlin", "lisbon", "oslo", "rome", "madrid"]
+    for i in range(24):
+        calls.append(("get_forecast", {"city": cities[i % len(cities)], "days": 1 + i % 7}, "ok"))
+    for unit_in, unit_out in (("C", "F"), ("F", "C"), ("K", "C"), ("C", "K")) * 3:
+        calls.append(("convert_temperature", {"value": 21.5, "from_unit": unit_in, "to_unit": unit_out}, "ok"))
+    for legs in ([{"city": "paris", "nights": 2}], [{"city": "rome", "nights": 3}, {"city": "oslo", "nights": 1}]):
+        calls.append(("plan_trip", {"request": {"traveller": "ada", "legs": legs, "prefer": "warm"}}, "ok"))
+    calls += [
+        ("get_forecast", {"city": "atlantis"}, "isError"),                       # deliberate tool error
+        ("get_forecast", {"city": "paris", "days": 30}, "isError"),              # deliberate tool error
+        ("get_forecast", {"city": "paris", "days": "many"}, "isError"),          # fails the input schema
+        ("plan_trip", {"request": {"traveller": "", "legs": []}}, "isError"),   # fails the input schema
+        ("book_flight", {"to": "oslo"}, "isError"),                              # unknown tool
+        ("station_status", {"station_id": "ws-7"}, "ok"),
+        ("station_status", {"station_id": "ws-13"}, "isError"),                  # the tool crashes
+    ]
+    return calls
+
+
+@dataclass
+class ToolSummary:
+    calls: int = 0
+    errors: int = 0
+    by_error: dict[str, int] = field(default_factory=dict)
+    buckets: list[tuple[float, float]] = field(default_factory=list)
+
+
+def bucket_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
+    """Prometheus ``histogram_quantile``: linear interpolation inside cumulative buckets."""
+    ordered = sorted(buckets)
+    if not ordered or ordered[-1][1] <= 0:
+        return None
+    total = ordered[-1][1]
+    rank = q * total
+    prev_bound, prev_count = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if bound == float("inf"):
+                return prev_bound
+            if count == prev_count:
+                return bound
+            return prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count)
+        prev_bound, prev_count = bound, count
+    return prev_bound
+
+
+def summarise(metrics_text: str) -> dict[str, ToolSummary]:
+    tools: dict[str, ToolSummary] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for s in family.samples:
+            tool = s.labels.get(semconv.LABEL_TOOL)
+            if tool is None:
+                continue
+            summary = tools.setdefault(tool, ToolSummary())
+            if s.name == semconv.TOOL_CALLS_TOTAL:
+                summary.calls += int(s.value)
+                if s.labels.get(semconv.LABEL_STATUS) == semconv.STATUS_ERROR:
+                    summary.errors += int(s.value)
+                    kind = s.labels.get(semconv.LABEL_ERROR_TYPE, "")
+                    summary.by_error[kind] = summary.by_error.get(kind, 0) + int(s.value)
+            elif s.name == semconv.TOOL_DURATION_SECONDS + "_bucket":
+                bound = float(s.labels["le"])
+                merged = dict(summary.buckets)
+                merged[bound] = merged.get(bound, 0.0) + s.value
+                summary.buckets = sorted(merged.items())
+    return tools
+
+
+def format_summary(tools: dict[str, ToolSummary]) -> str:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1000:.1f} ms"
+
+    header = f"{'tool':<22}{'calls':>6}{'errors':>8}{'error rate':>12}{'p50':>11}{'p95':>11}  errors by type"
+    lines = [header, "-" * len(header)]
+    for name in sorted(tools):
+        t = tools[name]
+        rate = f"{100 * t.errors / t.calls:.1f}%" if t.calls else "-"
+        kinds = ", ".join(f"{k}={v}" for k, v in sorted(t.by_error.items()))
+        lines.append(f"{name:<22}{t.calls:>6}{t.errors:>8}{rate:>12}{ms(bucket_quantile(0.5, t.buckets)):>11}"
+                     f"{ms(bucket_quantile(0.95, t.buckets)):>11}  {kinds}")
+    total = sum(t.calls for t in tools.values())
+    errors = sum(t.errors for t in tools.values())
+    lines.append("-" * len(header))
+    lines.append(f"{'all tools':<22}{total:>6}{errors:>8}{(f'{100 * errors / total:.1f}%' if total else '-'):>12}")
+    return "\n".join(lines)
+
+
+def _fetch(url: str, timeout: float = 5.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+        return str(response.read().decode())
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise MCPComplyError(f"the example server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            _fetch(url, timeout=1.0)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise MCPComplyError(f"the example server did not become ready within {_STARTUP_TIMEOUT_S:.0f} s")
+
+
+async def _drive(url: str, calls: list[tuple[str, dict[str, Any], str]]) -> list[str]:
+    from mcp import Client
+
+    seen: list[str] = []
+    async with Client(url) as client:
+        half = len(calls) // 2
+        for name, args, _ in calls[:half]:
+            result = await client.call_tool(name, args)
+            seen.append("isError" if result.is_error else "ok")
+    async with Client(url, mode="legacy") as client:  # the older protocol era, with a session
+        for name, args, _ in calls[half:]:
+            result = await client.call_tool(name, args)
+            seen.append("isError" if result.is_error else "ok")
+    return seen
+
+
+def _wait_port_open(port: int) -> None:
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise MCPComplyError(f"the example server did not open port {port}")
+
+
+def run_demo(out: TextIO | None = None) -> int:
+    """Run the demo; 0 when every call was counted as expected."""
+    import anyio
+
+    out = out or sys.stdout
+    script = example_script()
+    mcp_port, metrics_port = free_port(), free_port()
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mcp-comply-demo-") as tmp:
+        log = Path(tmp) / "server.log"
+        env = dict(os.environ, MCP_COMPLY_LOG_LEVEL="warning", PYTHONUNBUFFERED="1")
+        with log.open("wb") as log_fh:
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and our own example
+                [sys.executable, str(script), "--transport", "http", "--port", str(mcp_port),
+                 "--metrics-port", str(metrics_port)],
+                stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            )
+        try:
+            print(f"mcp-comply demo: example server {script.name} (pid {proc.pid}) on "
+                  f"http://127.0.0.1:{mcp_port}/mcp", file=out)
+            _wait_ready(metrics_url.replace("/metrics", "/healthz"), proc, log)
+            _wait_port_open(mcp_port)
+            calls = traffic()
+            seen = anyio.run(_drive, f"http://127.0.0.1:{mcp_port}/mcp", calls)
+            expected = [want for _, _, want in calls]
+            text = _fetch(metrics_url)
+            ready = _fetch(metrics_url.replace("/metrics", "/readyz"))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+    tools = summarise(text)
+    counted = sum(t.calls for t in tools.values())
+    print(f"\nSent {len(calls)} tools/call requests with the MCP SDK client (both protocol eras).\n", file=out)
+    print(format_summary(tools), file=out)
+    print(f"\nMetrics were served at {metrics_url} (also /healthz, /readyz: {ready.strip()})", file=out)
+    print(f"Done in {time.monotonic() - started:.1f} s; the example server was stopped.", file=out)
+    if seen != expected or counted != len(calls):
+        print(f"\nMISMATCH: client saw {seen.count('isError')} errors (expected {expected.count('isError')}); "
+              f"metrics counted {counted} of {len(calls)} calls", file=out)
+        return 1
+    return 0

@@ -1,0 +1,219 @@
+"""``instrument(server)``: one line makes an MCP server observable.
+
+    from mcp.server.mcpserver import MCPServer
+    from mcp_comply import instrument
+
+    server = MCPServer("weather")
+    handle = instrument(server, metrics_port=9464)   # /metrics, /healthz, /readyz on 127.0.0.1
+    server.run("stdio")
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry
+
+from mcp_comply import semconv
+from mcp_comply._log import get_logger
+from mcp_comply.config import Policy, load_policy, metrics_port_from_env
+from mcp_comply.exceptions import InstrumentationError
+from mcp_comply.instrument._context import SdkFacts
+from mcp_comply.instrument._core import Recorder, Sink
+from mcp_comply.instrument._endpoints import EndpointServer, Health, starlette_routes
+from mcp_comply.instrument._frameworks import Binding, bind, check_versions, detect
+from mcp_comply.instrument._metrics import Metrics, metrics_for
+from mcp_comply.instrument._otel import maybe_configure, shutdown_bounded
+from mcp_comply.instrument._record import CallRecord
+from mcp_comply.instrument._sdk import AmbientCapture, ComplyMiddleware
+
+__all__ = ["CallRecord", "Instrumentation", "instrument"]
+
+_log = get_logger()
+_lock = threading.Lock()
+_handles: weakref.WeakKeyDictionary[Any, Instrumentation] = weakref.WeakKeyDictionary()
+
+
+def _package_version() -> str:
+    from mcp_comply import __version__
+
+    return __version__
+
+
+class Instrumentation:
+    """The handle instrument() returns: undo it, close it, read its registry, mount its routes."""
+
+    def __init__(self, server: Any, binding: Binding, recorder: Recorder, metrics: Metrics,
+                 policy: Policy, health: Health, endpoint: EndpointServer | None, installed: list[Any],
+                 otel_provider: object | None) -> None:
+        self.server = server
+        self.framework = binding.framework
+        self.policy = policy
+        self.health = health
+        self._binding = binding
+        self._recorder = recorder
+        self._metrics = metrics
+        self._endpoint = endpoint
+        self._installed = installed
+        self._otel_provider = otel_provider
+        self._active = True
+        self.health.checks["instrumentation"] = lambda: (self._active, "active" if self._active
+                                                         else "uninstrumented")
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self._metrics.registry
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where ``/metrics`` is served, when ``metrics_port`` was given."""
+        return self._endpoint.url if self._endpoint is not None else None
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def add_sink(self, sink: Sink) -> None:
+        """Receive every :class:`CallRecord` (called on the request path: keep it cheap)."""
+        self._recorder.sinks.append(sink)
+
+    def routes(self) -> list[Any]:
+        """``/metrics``, ``/healthz``, ``/readyz`` as Starlette routes for the server's own app:
+        ``app = server.streamable_http_app(); app.routes.extend(handle.routes())``."""
+        return starlette_routes(self.registry, self.health)
+
+    def uninstrument(self) -> None:
+        """Restore the server exactly as it was before instrument()."""
+        with _lock:
+            if not self._active:
+                return
+            self._active = False
+            self._recorder.enabled = False
+            middleware = self._binding.lowlevel.middleware
+            middleware[:] = [m for m in middleware if not any(m is ours for ours in self._installed)]
+            for undo in reversed(self._binding.undo):
+                undo()
+            self._metrics.info.remove(_package_version(), self._binding.server_name)
+            if _handles.get(self.server) is self:
+                del _handles[self.server]
+        self.close()
+
+    def close(self) -> None:
+        """Flush and stop what instrument() started (the metrics endpoint, an OTLP exporter)."""
+        if self._endpoint is not None:
+            self._endpoint.close()
+        if self._otel_provider is not None:
+            shutdown_bounded(self._otel_provider)
+            self._otel_provider = None
+
+
+def instrument(
+    server: Any,
+    *,
+    policy: str | os.PathLike[str] | Policy | None = None,
+    audit_dir: str | os.PathLike[str] | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str | None = None,
+    registry: CollectorRegistry | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Instrumentation:
+    """Instrument an MCP server in place and return the handle.
+
+    Works on ``mcp.server.mcpserver.MCPServer``, the low-level ``mcp.server.Server`` and
+    ``fastmcp.FastMCP``. Calling it again on the same server returns the same handle.
+    Settings not given as arguments come from ``MCP_COMPLY_POLICY``, ``MCP_COMPLY_METRICS_PORT``
+    and ``MCP_COMPLY_METRICS_HOST``; tracing honours the standard ``OTEL_*`` variables.
+    """
+    with _lock:
+        existing = _handles.get(server)
+        if existing is not None:
+            return existing
+    framework = detect(server)
+    check_versions(framework)
+    env = os.environ if env is None else env
+
+    if audit_dir is not None or env.get(semconv.ENV_AUDIT_DIR):
+        raise InstrumentationError(
+            "audit_dir / MCP_COMPLY_AUDIT_DIR: the audit log is not available in this release yet"
+        )
+    resolved = _resolve_policy(policy, env)
+    host = metrics_host or env.get(semconv.ENV_METRICS_HOST) or resolved.metrics.host
+    port = metrics_port if metrics_port is not None else metrics_port_from_env(env)
+    if port is None:
+        port = resolved.metrics.port
+
+    from mcp.server import stdio as sdk_stdio
+    from mcp.shared.exceptions import MCPError
+    from pydantic import ValidationError
+
+    try:
+        from mcp.server.auth.middleware.auth_context import get_access_token
+    except ImportError:  # pragma: no cover - auth is part of every supported SDK
+        get_access_token = None  # type: ignore[assignment]
+
+    with _lock:
+        existing = _handles.get(server)
+        if existing is not None:
+            return existing
+        binding = bind(server, framework)
+        otel_provider = None
+        if resolved.tracing.enabled and resolved.tracing.auto_configure and tracer_provider is None:
+            otel_provider = maybe_configure(binding.server_name, env)
+        provider = tracer_provider or trace.get_tracer_provider()
+        tracer = provider.get_tracer(semconv.TRACER_NAME, _package_version())
+        metrics = metrics_for(registry)
+        recorder = Recorder(framework=framework, metrics=metrics, tracer=tracer, catalog=binding.catalog,
+                            sinks=[], protocol_error=MCPError, params_error=ValidationError)
+        claims = vars(sdk_stdio).get("_claims")
+        facts = SdkFacts(claims if isinstance(claims, dict) else None, get_access_token)
+
+        middleware: list[Any] = binding.lowlevel.middleware
+        owner_index = next((i for i, m in enumerate(middleware)
+                            if binding.span_owner is not None and isinstance(m, binding.span_owner)), None)
+        installed: list[Any]
+        if not resolved.tracing.enabled:
+            ours = ComplyMiddleware(recorder, facts, own_span=False, tracing=False)
+            middleware.insert(0, ours)
+            installed = [ours]
+        elif owner_index is None:
+            ours = ComplyMiddleware(recorder, facts, own_span=True)
+            middleware.insert(0, ours)
+            installed = [ours]
+        else:
+            ours = ComplyMiddleware(recorder, facts, own_span=False)
+            capture = AmbientCapture()
+            middleware.insert(owner_index + 1, ours)
+            middleware.insert(0, capture)
+            installed = [capture, ours]
+
+        health = Health()
+        endpoint = None
+        try:
+            if port is not None:
+                endpoint = EndpointServer(metrics.registry, health, host, port)
+        except OSError as exc:
+            middleware[:] = [m for m in middleware if not any(m is x for x in installed)]
+            for undo in reversed(binding.undo):
+                undo()
+            reason = exc.strerror or str(exc)
+            raise InstrumentationError(f"cannot serve metrics on {host}:{port}: {reason}") from exc
+        handle = Instrumentation(server, binding, recorder, metrics, resolved, health, endpoint, installed,
+                                 otel_provider)
+        metrics.info.labels(_package_version(), binding.server_name).set(1)
+        _handles[server] = handle
+    _log.info("mcp_comply_instrumented", server=binding.server_name, framework=framework,
+              metrics_url=handle.metrics_url, spans="created" if owner_index is None else "enriched")
+    return handle
+
+
+def _resolve_policy(policy: str | os.PathLike[str] | Policy | None, env: Mapping[str, str]) -> Policy:
+    if isinstance(policy, Policy):
+        return policy
+    source = policy if policy is not None else env.get(semconv.ENV_POLICY)
+    return load_policy(source) if source else Policy()

@@ -1,0 +1,154 @@
+"""The per-request lifecycle shared by every framework adapter: start, classify, finish, emit."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span, SpanContext, Tracer
+
+from mcp_comply import semconv
+from mcp_comply._log import get_logger
+from mcp_comply.instrument._catalog import ToolCatalog
+from mcp_comply.instrument._metrics import Metrics
+from mcp_comply.instrument._record import CallRecord
+from mcp_comply.instrument._spans import finish_span
+
+if TYPE_CHECKING:
+    from mcp_comply.instrument._context import RequestFacts
+
+_log = get_logger()
+
+Sink = Callable[[CallRecord], None]
+
+
+class Req:
+    """Mutable state of one request while it runs; becomes a :class:`CallRecord` once, at the end."""
+
+    __slots__ = ("ambient", "arguments", "detail_exc", "detail_outcome", "error_code", "error_result",
+                 "exception_type", "method", "outcome", "request_id", "span", "span_owned",
+                 "start_unix", "t0", "tool", "tool_label")
+
+    def __init__(self, method: str, tool: str | None, request_id: str | None,
+                 arguments: Mapping[str, Any] | None, ambient: SpanContext) -> None:
+        self.method = method
+        self.tool = tool
+        self.tool_label = ""
+        self.request_id = request_id
+        self.arguments = arguments
+        self.ambient = ambient
+        self.span: Span | None = None
+        self.span_owned = False
+        self.outcome = semconv.OUTCOME_OK
+        self.error_code: int | None = None
+        self.exception_type: str | None = None
+        self.error_result = False
+        # Set by a framework enricher that sees finer detail than the wire result (e.g. which
+        # kind of tool failure an isError result was).
+        self.detail_outcome: str | None = None
+        self.detail_exc: str | None = None
+        self.start_unix = time.time()
+        self.t0 = time.perf_counter()
+
+
+current_request: ContextVar[Req | None] = ContextVar("mcp_comply_request", default=None)
+
+_PROCESS_CORRELATION = "proc:" + uuid.uuid4().hex
+
+
+def exception_name(exc: BaseException) -> str:
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+class Recorder:
+    """Everything one instrumented server shares: metrics, tracer, catalog and sinks.
+
+    The request path calls :meth:`begin`, classification helpers, then :meth:`finish`; all of it
+    is cheap and none of it blocks. Any failure of ours is counted and logged, never raised.
+    """
+
+    def __init__(self, *, framework: str, metrics: Metrics, tracer: Tracer, catalog: ToolCatalog,
+                 sinks: list[Sink], protocol_error: type[BaseException],
+                 params_error: type[BaseException]) -> None:
+        self.framework = framework
+        # The framework's JSON-RPC error (carries .error.code) and the pydantic ValidationError
+        # that malformed params raise (answered with -32602): handed in so this module never
+        # imports a framework.
+        self._protocol_error = protocol_error
+        self._params_error = params_error
+        self.metrics = metrics
+        self.tracer = tracer
+        self.catalog = catalog
+        self.sinks = sinks
+        self.enabled = True
+
+    def internal_error(self, component: str, exc: BaseException) -> None:
+        try:
+            self.metrics.internal_error(component)
+            _log.warning("mcp_comply_internal_error", component=component, error=exception_name(exc),
+                         detail=str(exc)[:500])
+        except Exception:  # noqa: BLE001 - the last line of defence must not raise either
+            return
+
+    def classify_exception(self, req: Req, exc: BaseException) -> None:
+        """Outcome of a request whose handling raised (the exception is re-raised by the caller)."""
+        if isinstance(exc, asyncio.CancelledError):
+            req.outcome = semconv.ERROR_CANCELLED
+            return
+        if isinstance(exc, self._protocol_error):
+            req.outcome = semconv.ERROR_PROTOCOL
+            req.error_code = exc.error.code  # type: ignore[attr-defined]
+            return
+        if isinstance(exc, self._params_error):
+            req.outcome = semconv.ERROR_PROTOCOL
+            req.error_code = semconv.INVALID_PARAMS
+            return
+        req.outcome = semconv.ERROR_EXCEPTION
+        req.exception_type = exception_name(exc)
+
+    def finish(self, req: Req, facts: RequestFacts, message: str | None = None) -> CallRecord:
+        duration = time.perf_counter() - req.t0
+        if req.detail_outcome is not None and req.outcome != semconv.OUTCOME_OK:
+            req.outcome = req.detail_outcome
+            if req.detail_exc is not None:
+                req.exception_type = req.detail_exc
+        span = req.span
+        span_ctx = span.get_span_context() if span is not None else INVALID_SPAN_CONTEXT
+        correlation = facts.session_id or facts.correlation_id or _PROCESS_CORRELATION
+        record = CallRecord(
+            req.method, req.tool, req.tool_label, req.outcome, req.error_code, req.exception_type,
+            req.start_unix, duration, req.request_id, facts.session_id, correlation, facts.transport,
+            facts.protocol_version, facts.client_name, facts.client_version, facts.principal,
+            facts.client_address, facts.client_port,
+            format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
+            format(span_ctx.span_id, "016x") if span_ctx.is_valid else None,
+            req.error_result, req.arguments, self.framework,
+        )
+        try:
+            self.metrics.observe(record)
+        except Exception as exc:  # noqa: BLE001 - never break the host server
+            self.internal_error("metrics", exc)
+        if span is not None and span.is_recording():
+            try:
+                finish_span(span, record, framework_owned=not req.span_owned, message=message)
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error("spans", exc)
+        for sink in self.sinks:
+            try:
+                sink(record)
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error("sink", exc)
+        return record
+
+
+def derived_correlation(*parts: str | None) -> str:
+    """A stable correlation id for requests that share no session (2026-07-28 HTTP)."""
+    digest = hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
+    return "derived:" + digest[:24]
