@@ -130,11 +130,11 @@ def instrument(
     Settings not given as arguments come from ``MCP_COMPLY_POLICY``, ``MCP_COMPLY_METRICS_PORT``
     and ``MCP_COMPLY_METRICS_HOST``; tracing honours the standard ``OTEL_*`` variables.
     """
+    framework = detect(server)
     with _lock:
         existing = _handles.get(server)
         if existing is not None:
             return existing
-    framework = detect(server)
     check_versions(framework)
     env = os.environ if env is None else env
 

@@ -1,0 +1,189 @@
+"""Contract 3: one server span per request, enriched to the MCP semantic conventions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, MCPError
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import CollectorRegistry
+
+import servers
+from mcp_comply import instrument
+
+
+def _server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+
+
+async def _calls(server: Any, mode: str) -> None:
+    async with Client(servers.lowlevel_of(server), mode=mode) as client:
+        await client.call_tool("add", {"a": 1, "b": 2})
+        await client.call_tool("fail", {"reason": "no"})
+        await client.call_tool("add", {"a": "x", "b": 1})
+        try:
+            await client.call_tool("crash", {})
+        except MCPError:
+            pass
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_one_enriched_server_span_per_request(framework: str, mode: str, spans: InMemorySpanExporter,
+                                              registry: CollectorRegistry) -> None:
+    """The framework's span is enriched, never duplicated, and carries the semconv attributes."""
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    anyio.run(_calls, server, mode)
+    tool_spans = [s for s in _server_spans(spans) if s.attributes.get("mcp.method.name") == "tools/call"]
+    assert [s.name for s in tool_spans] == ["tools/call add", "tools/call fail", "tools/call add",
+                                            "tools/call crash"]
+    # no duplicate: exactly one SERVER span per JSON-RPC request id
+    ids = [s.attributes["jsonrpc.request.id"] for s in _server_spans(spans)
+           if "jsonrpc.request.id" in (s.attributes or {})]
+    assert len(ids) == len(set(ids))
+    assert {s.instrumentation_scope.name for s in tool_spans} == {
+        "fastmcp" if framework == "fastmcp" else "mcp-python-sdk"}
+
+    ok, fail, bad_args, crash = tool_spans
+    version = "2026-07-28" if mode == "auto" else "2025-11-25"
+    assert ok.status.status_code == StatusCode.UNSET
+    assert ok.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert ok.attributes["gen_ai.tool.name"] == "add"
+    assert ok.attributes["mcp.protocol.version"] == version
+    assert ok.attributes["mcp_comply.outcome"] == "ok"
+    assert "error.type" not in ok.attributes
+    assert "network.transport" not in ok.attributes  # in-process: no network
+    if framework != "fastmcp":  # fastmcp sets its own per-connection uuid; attributes cannot be removed
+        assert "mcp.session.id" not in ok.attributes
+    assert ok.attributes["jsonrpc.request.id"].isdigit()
+
+    assert fail.status.status_code == StatusCode.ERROR
+    assert fail.attributes["error.type"] == "tool_error"
+    assert fail.attributes["mcp_comply.outcome"] == "tool_error"
+    assert bad_args.status.status_code == StatusCode.ERROR
+    assert bad_args.attributes["mcp_comply.outcome"] == "validation_error"
+    assert crash.status.status_code == StatusCode.ERROR
+    assert crash.attributes["mcp_comply.outcome"] == "exception"
+    if framework != "fastmcp":
+        # fastmcp rewrites error.type after we return (its own mapping); the SDK keeps ours.
+        assert bad_args.attributes["error.type"] == "tool_error"
+    handle.uninstrument()
+
+
+def test_client_caused_codes_are_not_server_errors(framework: str, spans: InMemorySpanExporter,
+                                                   registry: CollectorRegistry) -> None:
+    """-32602 and -32601 keep their code on the span but do not mark it ERROR."""
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+
+    async def go() -> None:
+        async with Client(servers.lowlevel_of(server), mode="legacy") as client:
+            raw = client.session._dispatcher.send_raw_request
+            for method, params in (("tools/call", {"arguments": {}}), ("x-vendor/thing", {})):
+                with pytest.raises(MCPError):
+                    await raw(method, params)
+
+    anyio.run(go)
+    by_method = {s.attributes.get("mcp.method.name"): s for s in _server_spans(spans)}
+    bad_params, no_method = by_method["tools/call"], by_method["x-vendor/thing"]
+    assert bad_params.attributes["rpc.response.status_code"] == "-32602"
+    assert bad_params.attributes["mcp_comply.outcome"] == "protocol_error"
+    assert no_method.attributes["rpc.response.status_code"] == "-32601"
+    assert bad_params.status.status_code != StatusCode.ERROR
+    assert no_method.status.status_code != StatusCode.ERROR
+    handle.uninstrument()
+
+
+def test_server_error_code_is_a_span_error(spans: InMemorySpanExporter, registry: CollectorRegistry) -> None:
+    """A server-side JSON-RPC code (-32001 raised by a tool) is an ERROR with its message."""
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry)
+
+    async def go() -> None:
+        async with Client(server) as client:
+            with pytest.raises(MCPError):
+                await client.call_tool("reject", {})
+
+    anyio.run(go)
+    (span,) = [s for s in _server_spans(spans) if s.name == "tools/call reject"]
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.status.description == "quota exceeded"
+    assert span.attributes["error.type"] == "-32001"
+    assert span.attributes["rpc.response.status_code"] == "-32001"
+    handle.uninstrument()
+
+
+def test_parent_from_meta(spans: InMemorySpanExporter, registry: CollectorRegistry) -> None:
+    """The client's span (propagated in params._meta) is the server span's parent."""
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry)
+    tracer = trace.get_tracer("test-client")
+
+    async def go() -> int:
+        async with Client(server) as client:
+            with tracer.start_as_current_span("agent step") as parent:
+                await client.call_tool("add", {"a": 1, "b": 1})
+                return parent.get_span_context().trace_id
+
+    trace_id = anyio.run(go)
+    (span,) = [s for s in _server_spans(spans) if s.name == "tools/call add"]
+    assert span.context.trace_id == trace_id
+    assert span.parent is not None
+    handle.uninstrument()
+
+
+def test_own_span_when_framework_has_none(spans: InMemorySpanExporter, registry: CollectorRegistry) -> None:
+    """With the SDK's OpenTelemetryMiddleware removed, mcp-comply creates the server span itself,
+    on the injected tracer provider, parented from params._meta."""
+    from mcp.server._otel import OpenTelemetryMiddleware
+
+    server = servers.build_mcpserver()
+    server.middleware[:] = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
+    own = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(own))
+    handle = instrument(server, registry=registry, tracer_provider=provider)
+    tracer = trace.get_tracer("test-client")
+
+    async def go() -> int:
+        async with Client(server) as client:
+            with tracer.start_as_current_span("agent step") as parent:
+                await client.call_tool("add", {"a": 1, "b": 1})
+                with pytest.raises(MCPError):
+                    await client.session._dispatcher.send_raw_request("tools/call", {"arguments": {}})
+                return parent.get_span_context().trace_id
+
+    trace_id = anyio.run(go)
+    mine = {s.name: s for s in own.get_finished_spans()}
+    assert set(mine) == {"server/discover", "tools/call add", "tools/call", "tools/list"}
+    add = mine["tools/call add"]
+    assert add.kind == SpanKind.SERVER
+    assert add.instrumentation_scope.name == "mcp_comply"
+    assert add.context.trace_id == trace_id
+    assert add.attributes["gen_ai.tool.name"] == "add"
+    assert add.attributes["jsonrpc.request.id"].isdigit()
+    bad = mine["tools/call"]
+    assert bad.status.status_code == StatusCode.UNSET  # caller error: not a server error
+    assert bad.attributes["rpc.response.status_code"] == "-32602"
+    assert not [s for s in _server_spans(spans) if s.instrumentation_scope.name == "mcp-python-sdk"]
+    handle.uninstrument()
+
+
+def test_tracing_disabled_by_policy_leaves_spans_alone(spans: InMemorySpanExporter,
+                                                        registry: CollectorRegistry) -> None:
+    from mcp_comply.config import Policy, TracingPolicy
+
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry, policy=Policy(tracing=TracingPolicy(enabled=False)))
+    anyio.run(_calls, server, "auto")
+    (ok, *_rest) = [s for s in _server_spans(spans) if s.name == "tools/call add"]
+    assert "mcp_comply.outcome" not in ok.attributes
+    assert registry.get_sample_value("mcp_tool_calls_total",
+                                     {"tool": "add", "status": "ok", "error_type": ""}) == 1
+    handle.uninstrument()
