@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 import anyio
@@ -196,7 +195,6 @@ def main() -> None:
     if args.ready_file:
         with open(args.ready_file, "w", encoding="utf-8") as fh:
             json.dump({"metrics_url": handle.metrics_url}, fh)
-    print("this line goes to stdout before the transport starts", file=sys.stderr)
 
     if args.transport == "stdio":
         if args.framework == "lowlevel":

@@ -29,18 +29,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 for --help/--version
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
-        if args.command == "demo":
-            from mcp_comply.demo import run_demo
+        from mcp_comply.demo import run_demo
 
-            return run_demo()
+        commands = {"demo": run_demo}
+        return commands[args.command]()
     except ConfigError as exc:
         print(exc.diagnostics(), file=sys.stderr)
         return 2
     except MCPComplyError as exc:
         print(f"error: {exc.diagnostics()}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse restricts choices
-    return 2  # pragma: no cover
 
 
 if __name__ == "__main__":

@@ -147,9 +147,10 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
             raise MCPComplyError(f"the example server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
         try:
             _fetch(url, timeout=1.0)
-            return
         except OSError:
             time.sleep(0.1)
+        else:
+            return
     raise MCPComplyError(f"the example server did not become ready within {_STARTUP_TIMEOUT_S:.0f} s")
 
 

@@ -26,9 +26,9 @@ from mcp_comply.exceptions import InstrumentationError
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Sink
 from mcp_comply.instrument._endpoints import EndpointServer, Health, starlette_routes
-from mcp_comply.instrument._frameworks import Binding, bind, check_versions, detect
+from mcp_comply.instrument._frameworks import LOWLEVEL, Binding, bind, check_versions, detect
 from mcp_comply.instrument._metrics import Metrics, metrics_for
-from mcp_comply.instrument._otel import maybe_configure, shutdown_bounded
+from mcp_comply.instrument._otel import maybe_configure, sdk_configured, shutdown_bounded
 from mcp_comply.instrument._record import CallRecord
 from mcp_comply.instrument._sdk import AmbientCapture, ComplyMiddleware
 
@@ -176,21 +176,28 @@ def instrument(
         middleware: list[Any] = binding.lowlevel.middleware
         owner_index = next((i for i, m in enumerate(middleware)
                             if binding.span_owner is not None and isinstance(m, binding.span_owner)), None)
-        installed: list[Any]
+        installed: list[Any] = []
+        detail = framework != LOWLEVEL
         if not resolved.tracing.enabled:
-            ours = ComplyMiddleware(recorder, facts, own_span=False, tracing=False)
+            ours = ComplyMiddleware(recorder, facts, own_span=False, tracing=False, detail=detail)
             middleware.insert(0, ours)
-            installed = [ours]
         elif owner_index is None:
-            ours = ComplyMiddleware(recorder, facts, own_span=True)
+            ours = ComplyMiddleware(recorder, facts, own_span=True, detail=detail)
             middleware.insert(0, ours)
-            installed = [ours]
         else:
-            ours = ComplyMiddleware(recorder, facts, own_span=False)
             capture = AmbientCapture()
+
+            def install_capture() -> None:
+                if not any(m is capture for m in middleware):
+                    middleware.insert(0, capture)
+                    installed.append(capture)
+
+            ours = ComplyMiddleware(recorder, facts, own_span=False, detail=detail,
+                                    on_recording_span=install_capture)
             middleware.insert(owner_index + 1, ours)
-            middleware.insert(0, capture)
-            installed = [capture, ours]
+            if sdk_configured():
+                install_capture()
+        installed.append(ours)
 
         health = Health()
         endpoint = None

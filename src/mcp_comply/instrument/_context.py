@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from mcp_comply import semconv
-from mcp_comply.instrument._core import derived_correlation
+from mcp_comply.instrument._core import RequestFacts, derived_correlation
 
 _CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
 _CORRELATION_STATE_KEY = "mcp_comply.correlation_id"
 _FIRST_SESSIONLESS = "2026-07-28"  # protocol versions are dates; this one dropped sessions
-
-
-class RequestFacts(NamedTuple):
-    session_id: str | None
-    correlation_id: str | None
-    transport: str | None
-    protocol_version: str | None
-    client_name: str | None
-    client_version: str | None
-    principal: str | None
-    client_address: str | None
-    client_port: int | None
 
 
 class SdkFacts:
@@ -39,6 +27,13 @@ class SdkFacts:
         # which is how stdio is told apart from in-memory streams (both are "jsonrpc" streams).
         self._stdio_claims = stdio_claims
         self._get_access_token = get_access_token
+
+    def transport(self, ctx: Any) -> str | None:
+        """``tcp`` (HTTP), ``pipe`` (stdio) or None (in process): all the metrics need."""
+        if ctx.request is not None:
+            return semconv.TRANSPORT_TCP
+        claims = self._stdio_claims
+        return semconv.TRANSPORT_PIPE if claims is not None and 0 in claims else None
 
     def read(self, ctx: Any) -> RequestFacts:
         request = ctx.request

@@ -8,9 +8,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span, SpanContext, Tracer
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span, Tracer
 
 from mcp_comply import semconv
 from mcp_comply._log import get_logger
@@ -19,8 +19,28 @@ from mcp_comply.instrument._metrics import Metrics
 from mcp_comply.instrument._record import CallRecord
 from mcp_comply.instrument._spans import finish_span
 
-if TYPE_CHECKING:
-    from mcp_comply.instrument._context import RequestFacts
+
+class RequestFacts(NamedTuple):
+    """Who, how and over what: read from the framework's request context when a record is built."""
+
+    session_id: str | None
+    correlation_id: str | None
+    transport: str | None
+    protocol_version: str | None
+    client_name: str | None
+    client_version: str | None
+    principal: str | None
+    client_address: str | None
+    client_port: int | None
+
+
+NO_FACTS = RequestFacts(None, None, None, None, None, None, None, None, None)
+
+
+class FactsReader(Protocol):
+    def read(self, ctx: Any) -> RequestFacts: ...
+
+    def transport(self, ctx: Any) -> str | None: ...
 
 _log = get_logger()
 
@@ -30,18 +50,17 @@ Sink = Callable[[CallRecord], None]
 class Req:
     """Mutable state of one request while it runs; becomes a :class:`CallRecord` once, at the end."""
 
-    __slots__ = ("ambient", "arguments", "detail_exc", "detail_outcome", "error_code", "error_result",
+    __slots__ = ("arguments", "detail_exc", "detail_outcome", "error_code", "error_result",
                  "exception_type", "method", "outcome", "request_id", "span", "span_owned",
-                 "start_unix", "t0", "tool", "tool_label")
+                 "t0", "tool", "tool_label")
 
-    def __init__(self, method: str, tool: str | None, request_id: str | None,
-                 arguments: Mapping[str, Any] | None, ambient: SpanContext) -> None:
+    def __init__(self, method: str, tool: str | None, tool_label: str, request_id: object,
+                 arguments: Mapping[str, Any] | None) -> None:
         self.method = method
         self.tool = tool
-        self.tool_label = ""
+        self.tool_label = tool_label
         self.request_id = request_id
         self.arguments = arguments
-        self.ambient = ambient
         self.span: Span | None = None
         self.span_owned = False
         self.outcome = semconv.OUTCOME_OK
@@ -52,7 +71,6 @@ class Req:
         # kind of tool failure an isError result was).
         self.detail_outcome: str | None = None
         self.detail_exc: str | None = None
-        self.start_unix = time.time()
         self.t0 = time.perf_counter()
 
 
@@ -113,18 +131,33 @@ class Recorder:
         req.outcome = semconv.ERROR_EXCEPTION
         req.exception_type = exception_name(exc)
 
-    def finish(self, req: Req, facts: RequestFacts, message: str | None = None) -> CallRecord:
+    def finish(self, req: Req, ctx: Any, reader: FactsReader, message: str | None = None) -> CallRecord | None:
+        """Emit one finished request. The full :class:`CallRecord` (and the request facts it needs)
+        is built only when something consumes it: a sink, or a recording span."""
         duration = time.perf_counter() - req.t0
         if req.detail_outcome is not None and req.outcome != semconv.OUTCOME_OK:
             req.outcome = req.detail_outcome
             if req.detail_exc is not None:
                 req.exception_type = req.detail_exc
         span = req.span
+        recording = span is not None and span.is_recording()
+        if not recording and not self.sinks:
+            try:
+                self.metrics.count(req.method, req.tool_label, req.outcome, req.error_code, req.exception_type,
+                                   req.error_result, reader.transport(ctx) or "", duration)
+            except Exception as exc:  # noqa: BLE001 - never break the host server
+                self.internal_error("metrics", exc)
+            return None
+        try:
+            facts = reader.read(ctx)
+        except Exception as exc:  # noqa: BLE001
+            self.internal_error("context", exc)
+            facts = NO_FACTS
         span_ctx = span.get_span_context() if span is not None else INVALID_SPAN_CONTEXT
         correlation = facts.session_id or facts.correlation_id or _PROCESS_CORRELATION
         record = CallRecord(
             req.method, req.tool, req.tool_label, req.outcome, req.error_code, req.exception_type,
-            req.start_unix, duration, req.request_id, facts.session_id, correlation, facts.transport,
+            time.time() - duration, duration, str(req.request_id), facts.session_id, correlation, facts.transport,
             facts.protocol_version, facts.client_name, facts.client_version, facts.principal,
             facts.client_address, facts.client_port,
             format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
@@ -135,7 +168,7 @@ class Recorder:
             self.metrics.observe(record)
         except Exception as exc:  # noqa: BLE001 - never break the host server
             self.internal_error("metrics", exc)
-        if span is not None and span.is_recording():
+        if span is not None and recording:
             try:
                 finish_span(span, record, framework_owned=not req.span_owned, message=message)
             except Exception as exc:  # noqa: BLE001

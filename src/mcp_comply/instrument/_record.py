@@ -95,17 +95,20 @@ def result_is_error(result: object) -> bool:
 
 def semconv_error_type(record: CallRecord) -> str:
     """The ``error.type`` value the MCP semantic conventions give this outcome ('' when ok)."""
-    outcome = record.outcome
+    return error_type_of(record.outcome, record.error_code, record.exception_type, record.error_result)
+
+
+def error_type_of(outcome: str, error_code: int | None, exception_type: str | None, error_result: bool) -> str:
     if outcome == semconv.OUTCOME_OK:
         return ""
     if outcome == semconv.ERROR_PROTOCOL:
-        return str(record.error_code) if record.error_code is not None else "_OTHER"
+        return str(error_code) if error_code is not None else "_OTHER"
     if outcome == semconv.ERROR_CANCELLED:
         return semconv.ERROR_CANCELLED
-    if record.error_result:
+    if error_result:
         # Crash, bad arguments or deliberate failure alike: on the wire it is an isError result.
         return semconv.ERROR_TOOL
-    return record.exception_type or "_OTHER"
+    return exception_type or "_OTHER"
 
 
 def is_client_caused(record: CallRecord) -> bool:

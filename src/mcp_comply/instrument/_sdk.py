@@ -9,6 +9,7 @@ before the framework's (e.g. the HTTP server span) so it can become a link.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -17,80 +18,108 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
 
 from mcp_comply import semconv
-from mcp_comply.instrument._context import RequestFacts, SdkFacts
+from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Req, current_request
 from mcp_comply.instrument._record import result_is_error, target_name
 from mcp_comply.instrument._spans import link_ambient, start_own_span
 
-_ambient: ContextVar[SpanContext] = ContextVar("mcp_comply_ambient", default=INVALID_SPAN_CONTEXT)
-_NO_FACTS = RequestFacts(None, None, None, None, None, None, None, None, None)
-_TARGETED = frozenset({semconv.METHOD_TOOLS_CALL, semconv.METHOD_PROMPTS_GET})
+_TOOLS_CALL = semconv.METHOD_TOOLS_CALL
+_TOOLS_LIST = semconv.METHOD_TOOLS_LIST
+_PROMPTS_GET = semconv.METHOD_PROMPTS_GET
+
+_ambient: ContextVar[otel_context.Context | None] = ContextVar("mcp_comply_ambient", default=None)
 
 
 class AmbientCapture:
-    """Outermost entry: remembers the ambient span before the framework's span replaces it."""
+    """Outermost entry: remembers the OpenTelemetry context from before the framework's span,
+    so the ambient span (e.g. the HTTP server span) can become a link. Kept to a context-variable
+    set and reset; the span is looked up only when a recording span needs the link."""
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
-        token = _ambient.set(trace.get_current_span().get_span_context())
+        token = _ambient.set(otel_context.get_current())
         try:
             return await call_next(ctx)
         finally:
             _ambient.reset(token)
 
 
+def _ambient_span() -> SpanContext:
+    captured = _ambient.get()
+    if captured is None:
+        return INVALID_SPAN_CONTEXT
+    return trace.get_current_span(captured).get_span_context()
+
+
 class ComplyMiddleware:
-    """Records one :class:`CallRecord` per request: metrics, span, sinks.
+    """Records one request: metrics always; the span and a :class:`CallRecord` for the sinks when
+    something consumes them.
 
     ``own_span`` is True when no framework span exists and this middleware must create the
     server span itself (it then sits outermost).
     """
 
-    def __init__(self, recorder: Recorder, facts: SdkFacts, *, own_span: bool, tracing: bool = True) -> None:
+    def __init__(self, recorder: Recorder, facts: SdkFacts, *, own_span: bool, tracing: bool = True,
+                 detail: bool = True, on_recording_span: Callable[[], None] | None = None) -> None:
         self.recorder = recorder
         self.facts = facts
         self.own_span = own_span and tracing
         self.tracing = tracing
+        # Whether a framework enricher may add detail through `current_request` (MCPServer, fastmcp).
+        self.detail = detail
+        # Called once, the first time a framework span is recording: installs AmbientCapture,
+        # which costs a middleware frame per request and is useless until spans are recorded.
+        self._on_recording_span = on_recording_span
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         recorder = self.recorder
-        if ctx.request_id is None or not recorder.enabled:  # notifications are not requests
+        request_id = ctx.request_id
+        if request_id is None or not recorder.enabled:  # notifications are not requests
             return await call_next(ctx)
+        method: str = ctx.method
         request = ctx.request
         if request is not None:
             # 2026-07-28 HTTP runs a synthetic tools/list (same request id) to validate
             # Mcp-Param-* headers; it is not the client's request.
             header_method = request.headers.get("mcp-method")
-            if header_method is not None and header_method != ctx.method:
+            if header_method is not None and header_method != method:
                 return await call_next(ctx)
-        method: str = ctx.method
-        params = ctx.params
-        tool = target_name(params) if method in _TARGETED else None
-        is_tool_call = method == semconv.METHOD_TOOLS_CALL
-        arguments = params.get("arguments") if is_tool_call and params else None
-        req = Req(method, tool, str(ctx.request_id), arguments if isinstance(arguments, dict) else None,
-                  _ambient.get() if not self.own_span else trace.get_current_span().get_span_context())
-        otel_token = None
+        is_tool_call = method == _TOOLS_CALL
         if is_tool_call:
-            req.tool_label = await self._tool_label(tool, ctx)
-            recorder.metrics.tool_started(req.tool_label)
-        try:
-            if not self.tracing:
-                pass
-            elif self.own_span:
-                headers = request.headers if request is not None else None
-                span = start_own_span(recorder.tracer, method, tool, req.request_id, ctx.protocol_version,
-                                      ctx.meta, headers, req.ambient)
-                req.span_owned = True
-                req.span = span
-                otel_token = otel_context.attach(trace.set_span_in_context(span))
+            params = ctx.params
+            tool = target_name(params)
+            arguments = params.get("arguments") if params else None
+            if tool is not None and tool in recorder.catalog:
+                label = tool
             else:
-                span = trace.get_current_span()
-                if span.is_recording():
-                    link_ambient(span, req.ambient)
+                label = await self._tool_label(tool, ctx)
+            recorder.metrics.tool_started(label)
+            req = Req(method, tool, label, request_id, arguments if isinstance(arguments, dict) else None)
+        elif method == _PROMPTS_GET:
+            req = Req(method, target_name(ctx.params), "", request_id, None)
+        else:
+            req = Req(method, None, "", request_id, None)
+
+        otel_token = None
+        if self.tracing:
+            try:
+                if self.own_span:
+                    headers = request.headers if request is not None else None
+                    span = start_own_span(recorder.tracer, method, req.tool, str(request_id), ctx.protocol_version,
+                                          ctx.meta, headers, trace.get_current_span().get_span_context())
+                    req.span_owned = True
                     req.span = span
-        except Exception as exc:  # noqa: BLE001 - tracing trouble must not fail the request
-            recorder.internal_error("spans", exc)
-        token = current_request.set(req)
+                    otel_token = otel_context.attach(trace.set_span_in_context(span))
+                else:
+                    span = trace.get_current_span()
+                    if span.is_recording():
+                        req.span = span
+                        if self._on_recording_span is not None:
+                            self._on_recording_span()
+                            self._on_recording_span = None
+                        link_ambient(span, _ambient_span())
+            except Exception as exc:  # noqa: BLE001 - tracing trouble must not fail the request
+                recorder.internal_error("spans", exc)
+        token = current_request.set(req) if is_tool_call and self.detail else None
         message: str | None = None
         try:
             result = await call_next(ctx)
@@ -107,19 +136,13 @@ class ComplyMiddleware:
                     req.error_result = True
                     if req.detail_outcome is None:
                         self._classify_tool_failure(req)
-            elif method == semconv.METHOD_TOOLS_LIST:
+            elif method == _TOOLS_LIST:
                 recorder.catalog.learn(result)
             return result
         finally:
-            current_request.reset(token)
-            if is_tool_call:
-                recorder.metrics.tool_finished(req.tool_label)
-            try:
-                facts = self.facts.read(ctx)
-            except Exception as exc:  # noqa: BLE001
-                recorder.internal_error("context", exc)
-                facts = _NO_FACTS
-            recorder.finish(req, facts, message)
+            if token is not None:
+                current_request.reset(token)
+            recorder.finish(req, ctx, self.facts, message)
             if otel_token is not None:
                 otel_context.detach(otel_token)
                 if req.span is not None:

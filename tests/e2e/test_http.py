@@ -1,0 +1,143 @@
+"""Streamable HTTP, both protocol eras, every framework: transport, peer, session, spans, routes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import urllib.request
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import CollectorRegistry
+
+import servers
+from conftest import sample
+from e2e.conftest import serve_http
+from mcp_comply import instrument
+from mcp_comply.instrument import CallRecord
+
+
+def _app(framework: str, server: Any) -> Any:
+    return server.http_app() if framework == "fastmcp" else server.streamable_http_app()
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_http_records_transport_peer_and_session(framework: str, mode: str, registry: CollectorRegistry,
+                                                 spans: InMemorySpanExporter) -> None:
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+
+    async def go(url: str) -> None:
+        async with Client(url, mode=mode) as client:
+            await client.call_tool("add", {"a": 1, "b": 2})
+            await client.call_tool("fail", {"reason": "x"})
+
+    with serve_http(_app(framework, server)) as url:
+        anyio.run(go, url)
+
+    # One record per client request: the SDK's synthetic tools/list (2026-07-28 HTTP, low-level
+    # Server) that re-uses the tools/call id is not the client's and is not recorded.
+    first = "server/discover" if mode == "auto" else "initialize"
+    assert [r.method for r in records] == [first, "tools/call", "tools/list", "tools/call"]
+    calls = [r for r in records if r.method == "tools/call"]
+    assert [(r.tool, r.outcome) for r in calls] == [("add", "ok"), ("fail", "tool_error")]
+    for r in calls:
+        assert r.transport == "tcp"
+        assert r.client_address == "127.0.0.1"
+        assert isinstance(r.client_port, int)
+        assert r.client_name == "mcp"
+    if mode == "legacy":
+        assert calls[0].session_id is not None
+        assert calls[0].session_id == calls[1].session_id == calls[0].correlation_id
+    else:
+        assert calls[0].session_id is None
+        assert calls[0].correlation_id.startswith("derived:")
+        assert calls[0].correlation_id == calls[1].correlation_id
+    assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="tools/call",
+                  gen_ai_tool_name="add", error_type="", network_transport="tcp") == 1
+
+    tool_spans = [s for s in spans.get_finished_spans()
+                  if s.kind == SpanKind.SERVER and s.name.startswith("tools/call")]
+    assert [s.name for s in tool_spans] == ["tools/call add", "tools/call fail"]
+    for span in tool_spans:
+        assert span.attributes["network.transport"] == "tcp"
+        assert span.attributes["network.protocol.name"] == "http"
+        assert span.attributes["client.address"] == "127.0.0.1"
+        if mode == "legacy":
+            assert span.attributes["mcp.session.id"] == calls[0].session_id
+    handle.uninstrument()
+
+
+@pytest.mark.parametrize("sdk_at_instrument_time", [True, False])
+def test_ambient_http_span_becomes_a_link(registry: CollectorRegistry, spans: InMemorySpanExporter,
+                                          monkeypatch: pytest.MonkeyPatch, sdk_at_instrument_time: bool) -> None:
+    """Parent from params._meta, and the HTTP server span (ambient) as a link.
+
+    When the OTel SDK is configured only after instrument(), the ambient capture is installed at
+    the first recorded span: from then on every span gets its link."""
+    # `mcp_comply.instrument` the attribute is the function; the module lives in sys.modules
+    inst = importlib.import_module("mcp_comply.instrument")
+    monkeypatch.setattr(inst, "sdk_configured", lambda: sdk_at_instrument_time)
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry)
+    from mcp_comply.instrument._sdk import AmbientCapture
+
+    assert any(isinstance(m, AmbientCapture) for m in server.middleware) is sdk_at_instrument_time
+    app = server.streamable_http_app()
+    tracer = trace.get_tracer("asgi-test")
+    http_span_ids: list[int] = []
+
+    async def with_http_span(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        with tracer.start_as_current_span("POST /mcp", kind=SpanKind.SERVER) as span:
+            http_span_ids.append(span.get_span_context().span_id)
+            await app(scope, receive, send)
+
+    async def go(url: str) -> int:
+        async with Client(url) as client:
+            with tracer.start_as_current_span("agent step") as parent:
+                await client.call_tool("add", {"a": 1, "b": 2})
+                return parent.get_span_context().trace_id
+
+    with serve_http(with_http_span) as url:
+        trace_id = anyio.run(go, url)
+    assert any(isinstance(m, AmbientCapture) for m in server.middleware)
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "tools/call add"]
+    assert span.context.trace_id == trace_id  # parented from _meta, not from the HTTP span
+    assert len(span.links) == 1
+    assert span.links[0].context.span_id in http_span_ids
+    handle.uninstrument()
+
+
+def test_routes_mount_on_the_servers_own_app(registry: CollectorRegistry) -> None:
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry)
+    app = server.streamable_http_app()
+    app.routes.extend(handle.routes())
+
+    async def go(url: str) -> None:
+        async with Client(url) as client:
+            await client.call_tool("add", {"a": 1, "b": 2})
+
+    with serve_http(app) as url:
+        anyio.run(go, url)
+        base = url.removesuffix("/mcp")
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+        with urllib.request.urlopen(base + "/readyz", timeout=5) as resp:
+            ready = json.loads(resp.read())
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as resp:
+            health = json.loads(resp.read())
+    assert 'mcp_tool_calls_total{error_type="",status="ok",tool="add"} 1.0' in body
+    assert ready["status"] == "ready"
+    assert health == {"status": "ok"}
+    handle.uninstrument()
