@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,17 +77,18 @@ def _micro(variant: str, calls: int) -> list[float]:
                         tracer=trace.get_tracer("bench"), catalog=ToolCatalog(live={"add": None}), sinks=[],
                         protocol_error=MCPError, params_error=ValidationError)
     chain: list[Any] = []
-    if variant in ("comply", "sdk-otel+comply"):
-        chain.append(AmbientCapture())
+    if variant == "sdk-otel+comply":
+        chain.append(AmbientCapture())  # instrument() adds it only once spans are recorded
     if variant.startswith("sdk-otel"):
         chain.append(OpenTelemetryMiddleware())
     if variant in ("comply", "sdk-otel+comply"):
-        chain.append(ComplyMiddleware(recorder, SdkFacts(None, None), own_span=False))
+        chain.append(ComplyMiddleware(recorder, SdkFacts(None, None), own_span=False, detail=True))
 
     def compose() -> Any:
+        # The SDK's runner composes the chain with functools.partial; so does this.
         call = handler
         for mw in reversed(chain):
-            call = (lambda m, nxt: (lambda c: m(c, nxt)))(mw, call)
+            call = partial(mw, call_next=call)
         return call
 
     call = compose()

@@ -8,6 +8,9 @@ import string
 from typing import Any
 
 import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcp import Client, MCPError
 from prometheus_client import CollectorRegistry
 
@@ -135,3 +138,41 @@ def test_shared_registry_for_two_servers(registry: CollectorRegistry) -> None:
     assert sample(registry, semconv.COMPLY_INFO, version=__version__, server_name="calc") == 1
     h1.uninstrument()
     h2.uninstrument()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["ok", "tool_error", "exception"]),
+                          st.floats(min_value=0.0, max_value=400.0, allow_nan=False)), max_size=60))
+def test_collector_matches_prometheus_client_histograms(events: list[tuple[str, float]]) -> None:
+    """The lock-free collector exposes exactly what prometheus-client's own Counter and Histogram
+    would for the same observations (bucket edges included: a bound is `le`)."""
+    from prometheus_client import Counter, Histogram
+
+    from mcp_comply.instrument._metrics import RequestMetrics
+
+    ours, reference_registry = RequestMetrics(), CollectorRegistry()
+    ref_calls = Counter("mcp_tool_calls", "", ("tool", "status", "error_type"), registry=reference_registry)
+    ref_tool = Histogram("mcp_tool_duration_seconds", "", ("tool", "status"), registry=reference_registry,
+                         buckets=semconv.TOOL_DURATION_BUCKETS)
+    ref_op = Histogram("mcp_server_operation_duration_seconds", "", ("mcp_method_name", "gen_ai_tool_name",
+                       "error_type", "network_transport"), registry=reference_registry,
+                       buckets=semconv.SEMCONV_OPERATION_BUCKETS)
+    for outcome, duration in events:
+        ours.tool_started("t")
+        ours.count("tools/call", "t", outcome, None, "ValueError" if outcome == "exception" else None,
+                   outcome != "ok", "pipe", duration)
+        status = "ok" if outcome == "ok" else "error"
+        ref_calls.labels("t", status, "" if outcome == "ok" else outcome).inc()
+        ref_tool.labels("t", status).observe(duration)
+        ref_op.labels("tools/call", "t", "" if outcome == "ok" else "tool_error", "pipe").observe(duration)
+
+    def samples(families: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples
+                if not s.name.endswith("_created") and f.name != "mcp_tool_calls_in_flight"}
+
+    got, want = samples(ours.collect()), samples(reference_registry.collect())
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+    in_flight = [s.value for f in ours.collect() if f.name == "mcp_tool_calls_in_flight" for s in f.samples]
+    assert in_flight == ([0.0] if events else [])

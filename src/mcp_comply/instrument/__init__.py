@@ -26,7 +26,7 @@ from mcp_comply.exceptions import InstrumentationError
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Sink
 from mcp_comply.instrument._endpoints import EndpointServer, Health, starlette_routes
-from mcp_comply.instrument._frameworks import LOWLEVEL, Binding, bind, check_versions, detect
+from mcp_comply.instrument._frameworks import FASTMCP, LOWLEVEL, Binding, bind, check_versions, detect
 from mcp_comply.instrument._metrics import Metrics, metrics_for
 from mcp_comply.instrument._otel import maybe_configure, sdk_configured, shutdown_bounded
 from mcp_comply.instrument._record import CallRecord
@@ -170,6 +170,7 @@ def instrument(
         metrics = metrics_for(registry)
         recorder = Recorder(framework=framework, metrics=metrics, tracer=tracer, catalog=binding.catalog,
                             sinks=[], protocol_error=MCPError, params_error=ValidationError)
+        recorder.span_has_ids = framework != FASTMCP  # the SDK's OpenTelemetryMiddleware sets them
         claims = vars(sdk_stdio).get("_claims")
         facts = SdkFacts(claims if isinstance(claims, dict) else None, get_access_token)
 

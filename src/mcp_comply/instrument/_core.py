@@ -106,6 +106,8 @@ class Recorder:
         self.catalog = catalog
         self.sinks = sinks
         self.enabled = True
+        # The framework's span already carries request id, protocol version and operation name.
+        self.span_has_ids = False
 
     def internal_error(self, component: str, exc: BaseException) -> None:
         try:
@@ -170,7 +172,8 @@ class Recorder:
             self.internal_error("metrics", exc)
         if span is not None and recording:
             try:
-                finish_span(span, record, framework_owned=not req.span_owned, message=message)
+                finish_span(span, record, framework_owned=not req.span_owned, message=message,
+                            has_ids=self.span_has_ids and not req.span_owned)
             except Exception as exc:  # noqa: BLE001
                 self.internal_error("spans", exc)
         for sink in self.sinks:

@@ -33,15 +33,32 @@ class _Histogram:
         self.sum = 0.0
 
 
+# Every bucket of both histograms is a union of these finer buckets, so one bisect per request
+# serves both; the two histograms are folded out of the fine counts when scraped.
+_FINE_BOUNDS: tuple[float, ...] = tuple(sorted(set(semconv.TOOL_DURATION_BUCKETS)
+                                               | set(semconv.SEMCONV_OPERATION_BUCKETS)))
+
+
+def _fold_map(coarse: tuple[float, ...]) -> list[int]:
+    """For each fine bucket, the index of the coarse bucket that contains it."""
+    return [bisect_left(coarse, bound) for bound in (*_FINE_BOUNDS, _INF)]
+
+
 class _Series:
-    """Counts of one raw outcome key: per-bucket counts for both histograms and the sum."""
+    """Counts of one raw outcome key: per fine bucket, and the sum of durations."""
 
-    __slots__ = ("op_counts", "sum", "tool_counts")
+    __slots__ = ("counts", "sum")
 
-    def __init__(self, tool_size: int, op_size: int) -> None:
-        self.tool_counts = [0] * tool_size
-        self.op_counts = [0] * op_size
+    def __init__(self) -> None:
+        self.counts = [0] * (len(_FINE_BOUNDS) + 1)
         self.sum = 0.0
+
+
+def _fold(fine: list[int], mapping: list[int], size: int) -> list[int]:
+    out = [0] * size
+    for index, count in zip(mapping, fine, strict=True):
+        out[index] += count
+    return out
 
 
 class _Shard:
@@ -69,8 +86,8 @@ class RequestMetrics(Collector):
         self._shards_lock = threading.Lock()
         self._tool_bounds = semconv.TOOL_DURATION_BUCKETS
         self._op_bounds = semconv.SEMCONV_OPERATION_BUCKETS
-        self._tool_size = len(self._tool_bounds) + 1
-        self._op_size = len(self._op_bounds) + 1
+        self._tool_map = _fold_map(self._tool_bounds)
+        self._op_map = _fold_map(self._op_bounds)
 
     def _new_shard(self) -> _Shard:
         shard = self._local.shard = _Shard()
@@ -91,12 +108,11 @@ class RequestMetrics(Collector):
         key = (method, tool, outcome, error_code, exception_type, error_result, transport)
         series = shard.series.get(key)
         if series is None:
-            series = shard.series[key] = _Series(self._tool_size, self._op_size)
+            series = shard.series[key] = _Series()
         if method == _TOOLS_CALL:
             # Usually the thread that started the call; a scrape sums the shards either way.
             shard.in_flight[tool] = shard.in_flight.get(tool, 0) - 1
-            series.tool_counts[bisect_left(self._tool_bounds, duration)] += 1
-        series.op_counts[bisect_left(self._op_bounds, duration)] += 1
+        series.counts[bisect_left(_FINE_BOUNDS, duration)] += 1
         series.sum += duration
 
     def observe(self, record: CallRecord) -> None:
@@ -114,19 +130,22 @@ class RequestMetrics(Collector):
             # list() over a dict and over a list are single C calls: atomic under the GIL, so
             # reading another thread's shard needs no lock.
             for key, series in list(shard.series.items()):
-                raw.append((key, list(series.tool_counts), list(series.op_counts), series.sum))
+                raw.append((key, list(series.counts), series.sum))
             for label, value in list(shard.in_flight.items()):
                 in_flight[label] = in_flight.get(label, 0) + value
         calls: dict[tuple[str, str, str], int] = {}
         tool: dict[tuple[str, str], _Histogram] = {}
         operation: dict[tuple[str, str, str, str], _Histogram] = {}
-        for key, tool_counts, op_counts, total in raw:
+        tool_size, op_size = len(self._tool_bounds) + 1, len(self._op_bounds) + 1
+        for key, fine, total in raw:
+            op_counts = _fold(fine, self._op_map, op_size)
             method, label, outcome, error_code, exception_type, error_result, transport = key
             error_type = error_type_of(outcome, error_code, exception_type, error_result)
             if method == _TOOLS_CALL:
                 ok = outcome == semconv.OUTCOME_OK
                 status = semconv.STATUS_OK if ok else semconv.STATUS_ERROR
                 call_key = (label, status, "" if ok else outcome)
+                tool_counts = _fold(fine, self._tool_map, tool_size)
                 calls[call_key] = calls.get(call_key, 0) + sum(tool_counts)
                 _merge(tool, (label, status), tool_counts, total)
                 _merge(operation, (method, label, error_type, transport), op_counts, total)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from time import perf_counter
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -23,6 +24,7 @@ from mcp_comply.instrument._core import Recorder, Req, current_request
 from mcp_comply.instrument._record import result_is_error, target_name
 from mcp_comply.instrument._spans import link_ambient, start_own_span
 
+_get_current_span = trace.get_current_span
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
 _TOOLS_LIST = semconv.METHOD_TOOLS_LIST
 _PROMPTS_GET = semconv.METHOD_PROMPTS_GET
@@ -69,6 +71,11 @@ class ComplyMiddleware:
         # Called once, the first time a framework span is recording: installs AmbientCapture,
         # which costs a middleware frame per request and is useless until spans are recorded.
         self._on_recording_span = on_recording_span
+        # Bound once: attribute chains cost on every request.
+        self._tool_started = recorder.metrics.tool_started
+        self._count = recorder.metrics.count
+        self._transport = facts.transport
+        self._catalog = recorder.catalog
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         recorder = self.recorder
@@ -88,11 +95,11 @@ class ComplyMiddleware:
             params = ctx.params
             tool = target_name(params)
             arguments = params.get("arguments") if params else None
-            if tool is not None and tool in recorder.catalog:
+            if tool is not None and tool in self._catalog:
                 label = tool
             else:
                 label = await self._tool_label(tool, ctx)
-            recorder.metrics.tool_started(label)
+            self._tool_started(label)
             req = Req(method, tool, label, request_id, arguments if isinstance(arguments, dict) else None)
         elif method == _PROMPTS_GET:
             req = Req(method, target_name(ctx.params), "", request_id, None)
@@ -110,7 +117,7 @@ class ComplyMiddleware:
                     req.span = span
                     otel_token = otel_context.attach(trace.set_span_in_context(span))
                 else:
-                    span = trace.get_current_span()
+                    span = _get_current_span()
                     if span.is_recording():
                         req.span = span
                         if self._on_recording_span is not None:
@@ -142,7 +149,15 @@ class ComplyMiddleware:
         finally:
             if token is not None:
                 current_request.reset(token)
-            recorder.finish(req, ctx, self.facts, message)
+            if req.span is None and not recorder.sinks and req.detail_outcome is None:
+                # The common case inline: metrics only, no record to build.
+                try:
+                    self._count(method, req.tool_label, req.outcome, req.error_code, req.exception_type,
+                                req.error_result, self._transport(ctx) or "", perf_counter() - req.t0)
+                except Exception as exc:  # noqa: BLE001 - never break the host server
+                    recorder.internal_error("metrics", exc)
+            else:
+                recorder.finish(req, ctx, self.facts, message)
             if otel_token is not None:
                 otel_context.detach(otel_token)
                 if req.span is not None:

@@ -80,8 +80,13 @@ def link_ambient(span: Span, ambient: SpanContext) -> None:
     span.add_link(ambient)
 
 
-def finish_attributes(record: CallRecord) -> dict[str, Any]:
-    """Attributes known only at the end: transport, peer, session, and the error classification."""
+def finish_attributes(record: CallRecord, *, has_ids: bool = False) -> dict[str, Any]:
+    """Attributes known only at the end: transport, peer, session, and the error classification.
+
+    ``has_ids``: the span already carries request id, protocol version and operation name (the
+    SDK's span does; fastmcp's lacks some), so they are not set again: every attribute set on a
+    recording SDK span costs about a microsecond.
+    """
     attrs: dict[str, Any] = {}
     if record.transport:
         attrs[semconv.ATTR_NETWORK_TRANSPORT] = record.transport
@@ -95,12 +100,13 @@ def finish_attributes(record: CallRecord) -> dict[str, Any]:
         attrs[semconv.ATTR_MCP_SESSION_ID] = record.session_id
     if record.principal:
         attrs[semconv.ATTR_ENDUSER_ID] = record.principal
-    if record.request_id is not None:
-        attrs[semconv.ATTR_JSONRPC_REQUEST_ID] = record.request_id
-    if record.protocol_version:
-        attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = record.protocol_version
-    if record.method == semconv.METHOD_TOOLS_CALL:
-        attrs[semconv.ATTR_GEN_AI_OPERATION_NAME] = semconv.GEN_AI_OPERATION_EXECUTE_TOOL
+    if not has_ids:
+        if record.request_id is not None:
+            attrs[semconv.ATTR_JSONRPC_REQUEST_ID] = record.request_id
+        if record.protocol_version:
+            attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = record.protocol_version
+        if record.method == semconv.METHOD_TOOLS_CALL:
+            attrs[semconv.ATTR_GEN_AI_OPERATION_NAME] = semconv.GEN_AI_OPERATION_EXECUTE_TOOL
     attrs[semconv.ATTR_COMPLY_OUTCOME] = record.outcome
     error_type = semconv_error_type(record)
     if error_type:
@@ -110,14 +116,15 @@ def finish_attributes(record: CallRecord) -> dict[str, Any]:
     return attrs
 
 
-def finish_span(span: Span, record: CallRecord, *, framework_owned: bool, message: str | None) -> None:
+def finish_span(span: Span, record: CallRecord, *, framework_owned: bool, message: str | None,
+                has_ids: bool = False) -> None:
     """Write the outcome onto the span.
 
     Caller-caused JSON-RPC codes are not server errors. A framework span would be marked ERROR by
     the framework after we return, so there we set OK, which OpenTelemetry treats as final; on
     our own span the status simply stays UNSET.
     """
-    span.set_attributes(finish_attributes(record))
+    span.set_attributes(finish_attributes(record, has_ids=has_ids))
     if record.ok or record.outcome == semconv.ERROR_CANCELLED:
         return
     if is_client_caused(record):
