@@ -207,10 +207,10 @@ def main() -> None:
                                                              results[("roundtrip", "sdk-otel")], strict=True)])
     print("\n| figure | value | target |")
     print("|---|---:|---|")
-    print(f"| middleware added per request (comply − bare), no OTel SDK | {added_micro:.2f} µs | ≤ 5 µs |")
-    print(f"| middleware added per request with OTel SDK recording (sdk-otel+comply − sdk-otel) "
+    print(f"| middleware added per request (comply - bare), no OTel SDK | {added_micro:.2f} µs | ≤ 5 µs |")
+    print(f"| middleware added per request with OTel SDK recording (sdk-otel+comply - sdk-otel) "
           f"| {added_micro_otel:.2f} µs | — |")
-    print(f"| SDK's own OTel tracing middleware (sdk-otel − bare) | {sdk_micro:.2f} µs | ours must cost less |")
+    print(f"| SDK's own OTel tracing middleware (sdk-otel - bare) | {sdk_micro:.2f} µs | ours must cost less |")
     print(f"| in-process round trip, instrumented / bare | {rt_ratio:.4f} ({(rt_ratio - 1) * 100:+.1f} %) | ≤ +2 % |")
     print(f"| in-process round trip, SDK tracing / bare | {rt_sdk_ratio:.4f} ({(rt_sdk_ratio - 1) * 100:+.1f} %) "
           "| reference |")
