@@ -175,3 +175,28 @@ def test_logs_carry_trace_ids(capsys: pytest.CaptureFixture[str]) -> None:
     (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines() if '"inside"' in x]
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert line["span_id"] == format(span.get_span_context().span_id, "016x")
+
+
+def test_unsupported_framework_versions_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside the tested mcp range, instrument() refuses rather than guesses."""
+    import importlib
+
+    frameworks = importlib.import_module("mcp_comply.instrument._frameworks")
+    monkeypatch.setattr(frameworks, "version", lambda dist: {"mcp": "2.2.9", "fastmcp": "4.2.3"}[dist])
+    with pytest.raises(InstrumentationError, match=r"mcp 2\.2 is not supported"):
+        instrument(servers.build_mcpserver())
+    monkeypatch.setattr(frameworks, "version", lambda dist: {"mcp": "2.3.0", "fastmcp": "5.0.0"}[dist])
+    with pytest.raises(InstrumentationError, match=r"fastmcp 5\.0 is not supported"):
+        instrument(servers.build_fastmcp())
+
+
+def test_changed_middleware_signature_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provisional-API change (the middleware call shape) is detected, not run into."""
+    from mcp.server import context as sdk_context
+
+    class OldShape:
+        async def __call__(self, ctx: Any, method: str, params: Any, call_next: Any) -> Any: ...
+
+    monkeypatch.setattr(sdk_context, "ServerMiddleware", OldShape)
+    with pytest.raises(InstrumentationError, match="middleware API changed"):
+        instrument(servers.build_mcpserver())

@@ -1,0 +1,165 @@
+"""Redaction before anything leaves the request path: schema hints, a key denylist, value
+detectors and size caps. Redacted values become keyed digests (HMAC-SHA256), so equal values stay
+searchable across records without being recoverable. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Capture = Literal["none", "digest", "redacted", "full"]
+
+DEFAULT_DENY_KEYS = (
+    r"pass(word|wd|phrase)?", r"secret", r"token", r"api[_-]?key", r"auth(orization)?", r"cookie",
+    r"session", r"private[_-]?key", r"credential", r"bearer", r"signature", r"access[_-]?key",
+)
+
+# Value detectors: each matched span is replaced by its keyed digest.
+SECRET_PATTERNS: dict[str, str] = {
+    "pem": r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+    "jwt": r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",
+    "bearer": r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
+    "aws_access_key": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    "github_token": r"\bgh[pousr]_[A-Za-z0-9]{20,}\b",
+    "openai_key": r"\bsk-(?:proj-|live-|test-)?[A-Za-z0-9_-]{16,}\b",
+    "slack_token": r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",
+    "google_api_key": r"\bAIza[0-9A-Za-z_-]{35}\b",
+    "stripe_key": r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
+    "url_credentials": r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",
+}
+PII_PATTERNS: dict[str, str] = {
+    "email": r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
+    "phone": r"(?<![\w+])\+?\d[\d ()-]{7,}\d(?!\w)",
+}
+
+
+@dataclass(frozen=True)
+class RedactionRules:
+    capture: Capture = "redacted"
+    deny_keys: tuple[str, ...] = DEFAULT_DENY_KEYS
+    pii: bool = False
+    max_string: int = 4096
+    max_items: int = 256
+    max_depth: int = 16
+    extra_patterns: Mapping[str, str] = field(default_factory=dict)
+
+
+class Redactor:
+    """Compiled rules plus the digest key; :meth:`arguments` and :meth:`text` are the entry points."""
+
+    def __init__(self, rules: RedactionRules, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the redaction key must be at least 16 bytes")
+        self.rules = rules
+        self._key = key
+        self._deny = re.compile(r"(?i)(" + "|".join(rules.deny_keys) + r")") if rules.deny_keys else None
+        patterns = dict(SECRET_PATTERNS)
+        if rules.pii:
+            patterns.update(PII_PATTERNS)
+        patterns.update(rules.extra_patterns)
+        self._values = re.compile("|".join(f"(?:{p})" for p in patterns.values()))
+
+    def digest(self, value: object) -> str:
+        data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
+        return "hmac-sha256:" + hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]
+
+    def _tag(self, value: object) -> str:
+        return f"[REDACTED:{self.digest(value)}]"
+
+    def text(self, value: str) -> str:
+        """A free text (error message, string argument) with every detected secret replaced."""
+        out = self._values.sub(lambda m: self._tag(m.group(0)), value)
+        cap = self.rules.max_string
+        if len(out) > cap:
+            out = out[:cap] + f"...[TRUNCATED {len(value)} chars {self.digest(value)}]"
+        return out
+
+    def arguments(self, args: Mapping[str, Any] | None, schema: Mapping[str, Any] | None = None
+                  ) -> tuple[Any, list[str]]:
+        """(what to record, JSON pointers that were redacted) under the capture level."""
+        capture = self.rules.capture
+        if args is None or capture == "none":
+            return None, []
+        if capture == "digest":
+            return self.digest(_stable(args)), ["/"]
+        if capture == "full":
+            return _plain(args, self.rules.max_depth), []
+        redacted: list[str] = []
+        value = self._walk(args, "", schema, redacted, 0)
+        return value, redacted
+
+    def _walk(self, value: Any, pointer: str, schema: Mapping[str, Any] | None, redacted: list[str],
+              depth: int) -> Any:
+        hint = schema.get("x-audit") if isinstance(schema, Mapping) else None
+        if hint == "drop":
+            redacted.append(pointer or "/")
+            return "[DROPPED]"
+        if hint in ("redact", "hash") or (isinstance(schema, Mapping) and schema.get("format") == "password"):
+            redacted.append(pointer or "/")
+            return self._tag(_stable(value))
+        if hint == "keep":
+            return _plain(value, self.rules.max_depth - depth)
+        if depth >= self.rules.max_depth:
+            redacted.append(pointer or "/")
+            return self._tag(_stable(value))
+        if isinstance(value, Mapping):
+            props = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+            out: dict[str, Any] = {}
+            for i, (key, item) in enumerate(value.items()):
+                if i >= self.rules.max_items:
+                    out["[TRUNCATED]"] = f"{len(value) - i} more keys"
+                    break
+                skey = str(key)
+                child = f"{pointer}/{_escape(skey)}"
+                safe_key = self.text(skey)
+                if safe_key != skey:
+                    redacted.append(child)
+                if self._deny is not None and self._deny.search(skey):
+                    redacted.append(child)
+                    out[safe_key] = self._tag(_stable(item))
+                else:
+                    out[safe_key] = self._walk(item, child, props.get(skey), redacted, depth + 1)
+            return out
+        if isinstance(value, list | tuple):
+            items_schema = schema.get("items") if isinstance(schema, Mapping) else None
+            out_list = [self._walk(item, f"{pointer}/{i}", items_schema, redacted, depth + 1)
+                        for i, item in enumerate(value[: self.rules.max_items])]
+            if len(value) > self.rules.max_items:
+                out_list.append(f"[TRUNCATED {len(value) - self.rules.max_items} more items]")
+            return out_list
+        if isinstance(value, str):
+            cleaned = self.text(value)
+            if cleaned != value:
+                redacted.append(pointer or "/")
+            return cleaned
+        if isinstance(value, bool | int | float) or value is None:
+            return value
+        redacted.append(pointer or "/")
+        return self._tag(repr(value))
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _stable(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """JSON-safe copy with a depth bound (full capture still must not explode the writer)."""
+    if depth <= 0:
+        return "[TRUNCATED depth]"
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, depth - 1) for v in value]
+    if isinstance(value, str | bool | int | float) or value is None:
+        return value
+    return repr(value)
