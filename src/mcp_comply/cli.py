@@ -19,6 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mcp-comply {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the instrumented example server against a real client and summarise")
+    from mcp_comply.audit.cli import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -29,10 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 for --help/--version
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
+        if args.command == "audit":
+            from mcp_comply.audit.cli import run
+
+            return run(args)
         from mcp_comply.demo import run_demo
 
-        commands = {"demo": run_demo}
-        return commands[args.command]()
+        return run_demo()
     except ConfigError as exc:
         print(exc.diagnostics(), file=sys.stderr)
         return 2

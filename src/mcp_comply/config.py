@@ -31,6 +31,34 @@ class TracingPolicy(_Strict):
     """Install the OTel SDK with OTLP export when the app has none and OTEL_* variables ask for it."""
 
 
+class AuditPolicy(_Strict):
+    """The audit trail (contract 4). ``instrument(audit_dir=...)`` or ``directory`` turns it on."""
+
+    directory: str | None = None
+    checkpoint_dir: str | None = None
+    """Where signed checkpoints go; ship this folder off-host. Default ``<directory>/checkpoints``."""
+    fsync: Literal["always", "batch", "never"] = "batch"
+    batch_window_ms: float = Field(default=10.0, gt=0, le=1000)
+    on_failure: Literal["fail-open", "fail-closed"] = "fail-open"
+    capture: Literal["none", "digest", "redacted", "full"] = "redacted"
+    pii: bool = False
+    """Also redact e-mail addresses and phone numbers."""
+    deny_keys: tuple[str, ...] = ()
+    """Extra argument-name patterns (regular expressions) whose values are always redacted."""
+    max_string: int = Field(default=4096, ge=64)
+    checkpoint_every: int = Field(default=1000, ge=1)
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    max_segment_mb: float = Field(default=64.0, gt=0)
+    max_segment_age_h: float = Field(default=24.0, gt=0)
+    retention_days: int = Field(default=183, ge=1)
+    """EU AI Act Art. 19/26(6): keep logs at least six months (183 days) unless law says otherwise."""
+    signing_key: str | None = None
+    """Ed25519 private key (``mcp-comply audit keygen``); or ``$MCP_COMPLY_AUDIT_SIGNING_KEY``."""
+    redaction_key: str | None = None
+    """File with the HMAC key for redaction digests; default ``<directory>/.redaction.key`` (0600)."""
+    queue_max: int = Field(default=65536, ge=16)
+
+
 class Policy(_Strict):
     """A policy file (``policies/*.yaml``). Sections grow with the features that read them."""
 
@@ -38,6 +66,7 @@ class Policy(_Strict):
     name: str = "default"
     metrics: MetricsPolicy = MetricsPolicy()
     tracing: TracingPolicy = TracingPolicy()
+    audit: AuditPolicy = AuditPolicy()
 
 
 def _location(loc: tuple[Any, ...]) -> str:

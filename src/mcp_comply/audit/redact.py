@@ -22,7 +22,7 @@ DEFAULT_DENY_KEYS = (
 SECRET_PATTERNS: dict[str, str] = {
     "pem": r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
     "jwt": r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",
-    "bearer": r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
+    "bearer": r"\b(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}",
     "aws_access_key": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
     "github_token": r"\bgh[pousr]_[A-Za-z0-9]{20,}\b",
     "openai_key": r"\bsk-(?:proj-|live-|test-)?[A-Za-z0-9_-]{16,}\b",
@@ -55,7 +55,7 @@ class Redactor:
         if len(key) < 16:
             raise ValueError("the redaction key must be at least 16 bytes")
         self.rules = rules
-        self._key = key
+        self.key = key
         self._deny = re.compile(r"(?i)(" + "|".join(rules.deny_keys) + r")") if rules.deny_keys else None
         patterns = dict(SECRET_PATTERNS)
         if rules.pii:
@@ -65,7 +65,7 @@ class Redactor:
 
     def digest(self, value: object) -> str:
         data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
-        return "hmac-sha256:" + hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]
+        return "hmac-sha256:" + hmac.new(self.key, data, hashlib.sha256).hexdigest()[:32]
 
     def _tag(self, value: object) -> str:
         return f"[REDACTED:{self.digest(value)}]"
@@ -92,8 +92,9 @@ class Redactor:
         value = self._walk(args, "", schema, redacted, 0)
         return value, redacted
 
-    def _walk(self, value: Any, pointer: str, schema: Mapping[str, Any] | None, redacted: list[str],
-              depth: int) -> Any:
+    def _walk(  # noqa: PLR0911 - one return per JSON type and schema hint
+        self, value: Any, pointer: str, schema: Mapping[str, Any] | None, redacted: list[str], depth: int,
+    ) -> Any:
         hint = schema.get("x-audit") if isinstance(schema, Mapping) else None
         if hint == "drop":
             redacted.append(pointer or "/")

@@ -8,6 +8,7 @@ checkpoints; the request path only enqueues.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -63,6 +64,8 @@ class WriterConfig:
     on_durable: Callable[[int], None] | None = None
     on_error: Callable[[int, str], None] | None = None
     on_checkpoint: Callable[[float], None] | None = None
+    digest: Callable[[Any], str] | None = None
+    """Keyed digest for the values under ``_format.DIGEST_KEY`` (computed here, off the request path)."""
 
 
 class _Item:
@@ -253,6 +256,11 @@ class AuditWriter:
             self._rotate("size" if self._segment_bytes >= self.config.max_segment_bytes else "age")
 
     def _encode(self, kind: str, body: dict[str, Any], unix: float, seq: int, prev: str) -> bytes:
+        pending = body.pop(fmt.DIGEST_KEY, None)
+        if pending:
+            digest = self.config.digest
+            for name, value in pending.items():
+                body[name] = digest(value) if digest is not None and value is not None else None
         return fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev, body)
 
     def _append_lines(self, items: list[tuple[str, dict[str, Any], float]]) -> bool:
@@ -366,22 +374,45 @@ class AuditWriter:
         if abs(drift) >= _CLOCK_JUMP_S:
             self._append_lines([(fmt.KIND_CLOCK_JUMP, {"jump_s": round(drift, 6)}, wall)])
 
+    def _shutdown(self) -> None:
+        """Final checkpoint, a close record, and the lock released."""
+        try:
+            self._append_lines([(fmt.KIND_CLOSE, {"records": self.seq, "dropped": self.dropped},
+                                 self.config.clock())])
+            self._checkpoint()
+            # Seal: one more note that also covers the final checkpoint record, so every byte on
+            # disk is committed to by a signed checkpoint.
+            self._write_note()
+        except OSError as exc:
+            self._break(f"close failed: {exc.strerror or exc}")
+        finally:
+            for fd in (self._segment_fd, self._lock_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
     # ---- checkpoints, rotation, recovery ------------------------------------------------------
-    def _checkpoint(self) -> None:
+    def _write_note(self) -> tuple[str, str] | None:
+        """Sign the current tree into ``<size>.note`` and ``latest.note``; (file name, body)."""
         if not self._sync():
-            return
-        size, root = self._tree.size, self._tree.root()
-        checkpoint = Checkpoint(self.origin, size, root)
-        body = checkpoint.body()
+            return None
+        body = Checkpoint(self.origin, self._tree.size, self._tree.root()).body()
         signer = self.config.signer
         note = signer.sign(body) if signer is not None else body
-        name = f"{size:012d}.note"
+        name = f"{self._tree.size:012d}.note"
         try:
             write_atomic(self.checkpoint_dir / name, note.encode())
             write_atomic(self.checkpoint_dir / "latest.note", note.encode())
         except OSError as exc:
             self._break(f"checkpoint could not be written: {exc.strerror or exc}")
+            return None
+        return name, body
+
+    def _checkpoint(self) -> None:
+        written = self._write_note()
+        if written is None:
             return
+        name, body = written
+        size, signer = self._tree.size, self.config.signer
         record = {"size": size, "root": body.split("\n")[2], "origin": self.origin,
                   "signed_by": signer.name if signer is not None else None, "file": name}
         if self._append_lines([(fmt.KIND_CHECKPOINT, record, self.config.clock())]):
@@ -512,13 +543,19 @@ def _is_torn_tail(tail: bytes) -> bool:
     return b"\n" not in tail.rstrip(b"\x00")
 
 
-def audit_metrics_hooks(metrics: Any) -> dict[str, Callable[..., None]]:
+@dataclass(frozen=True)
+class MetricsHooks:
+    on_durable: Callable[[int], None]
+    on_error: Callable[[int, str], None]
+    on_checkpoint: Callable[[float], None]
+
+
+def audit_metrics_hooks(metrics: Any) -> MetricsHooks:
     """Config callbacks that feed the ``mcp_audit_*`` metrics of a :class:`Metrics`."""
-    return {
-        "on_durable": lambda n: metrics.audit_records.inc(n),
-        "on_error": lambda n, _reason: metrics.audit_write_errors.inc(n),
-        "on_checkpoint": lambda unix: metrics.audit_last_checkpoint.set(unix),
-    }
+    def on_error(count: int, _reason: str) -> None:
+        metrics.audit_write_errors.inc(count)
+
+    return MetricsHooks(metrics.audit_records.inc, on_error, metrics.audit_last_checkpoint.set)
 
 
 __all__ = ["AuditError", "AuditWriter", "WriterConfig", "audit_metrics_hooks"]

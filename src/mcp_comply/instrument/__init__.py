@@ -14,7 +14,8 @@ import os
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from mcp_comply import semconv
 from mcp_comply._log import get_logger
 from mcp_comply.config import Policy, load_policy, metrics_port_from_env
-from mcp_comply.exceptions import InstrumentationError
+from mcp_comply.exceptions import InstrumentationError, MCPComplyError
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Sink
 from mcp_comply.instrument._endpoints import EndpointServer, Health, starlette_routes
@@ -31,6 +32,9 @@ from mcp_comply.instrument._metrics import Metrics, metrics_for
 from mcp_comply.instrument._otel import maybe_configure, sdk_configured, shutdown_bounded
 from mcp_comply.instrument._record import CallRecord
 from mcp_comply.instrument._sdk import AmbientCapture, ComplyMiddleware
+
+if TYPE_CHECKING:
+    from mcp_comply.audit.sink import AuditSink
 
 __all__ = ["CallRecord", "Instrumentation", "instrument"]
 
@@ -50,7 +54,7 @@ class Instrumentation:
 
     def __init__(self, server: Any, binding: Binding, recorder: Recorder, metrics: Metrics,
                  policy: Policy, health: Health, endpoint: EndpointServer | None, installed: list[Any],
-                 otel_provider: object | None) -> None:
+                 otel_provider: object | None, audit: AuditSink | None = None) -> None:
         self.server = server
         self.framework = binding.framework
         self.policy = policy
@@ -61,6 +65,8 @@ class Instrumentation:
         self._endpoint = endpoint
         self._installed = installed
         self._otel_provider = otel_provider
+        self.audit = audit
+        """The audit sink (its ``writer`` has the chain, directory and health), when auditing."""
         self._active = True
         self.health.checks["instrumentation"] = lambda: (self._active, "active" if self._active
                                                          else "uninstrumented")
@@ -104,7 +110,11 @@ class Instrumentation:
         self.close()
 
     def close(self) -> None:
-        """Flush and stop what instrument() started (the metrics endpoint, an OTLP exporter)."""
+        """Flush and stop what instrument() started: the audit writer (final checkpoint and close
+        record), the metrics endpoint, an OTLP exporter."""
+        if self.audit is not None:
+            self._recorder.sinks[:] = [s for s in self._recorder.sinks if s is not self.audit]
+            self.audit.close()
         if self._endpoint is not None:
             self._endpoint.close()
         if self._otel_provider is not None:
@@ -138,11 +148,9 @@ def instrument(
     check_versions(framework)
     env = os.environ if env is None else env
 
-    if audit_dir is not None or env.get(semconv.ENV_AUDIT_DIR):
-        raise InstrumentationError(
-            "audit_dir / MCP_COMPLY_AUDIT_DIR: the audit log is not available in this release yet"
-        )
     resolved = _resolve_policy(policy, env)
+    audit_source = audit_dir if audit_dir is not None else (env.get(semconv.ENV_AUDIT_DIR)
+                                                            or resolved.audit.directory)
     host = metrics_host or env.get(semconv.ENV_METRICS_HOST) or resolved.metrics.host
     port = metrics_port if metrics_port is not None else metrics_port_from_env(env)
     if port is None:
@@ -202,22 +210,54 @@ def instrument(
 
         health = Health()
         endpoint = None
+        sink = None
         try:
+            if audit_source:
+                from mcp_comply.audit.sink import AuditSink
+
+                sink = AuditSink(resolved.audit, Path(audit_source), server_name=binding.server_name,
+                                 policy_name=resolved.name, metrics=metrics, schemas=binding.catalog,
+                                 env=dict(env))
+                recorder.sinks.append(sink)
+                health.checks["audit"] = sink.writer.readiness
+                if sink.fail_closed:
+                    ours.gate = _refusing_gate(sink, MCPError)
             if port is not None:
                 endpoint = EndpointServer(metrics.registry, health, host, port)
-        except OSError as exc:
+        except (OSError, MCPComplyError) as exc:
+            if sink is not None:
+                sink.close()
             middleware[:] = [m for m in middleware if not any(m is x for x in installed)]
             for undo in reversed(binding.undo):
                 undo()
+            if isinstance(exc, MCPComplyError):
+                raise
             reason = exc.strerror or str(exc)
             raise InstrumentationError(f"cannot serve metrics on {host}:{port}: {reason}") from exc
         handle = Instrumentation(server, binding, recorder, metrics, resolved, health, endpoint, installed,
-                                 otel_provider)
+                                 otel_provider, sink)
         metrics.info.labels(_package_version(), binding.server_name).set(1)
         _handles[server] = handle
     _log.info("mcp_comply_instrumented", server=binding.server_name, framework=framework,
-              metrics_url=handle.metrics_url, spans="created" if owner_index is None else "enriched")
+              metrics_url=handle.metrics_url, spans="created" if owner_index is None else "enriched",
+              audit_chain=str(sink.writer.chain_dir) if sink is not None else None)
+    if sink is not None and not sink.signed:
+        _log.warning("mcp_comply_audit_unsigned", detail="no audit.signing_key or MCP_COMPLY_AUDIT_SIGNING_KEY: "
+                     "checkpoints are written unsigned, so a rewrite of log and checkpoints is not detectable")
     return handle
+
+
+def _refusing_gate(sink: AuditSink, protocol_error: type[Exception]) -> Any:
+    from mcp_comply.audit.sink import AuditRefusal
+
+    async def gate(req: Any) -> None:
+        try:
+            await sink.gate(req)
+        except AuditRefusal:
+            raise protocol_error(code=semconv.INTERNAL_ERROR,  # type: ignore[call-arg]
+                                 message="audit log unavailable: the call was refused (fail-closed policy)") from None
+
+    return gate
 
 
 def _resolve_policy(policy: str | os.PathLike[str] | Policy | None, env: Mapping[str, str]) -> Policy:

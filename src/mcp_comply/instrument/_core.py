@@ -50,9 +50,24 @@ Sink = Callable[[CallRecord], None]
 class Req:
     """Mutable state of one request while it runs; becomes a :class:`CallRecord` once, at the end."""
 
-    __slots__ = ("arguments", "detail_exc", "detail_outcome", "error_code", "error_result",
-                 "exception_type", "method", "outcome", "request_id", "span", "span_owned",
-                 "t0", "tool", "tool_label")
+    __slots__ = (
+        "arguments",
+        "detail_exc",
+        "detail_outcome",
+        "error_code",
+        "error_result",
+        "error_text",
+        "exception_type",
+        "method",
+        "outcome",
+        "request_id",
+        "result",
+        "span",
+        "span_owned",
+        "t0",
+        "tool",
+        "tool_label",
+    )
 
     def __init__(self, method: str, tool: str | None, tool_label: str, request_id: object,
                  arguments: Mapping[str, Any] | None) -> None:
@@ -62,6 +77,8 @@ class Req:
         self.request_id = request_id
         self.arguments = arguments
         self.span: Span | None = None
+        self.result: Any = None
+        self.error_text: str | None = None  # an isError result's text: for the record, never the span
         self.span_owned = False
         self.outcome = semconv.OUTCOME_OK
         self.error_code: int | None = None
@@ -164,7 +181,7 @@ class Recorder:
             facts.client_address, facts.client_port,
             format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
             format(span_ctx.span_id, "016x") if span_ctx.is_valid else None,
-            req.error_result, req.arguments, self.framework,
+            req.error_result, req.arguments, self.framework, req.result, message or req.error_text,
         )
         try:
             self.metrics.observe(record)

@@ -54,6 +54,10 @@ class CallRecord(NamedTuple):
     arguments: Mapping[str, Any] | None
     """The raw arguments, by reference: sinks that persist them must redact first."""
     framework: str
+    result: Any = None
+    """The raw result (wire dict), by reference, for sinks that digest it; never persisted as is."""
+    error_message: str | None = None
+    """The raw error text (exception message or isError text): sinks must redact it."""
 
     @property
     def ok(self) -> bool:

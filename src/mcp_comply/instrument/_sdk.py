@@ -9,7 +9,7 @@ before the framework's (e.g. the HTTP server span) so it can become a link.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
@@ -76,6 +76,7 @@ class ComplyMiddleware:
         self._count = recorder.metrics.count
         self._transport = facts.transport
         self._catalog = recorder.catalog
+        self.gate: Callable[[Req], Awaitable[None]] | None = None
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         recorder = self.recorder
@@ -129,6 +130,8 @@ class ComplyMiddleware:
         token = current_request.set(req) if is_tool_call and self.detail else None
         message: str | None = None
         try:
+            if is_tool_call and self.gate is not None:
+                await self.gate(req)  # fail-closed: a durable intent record before the tool runs
             result = await call_next(ctx)
         except BaseException as exc:
             recorder.classify_exception(req, exc)
@@ -138,9 +141,11 @@ class ComplyMiddleware:
             raise
         else:
             if is_tool_call:
+                req.result = result
                 if result_is_error(result):
                     req.outcome = semconv.ERROR_TOOL
                     req.error_result = True
+                    req.error_text = _error_text(result)
                     if req.detail_outcome is None:
                         self._classify_tool_failure(req)
             elif method == _TOOLS_LIST:
@@ -192,6 +197,15 @@ class ComplyMiddleware:
                 req.outcome = semconv.ERROR_VALIDATION
         except Exception as exc:  # noqa: BLE001
             self.recorder.internal_error("classify", exc)
+
+
+def _error_text(result: object) -> str | None:
+    content = result.get("content") if isinstance(result, dict) else getattr(result, "content", None)
+    if isinstance(content, list) and content:
+        first = content[0]
+        text = first.get("text") if isinstance(first, dict) else getattr(first, "text", None)
+        return text if isinstance(text, str) else None
+    return None
 
 
 def _message(exc: BaseException) -> str:

@@ -1,0 +1,128 @@
+"""From CallRecord to audit record: redaction on the request path, then one enqueue."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from mcp_comply import semconv
+from mcp_comply.audit import _format as fmt
+from mcp_comply.audit.keys import load_signer
+from mcp_comply.audit.redact import DEFAULT_DENY_KEYS, RedactionRules, Redactor
+from mcp_comply.audit.writer import AuditWriter, WriterConfig, audit_metrics_hooks
+from mcp_comply.config import AuditPolicy
+from mcp_comply.exceptions import ConfigError
+from mcp_comply.instrument._record import CallRecord, semconv_error_type
+
+ENV_SIGNING_KEY = "MCP_COMPLY_AUDIT_SIGNING_KEY"
+
+
+def _redaction_key(policy: AuditPolicy, directory: Path) -> bytes:
+    """The HMAC key for redaction digests: persisted (0600) so digests stay stable across restarts
+    and differ between deployments."""
+    path = Path(policy.redaction_key) if policy.redaction_key else directory / ".redaction.key"
+    if path.exists():
+        key = path.read_bytes().strip()
+        if len(key) < 16:
+            raise ConfigError("redaction key must be at least 16 bytes", source=str(path))
+        return key
+    if policy.redaction_key:
+        raise ConfigError("redaction key file does not exist", source=str(path), path="audit.redaction_key")
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key
+
+
+class AuditSink:
+    """Turns each CallRecord into a redacted audit record and hands it to the writer."""
+
+    def __init__(self, policy: AuditPolicy, directory: Path, *, server_name: str, policy_name: str,
+                 metrics: Any, schemas: Any = None, env: dict[str, str] | None = None) -> None:
+        env = env if env is not None else dict(os.environ)
+        key_path = policy.signing_key or env.get(ENV_SIGNING_KEY)
+        signer = load_signer(Path(key_path)) if key_path else None
+        self.redactor = Redactor(RedactionRules(capture=policy.capture, pii=policy.pii,
+                                                deny_keys=DEFAULT_DENY_KEYS + tuple(policy.deny_keys),
+                                                max_string=policy.max_string),
+                                 _redaction_key(policy, directory))
+        hooks = audit_metrics_hooks(metrics)
+        self.writer = AuditWriter(WriterConfig(
+            directory=directory,
+            checkpoint_dir=Path(policy.checkpoint_dir) if policy.checkpoint_dir else None,
+            fsync=policy.fsync, batch_window_s=policy.batch_window_ms / 1000, on_failure=policy.on_failure,
+            checkpoint_every=policy.checkpoint_every, checkpoint_interval_s=policy.checkpoint_interval_s,
+            max_segment_bytes=int(policy.max_segment_mb * 1024 * 1024),
+            max_segment_age_s=policy.max_segment_age_h * 3600, retention_days=policy.retention_days,
+            queue_max=policy.queue_max, signer=signer,
+            open_info={"server": server_name, "policy": policy_name, "capture": policy.capture},
+            digest=self._digest, on_durable=hooks.on_durable, on_error=hooks.on_error,
+            on_checkpoint=hooks.on_checkpoint))
+        metrics.audit_queue_depth.set_function(lambda: self.writer.queue_depth)
+        self.signed = signer is not None
+        self.server_name = server_name
+        self.policy_name = policy_name
+        self.fail_closed = policy.on_failure == "fail-closed"
+        self._schemas = schemas
+
+    def _digest(self, value: Any) -> str:
+        data = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
+        return "hmac-sha256:" + hmac.new(self.redactor.key, data.encode("utf-8", "surrogatepass"),
+                                         hashlib.sha256).hexdigest()[:32]
+
+    def __call__(self, record: CallRecord) -> None:
+        schema = self._schemas.schema(record.tool) if self._schemas is not None and record.tool else None
+        args, pointers = self.redactor.arguments(record.arguments, schema)
+        body: dict[str, Any] = {
+            "method": record.method, "tool": record.tool, "outcome": record.outcome,
+            "error_type": semconv_error_type(record) or None, "error_code": record.error_code,
+            "exception_type": record.exception_type,
+            "error_message": self.redactor.text(record.error_message) if record.error_message else None,
+            "duration_us": round(record.duration_s * 1e6), "request_id": record.request_id,
+            "session_id": record.session_id, "correlation_id": record.correlation_id,
+            "protocol_version": record.protocol_version, "transport": record.transport,
+            "client": {"name": record.client_name, "version": record.client_version, "claimed": True},
+            "principal": record.principal, "client_address": record.client_address,
+            "trace_id": record.trace_id, "span_id": record.span_id,
+            "server": self.server_name, "framework": record.framework, "policy": self.policy_name,
+            "args": args, "redacted": pointers,
+            # Digests are keyed (HMAC) and computed on the writer thread; the raw values never reach disk.
+            fmt.DIGEST_KEY: {"args_digest": record.arguments, "result_digest": record.result}
+            if record.method == semconv.METHOD_TOOLS_CALL else {},
+        }
+        self.writer.submit(fmt.KIND_CALL, body)
+
+    async def gate(self, req: Any) -> None:
+        """Fail-closed: a durable intent record, or the call is refused."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+
+        def settle(ok: bool) -> None:
+            if not future.done():
+                future.set_result(ok)
+
+        def done(ok: bool) -> None:
+            loop.call_soon_threadsafe(settle, ok)
+
+        self.writer.submit(fmt.KIND_INTENT, {"method": req.method, "tool": req.tool,
+                                             "request_id": str(req.request_id)}, done)
+        if not await future:
+            raise AuditRefusal
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class AuditRefusal(Exception):
+    """The fail-closed policy refuses a call whose audit record cannot be made durable."""
