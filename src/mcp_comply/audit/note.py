@@ -55,7 +55,7 @@ class Verifier:
 
     @classmethod
     def parse(cls, text: str) -> Verifier:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # the base64 key itself may contain '+'
         if len(parts) != 3:
             raise NoteError("verifier key must be <name>+<hex key id>+<base64 key>")
         name, hex_id, b64 = parts

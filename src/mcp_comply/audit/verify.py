@@ -123,6 +123,7 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
                       key=lambda p: fmt.segment_index(p.name) or 0)
     expected_seq, prev_hash = 0, fmt.GENESIS
     pending_retention: tuple[int, str, str] | None = None
+    pruned_below = 0
     first = True
     previous_index: int | None = None
     for seg_no, path in enumerate(segments):
@@ -158,9 +159,16 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
                     continue
                 seq, prev = record.get("seq"), record.get("prev")
                 if first and isinstance(seq, int) and seq > 0 and prev != fmt.GENESIS:
-                    # pruned by retention: accepted once a retention marker vouches for it
+                    # pruned by retention: accepted once a retention marker vouches for it; the
+                    # rotation record that opens the segment carries the Merkle frontier to resume from
                     pending_retention = (seq, str(prev), where)
                     expected_seq, prev_hash = seq, str(prev)
+                    pruned_below = seq
+                    if record.get("kind") == fmt.KIND_ROTATION and record.get("tree_size") == seq:
+                        try:
+                            tree = CompactTree.from_state(seq, record.get("frontier") or [])
+                        except (ValueError, TypeError):
+                            report.findings.append(Finding(MODIFIED, where, line_no, seq, "bad Merkle frontier"))
                 first = False
                 if record.get("v") != fmt.FORMAT_VERSION or record.get("chain") != chain \
                         or record.get("kind") not in fmt.KINDS or list(record)[:6] != [
@@ -205,6 +213,8 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
     result.records = tree.size
     result.root = tree.root().hex()
     for size, (checkpoint, path) in sorted(notes.items()):
+        if size <= pruned_below:
+            continue  # covers records retention has pruned
         if size > tree.size:
             report.findings.append(Finding(TRUNCATED, str(path), None, size,
                                            f"checkpoint covers {size} records but the log has {tree.size}"))

@@ -446,7 +446,10 @@ class AuditWriter:
             self._checkpoint()
         self._open_segment(self._segment_index + 1)
         os.close(old_fd)
-        body = {"reason": reason, "prev_segment": old_name, "prev_segment_bytes": old_bytes}
+        # The Merkle frontier before this record lets a verifier resume here once retention has
+        # pruned the segments before it.
+        body = {"reason": reason, "prev_segment": old_name, "prev_segment_bytes": old_bytes,
+                "tree_size": self._tree.size, "frontier": self._tree.state()}
         self._append_lines([(fmt.KIND_ROTATION, body, self.config.clock())])
         if self.config.fsync != "never":
             self._sync()

@@ -1,0 +1,193 @@
+"""The verifier catches every kind of tampering, names where, and says what it could not check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcp_comply.audit import _format as fmt
+from mcp_comply.audit import verify as v
+from mcp_comply.audit.verify import verify_directory
+
+from .conftest import SIGNER, write_log
+
+SEGMENT = Path("chain-0") / fmt.segment_name(1)
+
+
+def _verify(directory: Path, **kwargs: object) -> v.Report:
+    return verify_directory(directory, verifiers=[SIGNER.verifier], **kwargs)  # type: ignore[arg-type]
+
+
+def _kinds(report: v.Report) -> set[str]:
+    return {f.kind for f in report.findings}
+
+
+def test_pristine_log_is_intact(pristine: Path) -> None:
+    report = _verify(pristine)
+    assert report.intact
+    assert report.findings == []
+    (chain,) = report.chains
+    # open + 40 calls + close + 5 checkpoint records (every 10 records and at close)
+    assert chain.records == 47
+    assert chain.checkpoints_verified == 6
+    assert chain.latest_checkpoint == 47
+    assert report.unchecked == ["no remembered state (--state): a rollback to an older copy of the whole "
+                                "directory cannot be ruled out"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_every_single_byte_change_is_caught(pristine: Path, data: st.DataObject) -> None:
+    """Any byte of any record, changed to any other value, is reported as a problem."""
+    raw = (pristine / SEGMENT).read_bytes()
+    offset = data.draw(st.integers(0, len(raw) - 1), label="offset")
+    value = data.draw(st.integers(0, 255).filter(lambda b: b != raw[offset]), label="new byte")
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "log"
+        shutil.copytree(pristine, target)
+        mutated = bytearray(raw)
+        mutated[offset] = value
+        (target / SEGMENT).write_bytes(bytes(mutated))
+        report = _verify(target)
+    assert not report.intact, (offset, value)
+
+
+def _lines(directory: Path) -> list[bytes]:
+    return (directory / SEGMENT).read_bytes().splitlines(keepends=True)
+
+
+def _write_lines(directory: Path, lines: list[bytes]) -> None:
+    (directory / SEGMENT).write_bytes(b"".join(lines))
+
+
+def test_deleted_record(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    target = copy_of(pristine)
+    lines = _lines(target)
+    del lines[5]
+    _write_lines(target, lines)
+    report = _verify(target)
+    deleted = [f for f in report.findings if f.kind == v.DELETED]
+    assert [(f.line, f.seq) for f in deleted] == [(6, 6)]
+    assert deleted[0].file.endswith(str(SEGMENT))
+
+
+def test_inserted_and_reordered_records(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    target = copy_of(pristine)
+    lines = _lines(target)
+    lines.insert(8, lines[7])  # duplicate seq 7
+    _write_lines(target, lines)
+    assert v.INSERTED in _kinds(_verify(target))
+
+    lines = _lines(pristine)
+    lines[10], lines[11] = lines[11], lines[10]
+    _write_lines(target, lines)
+    kinds = _kinds(_verify(target))
+    assert v.REORDERED in kinds or v.DELETED in kinds
+
+
+def test_modified_record_names_line_and_seq(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    target = copy_of(pristine)
+    lines = _lines(target)
+    lines[3] = lines[3].replace(b'"a":2', b'"a":9')
+    _write_lines(target, lines)
+    report = _verify(target)
+    modified = [f for f in report.findings if f.kind == v.MODIFIED]
+    assert [(f.line, f.seq) for f in modified] == [(5, 4)]  # the next record's link breaks
+    assert v.INCONSISTENT in _kinds(report)  # and every checkpoint above it disagrees
+
+
+def test_truncation_below_a_checkpoint(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    target = copy_of(pristine)
+    _write_lines(target, _lines(target)[:30])
+    report = _verify(target)
+    truncated = [f for f in report.findings if f.kind == v.TRUNCATED]
+    assert sorted(f.seq for f in truncated) == [32, 43, 46, 47]  # checkpoints the short log cannot reach
+    assert not report.intact
+
+
+def test_rewrite_without_the_key_is_caught(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    """Recompute the whole chain and the checkpoints, but sign with another key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from mcp_comply.audit.note import Signer
+
+    target = copy_of(pristine)
+    shutil.rmtree(target)
+    forger = Signer(SIGNER.name, Ed25519PrivateKey.generate())
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+
+    writer = AuditWriter(WriterConfig(directory=target, signer=forger, checkpoint_every=10))
+    for i in range(40):
+        writer.submit("call", {"method": "tools/call", "tool": "add", "args": {"a": -i}})
+    writer.close()
+    report = _verify(target)
+    assert v.UNSIGNED in _kinds(report)  # a signature by the right name but the wrong key is no signature
+    assert report.chains[0].checkpoints_verified == 0
+    assert not report.intact
+    # without the key, the same forgery looks intact, and the report says so plainly
+    unkeyed = verify_directory(target)
+    assert unkeyed.intact
+    assert any("no public key given" in u for u in unkeyed.unchecked)
+
+
+def test_forged_signature_is_a_bad_signature(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    target = copy_of(pristine)
+    note = target / "checkpoints" / "chain-0" / "000000000010.note"
+    text = note.read_text()
+    sig = text.rsplit(" ", 1)[1]
+    flipped = ("A" if sig[10] != "A" else "B").join([sig[:10], sig[11:]])
+    note.write_text(text.replace(sig, flipped))
+    report = _verify(target)
+    assert [f.kind for f in report.findings] == [v.BAD_SIGNATURE]
+
+
+def test_rollback_detected_with_remembered_state(pristine: Path, tmp_path: Path) -> None:
+    older = tmp_path / "older"
+    write_log(older, 5, checkpoint_every=10)
+    state = tmp_path / "state.json"
+    current = tmp_path / "current"
+    shutil.copytree(older, current)
+    # extend the same chain: the writer continues it
+    write_log(current, 30, checkpoint_every=10)
+    assert _verify(current, state_file=state).intact
+    remembered = json.loads(state.read_text())["chain-0"]["size"]
+    assert remembered > 20
+    shutil.rmtree(current)
+    shutil.copytree(older, current)
+    report = _verify(current, state_file=state)
+    assert [f.kind for f in report.findings] == [v.ROLLBACK]
+
+
+def test_duplicate_keys_nan_and_invalid_utf8(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    for bad, kind in ((b'"tool":"add"', v.DUPLICATE_KEY), (b'"a":NaN', v.MALFORMED), (b"\xff\xfe", v.INVALID_UTF8)):
+        target = copy_of(pristine)
+        lines = _lines(target)
+        line = lines[4]
+        if kind == v.DUPLICATE_KEY:
+            lines[4] = line.replace(b'"tool":"add"', b'"tool":"add","tool":"delete_all"')
+        elif kind == v.MALFORMED:
+            lines[4] = line.replace(b'"a":3', bad)
+        else:
+            lines[4] = line.replace(b"\xc3\xa9", bad)
+        _write_lines(target, lines)
+        report = _verify(target)
+        assert [(f.kind, f.line) for f in report.findings if f.line == 5] == [(kind, 5)]
+        shutil.rmtree(target)
+
+
+def test_torn_tail_is_a_notice_not_tampering(tmp_path: Path) -> None:
+    directory = tmp_path / "log"
+    write_log(directory, 5, checkpoint_every=1000)
+    segment = directory / SEGMENT
+    segment.write_bytes(segment.read_bytes() + b'{"v":1,"seq":9,"ts":"2026')
+    # the final note covers every complete record, so only the torn tail is reported
+    report = _verify(directory)
+    assert [f.kind for f in report.findings] == [v.TORN_TAIL]
+    assert report.intact

@@ -1,0 +1,244 @@
+"""The writer under real failure: kill -9, many processes and threads, a full disk, rotation,
+retention and clock jumps; every outcome checked by the verifier."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mcp_comply.audit import _format as fmt
+from mcp_comply.audit import verify as v
+from mcp_comply.audit.verify import verify_directory
+from mcp_comply.audit.writer import AuditError, AuditWriter, WriterConfig
+
+from .conftest import SIGNER
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+    writer = AuditWriter(WriterConfig(directory=Path(sys.argv[2]), checkpoint_every=50, fsync="batch"))
+    n = 0
+    while True:                      # bounded by the parent's kill
+        for _ in range(20):
+            writer.submit("call", {"tool": "load", "n": n, "pad": "x" * 300})
+            n += 1
+        writer.flush()
+        print(n, flush=True)         # everything up to n is acknowledged durable
+""")
+
+
+def _calls(directory: Path) -> list[dict[str, object]]:
+    out = []
+    for chain in sorted(p for p in directory.iterdir() if p.name.startswith("chain-")):
+        for seg in sorted(chain.glob("segment-*.jsonl")):
+            for raw in seg.read_bytes().splitlines():
+                try:
+                    record = fmt.parse_line(raw)
+                except ValueError:
+                    continue
+                if record["kind"] == "call":
+                    out.append(record)
+    return out
+
+
+@pytest.mark.e2e
+def test_kill_9_under_load_then_recovery_verifies(tmp_path: Path) -> None:
+    """Eight real SIGKILLs mid-stream: acknowledged records survive, the torn tail is quarantined,
+    the restarted writer continues the chain, and the whole log verifies."""
+    directory = tmp_path / "audit"
+    rng = random.Random(3)
+    acknowledged_total = 0
+    recoveries = 0
+    for _ in range(8):
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, SRC, str(directory)], stdout=subprocess.PIPE,
+                                text=True)
+        assert proc.stdout is not None
+        acked = 0
+        deadline = time.monotonic() + rng.uniform(0.3, 0.8)
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line:
+                acked = int(line)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        acknowledged_total += acked
+        writer = AuditWriter(WriterConfig(directory=directory))  # recovery happens here
+        writer.close()
+        records = (directory / "chain-0" / fmt.segment_name(1)).read_bytes().splitlines()
+        recoveries += sum(1 for r in records if b'"kind":"recovery"' in r) > recoveries
+        assert len(_calls(directory)) >= acknowledged_total
+        report = verify_directory(directory)
+        assert report.intact, report.findings
+    assert acknowledged_total > 0
+    quarantined = list((directory / "chain-0").glob("*.torn-*"))
+    kinds = [json.loads(r)["kind"] for r in (directory / "chain-0" / fmt.segment_name(1)).read_text().splitlines()]
+    assert kinds.count("recovery") == len(quarantined)
+    assert kinds.count("open") == 16  # each child and each recovery writer opened the chain once
+
+
+@pytest.mark.e2e
+def test_processes_and_threads_each_keep_their_own_chain(tmp_path: Path) -> None:
+    """3 processes x 4 threads x 250 records at once: one chain per process, nothing lost."""
+    directory = tmp_path / "audit"
+    code = textwrap.dedent("""
+        import os, sys, threading, time
+        sys.path.insert(0, sys.argv[1])
+        from pathlib import Path
+        from mcp_comply.audit.writer import AuditWriter, WriterConfig
+        writer = AuditWriter(WriterConfig(directory=Path(sys.argv[2]), checkpoint_every=100))
+        time.sleep(max(0.0, float(sys.argv[3]) - time.time()))   # all three hold a chain at once
+        def work(t):
+            for i in range(250):
+                writer.submit("call", {"thread": t, "i": i})
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        [t.start() for t in threads]; [t.join() for t in threads]
+        writer.close()
+    """)
+    start = str(time.time() + 3.0)
+    procs = [subprocess.Popen([sys.executable, "-c", code, SRC, str(directory), start]) for _ in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    report = verify_directory(directory)
+    assert report.intact, report.findings
+    assert sorted(c.chain for c in report.chains) == ["chain-0", "chain-1", "chain-2"]
+    for chain in ("chain-0", "chain-1", "chain-2"):
+        calls = [r for r in _calls(directory) if r["chain"] == chain]
+        assert len(calls) == 1000
+        assert sorted((r["thread"], r["i"]) for r in calls) == [(t, i) for t in range(4) for i in range(250)]
+
+
+def test_a_locked_chain_is_refused(tmp_path: Path) -> None:
+    first = AuditWriter(WriterConfig(directory=tmp_path, chain="main"))
+    with pytest.raises(AuditError, match="locked by another process"):
+        AuditWriter(WriterConfig(directory=tmp_path, chain="main"))
+    first.close()
+
+
+FULL_DISK = textwrap.dedent("""
+    import json, resource, signal, sys
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # get EFBIG instead of being killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+    writer = AuditWriter(WriterConfig(directory=Path(sys.argv[2]), on_failure=sys.argv[3],
+                                      checkpoint_every=10_000))
+    results = []
+    for i in range(300):
+        done = []
+        writer.submit("call", {"i": i, "pad": "y" * 200}, waiter=done.append)
+        writer.flush()
+        results.append(done[0])
+    writer.close()
+    print(json.dumps({"ok": results.count(True), "failed": results.count(False), "dropped": writer.dropped,
+                      "healthy": writer.healthy, "reason": writer.broken_reason}))
+""")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("policy", ["fail-open", "fail-closed"])
+def test_full_disk_loses_nothing_silently(tmp_path: Path, policy: str) -> None:
+    """RLIMIT_FSIZE makes the disk "full" for the child: records that cannot be written are
+    refused to their waiter, counted, and the log on disk still verifies (no torn record)."""
+    directory = tmp_path / "audit"
+    out = subprocess.run([sys.executable, "-c", FULL_DISK, SRC, str(directory), policy], capture_output=True,
+                         text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["ok"] > 50
+    assert result["failed"] > 0
+    assert result["ok"] + result["failed"] == 300
+    assert result["dropped"] == result["failed"]
+    assert result["healthy"] is False
+    assert "File too large" in result["reason"]
+    calls = _calls(directory)
+    assert len(calls) == result["ok"]
+    assert [c["i"] for c in calls] == list(range(result["ok"]))
+    report = verify_directory(directory)
+    assert report.intact, report.findings
+
+
+def test_rotation_keeps_one_chain_and_a_missing_segment_is_found(tmp_path: Path) -> None:
+    writer = AuditWriter(WriterConfig(directory=tmp_path, max_segment_bytes=4000, signer=SIGNER))
+    for i in range(200):
+        writer.submit("call", {"i": i, "pad": "z" * 50})
+        writer.flush()
+    writer.close()
+    segments = sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
+    assert len(segments) > 3
+    report = verify_directory(tmp_path, verifiers=[SIGNER.verifier])
+    assert report.intact, report.findings
+    assert report.chains[0].segments == len(segments)
+    second = segments[1].read_bytes().splitlines()[0]
+    assert json.loads(second)["kind"] == "rotation"
+    segments[2].unlink()
+    kinds = {f.kind for f in verify_directory(tmp_path, verifiers=[SIGNER.verifier]).findings}
+    assert v.MISSING_SEGMENT in kinds
+    assert v.DELETED in kinds
+
+
+def test_retention_prunes_whole_segments_and_leaves_a_verifiable_marker(tmp_path: Path) -> None:
+    config = WriterConfig(directory=tmp_path, max_segment_bytes=3000, retention_days=30, signer=SIGNER)
+    writer = AuditWriter(config)
+    for i in range(60):
+        writer.submit("call", {"i": i, "pad": "r" * 50})
+        writer.flush()
+    writer.close()
+    segments = sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
+    old = time.time() - 40 * 86400
+    for seg in segments[:2]:
+        os.utime(seg, (old, old))
+    writer = AuditWriter(WriterConfig(directory=tmp_path, max_segment_bytes=3000, retention_days=30,
+                                      signer=SIGNER))
+    for i in range(30):
+        writer.submit("call", {"i": 1000 + i, "pad": "r" * 50})
+        writer.flush()
+    writer.close()
+    remaining = sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
+    assert segments[0] not in remaining
+    assert segments[1] not in remaining
+    markers = [json.loads(line) for seg in remaining for line in seg.read_text().splitlines()
+               if '"kind":"retention"' in line]
+    assert [m["pruned_segments"] for m in markers] == [[segments[0].name, segments[1].name]]
+    report = verify_directory(tmp_path, verifiers=[SIGNER.verifier])
+    assert report.intact, report.findings
+    # without the marker, the missing start is a finding
+    for seg in remaining:
+        seg.write_bytes(b"".join(line for line in seg.read_bytes().splitlines(keepends=True)
+                                 if b'"kind":"retention"' not in line))
+    assert not verify_directory(tmp_path).intact
+
+
+def test_clock_jumps_are_recorded_and_order_is_by_seq(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    lock = threading.Lock()
+
+    def clock() -> float:
+        with lock:
+            return now[0]
+
+    writer = AuditWriter(WriterConfig(directory=tmp_path, clock=clock))
+    writer.submit("call", {"i": 0})
+    writer.flush()
+    now[0] -= 3600  # the wall clock jumps back an hour
+    writer.submit("call", {"i": 1})
+    writer.flush()
+    writer.close()
+    records = [json.loads(x) for x in (tmp_path / "chain-0" / fmt.segment_name(1)).read_text().splitlines()]
+    jumps = [r for r in records if r["kind"] == "clock_jump"]
+    assert len(jumps) == 1
+    assert jumps[0]["jump_s"] == pytest.approx(-3600, abs=1)
+    assert verify_directory(tmp_path).intact
