@@ -7,7 +7,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -65,11 +64,6 @@ def test_uninstrument_restores_the_server_exactly(framework: str, registry: Coll
 def test_unsupported_objects_are_refused() -> None:
     with pytest.raises(InstrumentationError, match=r"expected mcp\.server\.mcpserver\.MCPServer"):
         instrument(object())
-
-
-def test_audit_dir_is_refused_until_the_audit_log_exists(tmp_path: Path) -> None:
-    with pytest.raises(InstrumentationError, match="audit log is not available"):
-        instrument(servers.build_mcpserver(), audit_dir=tmp_path)
 
 
 def test_bad_port_from_environment_names_the_variable(registry: CollectorRegistry) -> None:

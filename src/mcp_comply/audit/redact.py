@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,6 +62,7 @@ class Redactor:
             patterns.update(PII_PATTERNS)
         patterns.update(rules.extra_patterns)
         self._values = re.compile("|".join(f"(?:{p})" for p in patterns.values()))
+        self._secrets: set[str] = set()
 
     def digest(self, value: object) -> str:
         data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
@@ -70,17 +71,23 @@ class Redactor:
     def _tag(self, value: object) -> str:
         return f"[REDACTED:{self.digest(value)}]"
 
-    def text(self, value: str) -> str:
-        """A free text (error message, string argument) with every detected secret replaced."""
+    def text(self, value: str, known: Iterable[str] = ()) -> str:
+        """A free text (error message, string argument) with every detected secret replaced, and
+        every ``known`` secret (argument values redacted by name or schema) too: frameworks echo
+        rejected argument values in their validation messages."""
+        for secret in sorted(known, key=len, reverse=True):
+            if len(secret) >= 4 and secret in value:
+                value = value.replace(secret, self._tag(secret))
         out = self._values.sub(lambda m: self._tag(m.group(0)), value)
         cap = self.rules.max_string
         if len(out) > cap:
             out = out[:cap] + f"...[TRUNCATED {len(value)} chars {self.digest(value)}]"
         return out
 
-    def arguments(self, args: Mapping[str, Any] | None, schema: Mapping[str, Any] | None = None
-                  ) -> tuple[Any, list[str]]:
-        """(what to record, JSON pointers that were redacted) under the capture level."""
+    def arguments(self, args: Mapping[str, Any] | None, schema: Mapping[str, Any] | None = None,
+                  secrets: set[str] | None = None) -> tuple[Any, list[str]]:
+        """(what to record, JSON pointers that were redacted) under the capture level; the raw
+        strings redacted by name or schema are added to ``secrets`` (for :meth:`text`)."""
         capture = self.rules.capture
         if args is None or capture == "none":
             return None, []
@@ -89,8 +96,14 @@ class Redactor:
         if capture == "full":
             return _plain(args, self.rules.max_depth), []
         redacted: list[str] = []
+        self._secrets = secrets if secrets is not None else set()
         value = self._walk(args, "", schema, redacted, 0)
         return value, redacted
+
+    def _secret(self, value: Any) -> str:
+        """The digest tag of a value redacted wholesale; remembers its strings for :meth:`text`."""
+        _collect_strings(value, self._secrets)
+        return self._tag(_stable(value))
 
     def _walk(  # noqa: PLR0911 - one return per JSON type and schema hint
         self, value: Any, pointer: str, schema: Mapping[str, Any] | None, redacted: list[str], depth: int,
@@ -101,7 +114,7 @@ class Redactor:
             return "[DROPPED]"
         if hint in ("redact", "hash") or (isinstance(schema, Mapping) and schema.get("format") == "password"):
             redacted.append(pointer or "/")
-            return self._tag(_stable(value))
+            return self._secret(value)
         if hint == "keep":
             return _plain(value, self.rules.max_depth - depth)
         if depth >= self.rules.max_depth:
@@ -121,7 +134,7 @@ class Redactor:
                     redacted.append(child)
                 if self._deny is not None and self._deny.search(skey):
                     redacted.append(child)
-                    out[safe_key] = self._tag(_stable(item))
+                    out[safe_key] = self._secret(item)
                 else:
                     out[safe_key] = self._walk(item, child, props.get(skey), redacted, depth + 1)
             return out
@@ -141,6 +154,17 @@ class Redactor:
             return value
         redacted.append(pointer or "/")
         return self._tag(repr(value))
+
+
+def _collect_strings(value: Any, into: set[str]) -> None:
+    if isinstance(value, str):
+        into.add(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _collect_strings(item, into)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_strings(item, into)
 
 
 def _escape(key: str) -> str:

@@ -83,12 +83,13 @@ class AuditSink:
 
     def __call__(self, record: CallRecord) -> None:
         schema = self._schemas.schema(record.tool) if self._schemas is not None and record.tool else None
-        args, pointers = self.redactor.arguments(record.arguments, schema)
+        secrets: set[str] = set()
+        args, pointers = self.redactor.arguments(record.arguments, schema, secrets)
         body: dict[str, Any] = {
             "method": record.method, "tool": record.tool, "outcome": record.outcome,
             "error_type": semconv_error_type(record) or None, "error_code": record.error_code,
             "exception_type": record.exception_type,
-            "error_message": self.redactor.text(record.error_message) if record.error_message else None,
+            "error_message": self.redactor.text(record.error_message, secrets) if record.error_message else None,
             "duration_us": round(record.duration_s * 1e6), "request_id": record.request_id,
             "session_id": record.session_id, "correlation_id": record.correlation_id,
             "protocol_version": record.protocol_version, "transport": record.transport,

@@ -1,0 +1,74 @@
+"""`mcp-comply audit ...` exit codes and output, table-driven, on real logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mcp_comply.audit import merkle
+from mcp_comply.cli import main
+
+from .conftest import SIGNER, write_log
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    directory = tmp_path / "audit"
+    write_log(directory, 12, checkpoint_every=5)
+    (tmp_path / "key.pub").write_text(SIGNER.verifier.encode() + "\n")
+    return directory
+
+
+def test_verify_exit_codes(log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = str(tmp_path / "key.pub")
+    assert main(["audit", "verify", str(log), "--key", key]) == 0
+    assert "intact" in capsys.readouterr().out
+    segment = log / "chain-0" / "segment-000001.jsonl"
+    segment.write_bytes(segment.read_bytes().replace(b'"a":3', b'"a":4'))
+    assert main(["audit", "verify", str(log), "--key", key, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["intact"] is False
+    assert {f["kind"] for f in report["findings"]} >= {"modified", "inconsistent_checkpoint"}
+    first = next(f for f in report["findings"] if f["kind"] == "modified")
+    assert first["file"].endswith("segment-000001.jsonl")
+    assert first["line"] == 6
+    assert first["seq"] == 5
+    assert main(["audit", "verify", str(tmp_path / "nowhere")]) == 2
+    assert main(["audit", "verify", str(log), "--key", str(tmp_path / "missing.pub")]) == 2
+    assert "missing.pub" in capsys.readouterr().err
+
+
+def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "keygen", "--out", str(tmp_path / "k"), "--name", "ops"]) == 0
+    assert (tmp_path / "k" / "audit-signing.pub").read_text().startswith("ops+")
+    assert main(["audit", "keygen", "--out", str(tmp_path / "k")]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_show_filters(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "show", str(log), "--kind", "checkpoint", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["size"] for r in records] == [5, 11, 16]
+    assert main(["audit", "show", str(log), "--tool", "add"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 12
+
+
+def test_prove_outputs_proofs_that_verify(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "prove", str(log), "--seq", "3"]) == 0
+    inclusion = json.loads(capsys.readouterr().out)
+    b64 = base64.b64decode
+    merkle.verify_inclusion(b64(inclusion["leaf_hash"]), 3, inclusion["size"],
+                            [b64(h) for h in inclusion["proof"]], b64(inclusion["root"]))
+    assert main(["audit", "prove", str(log), "--old-size", "5", "--size", "11"]) == 0
+    consistency = json.loads(capsys.readouterr().out)
+    merkle.verify_consistency(5, 11, b64(consistency["old_root"]), b64(consistency["root"]),
+                              [b64(h) for h in consistency["proof"]])
+    # the roots are the ones the signed checkpoints carry
+    note5 = (log / "checkpoints" / "chain-0" / "000000000005.note").read_text().split("\n")[2]
+    assert consistency["old_root"] == note5
+    assert main(["audit", "prove", str(log)]) == 2
+    shutil.rmtree(log)
