@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     server = build_server()
-    instrument(server, metrics_port=args.metrics_port)  # the one line
+    # The one line. Add audit_dir="/var/log/mcp-audit" (or set MCP_COMPLY_AUDIT_DIR) for the audit log.
+    instrument(server, metrics_port=args.metrics_port)
 
     if args.transport == "stdio":
         server.run("stdio")

@@ -20,11 +20,11 @@ from mcp_comply.demo import bucket_quantile, summarise, traffic
 
 
 @pytest.mark.e2e
-def test_demo_runs_end_to_end_and_leaves_no_process() -> None:
+def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
     out = io.StringIO()
     from mcp_comply.demo import run_demo
 
-    assert run_demo(out) == 0
+    assert run_demo(out, output_dir=tmp_path / "demo") == 0
     text = out.getvalue()
     pid = int(re.search(r"\(pid (\d+)\)", text).group(1))  # type: ignore[union-attr]
     with pytest.raises(ProcessLookupError):
@@ -34,7 +34,7 @@ def test_demo_runs_end_to_end_and_leaves_no_process() -> None:
     rows = {line.split()[0]: line.split() for line in text.splitlines()
             if line.split() and line.split()[0] in {"get_forecast", "convert_temperature", "plan_trip",
                                                       "station_status", "_unknown_", "all"}}
-    assert rows["get_forecast"][1:3] == ["27", "3"]
+    assert rows["get_forecast"][1:3] == ["28", "3"]
     assert rows["convert_temperature"][1:3] == ["12", "0"]
     assert rows["plan_trip"][1:3] == ["3", "1"]
     assert rows["station_status"][1:3] == ["2", "1"]
@@ -43,6 +43,10 @@ def test_demo_runs_end_to_end_and_leaves_no_process() -> None:
     assert "validation_error=1" in " ".join(rows["get_forecast"])
     assert rows["all"][2:4] == [str(len(calls)), "6"]
     assert "/metrics" in text
+    assert re.search(r"Audit log: \d+ records in .*, [1-9]\d* signed checkpoint\(s\) verified: intact", text)
+    assert '"api_key": "[REDACTED:hmac-sha256:' in text
+    assert b"d3m0d3m0" not in b"".join(p.read_bytes() for p in (tmp_path / "demo" / "audit").rglob("*")
+                                      if p.is_file())
 
 
 def test_cli_demo_exit_code_and_usage() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from mcp_comply.exceptions import ConfigError, MCPComplyError
 
@@ -18,7 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcp-comply", description="Observability and compliance for MCP servers.")
     parser.add_argument("--version", action="version", version=f"mcp-comply {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run the instrumented example server against a real client and summarise")
+    demo = sub.add_parser("demo", help="run the instrumented example server against a real client and summarise")
+    demo.add_argument("--out", type=Path, default=Path("mcp-comply-demo"),
+                      help="folder for the demo's audit log, keys and server log (rewritten each run)")
     from mcp_comply.audit.cli import add_parser
 
     add_parser(sub)
@@ -38,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         from mcp_comply.demo import run_demo
 
-        return run_demo()
+        return run_demo(output_dir=args.out)
     except ConfigError as exc:
         print(exc.diagnostics(), file=sys.stderr)
         return 2

@@ -7,11 +7,13 @@ calls (successes, tool errors, bad arguments, an unknown tool, a crash), reads t
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterable
@@ -63,6 +65,8 @@ def traffic() -> list[tuple[str, dict[str, Any], str]]:
         ("book_flight", {"to": "oslo"}, "isError"),                              # unknown tool
         ("station_status", {"station_id": "ws-7"}, "ok"),
         ("station_status", {"station_id": "ws-13"}, "isError"),                  # the tool crashes
+        # a client that passes a credential: it is recorded as a keyed digest, never in clear
+        ("get_forecast", {"city": "oslo", "api_key": "sk-live-" + "d3m0" * 6}, "ok"),
     ]
     return calls
 
@@ -180,49 +184,81 @@ def _wait_port_open(port: int) -> None:
     raise MCPComplyError(f"the example server did not open port {port}")
 
 
-def run_demo(out: TextIO | None = None) -> int:
-    """Run the demo; 0 when every call was counted as expected."""
+def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
+    """Run the demo; 0 when every call was counted as expected and the audit log verifies."""
     import anyio
+
+    from mcp_comply.audit.keys import keygen, load_verifier
+    from mcp_comply.audit.verify import verify_directory
 
     out = out or sys.stdout
     script = example_script()
+    output_dir = (output_dir or Path("mcp-comply-demo")).resolve()
+    if output_dir.exists():
+        shutil.rmtree(output_dir)  # the demo's own folder, rewritten on every run
+    audit_dir, key_dir = output_dir / "audit", output_dir / "keys"
+    _, public_key = keygen(key_dir, "mcp-comply-demo")
     mcp_port, metrics_port = free_port(), free_port()
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mcp-comply-demo-") as tmp:
-        log = Path(tmp) / "server.log"
-        env = dict(os.environ, MCP_COMPLY_LOG_LEVEL="warning", PYTHONUNBUFFERED="1")
-        with log.open("wb") as log_fh:
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and our own example
-                [sys.executable, str(script), "--transport", "http", "--port", str(mcp_port),
-                 "--metrics-port", str(metrics_port)],
-                stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            )
+    log = output_dir / "server.log"
+    env = dict(os.environ, MCP_COMPLY_LOG_LEVEL="warning", PYTHONUNBUFFERED="1",
+               MCP_COMPLY_AUDIT_DIR=str(audit_dir), MCP_COMPLY_AUDIT_SIGNING_KEY=str(key_dir / "audit-signing.key"))
+    with log.open("wb") as log_fh:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and our own example
+            [sys.executable, str(script), "--transport", "http", "--port", str(mcp_port),
+             "--metrics-port", str(metrics_port)],
+            stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        )
+    try:
+        print(f"mcp-comply demo: example server {script.name} (pid {proc.pid}) on "
+              f"http://127.0.0.1:{mcp_port}/mcp", file=out)
+        _wait_ready(metrics_url.replace("/metrics", "/healthz"), proc, log)
+        _wait_port_open(mcp_port)
+        calls = traffic()
+        seen = anyio.run(_drive, f"http://127.0.0.1:{mcp_port}/mcp", calls)
+        expected = [want for _, _, want in calls]
+        text = _fetch(metrics_url)
+        ready = _fetch(metrics_url.replace("/metrics", "/readyz"))
+    finally:
+        # SIGINT: uvicorn shuts down gracefully, then the process exits normally, so the audit
+        # writer seals its chain (close record, final signed checkpoint).
+        proc.send_signal(signal.SIGINT)
         try:
-            print(f"mcp-comply demo: example server {script.name} (pid {proc.pid}) on "
-                  f"http://127.0.0.1:{mcp_port}/mcp", file=out)
-            _wait_ready(metrics_url.replace("/metrics", "/healthz"), proc, log)
-            _wait_port_open(mcp_port)
-            calls = traffic()
-            seen = anyio.run(_drive, f"http://127.0.0.1:{mcp_port}/mcp", calls)
-            expected = [want for _, _, want in calls]
-            text = _fetch(metrics_url)
-            ready = _fetch(metrics_url.replace("/metrics", "/readyz"))
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
     tools = summarise(text)
     counted = sum(t.calls for t in tools.values())
     print(f"\nSent {len(calls)} tools/call requests with the MCP SDK client (both protocol eras).\n", file=out)
     print(format_summary(tools), file=out)
     print(f"\nMetrics were served at {metrics_url} (also /healthz, /readyz: {ready.strip()})", file=out)
+
+    report = verify_directory(audit_dir, verifiers=[load_verifier(public_key)])
+    records = sum(c.records for c in report.chains)
+    checkpoints = sum(c.checkpoints_verified for c in report.chains)
+    print(f"\nAudit log: {records} records in {audit_dir}, {checkpoints} signed checkpoint(s) verified: "
+          f"{'intact' if report.intact else 'NOT INTACT'}", file=out)
+    for finding in report.findings:
+        print(f"  finding: {finding}", file=out)
+    redacted = _redacted_example(audit_dir)
+    if redacted:
+        print(f"  a call that passed a secret, as recorded: {redacted}", file=out)
+    print(f"  verify it yourself: mcp-comply audit verify {audit_dir} --key {public_key}", file=out)
     print(f"Done in {time.monotonic() - started:.1f} s; the example server was stopped.", file=out)
-    if seen != expected or counted != len(calls):
+    ok = seen == expected and counted == len(calls) and report.intact and checkpoints > 0
+    if not ok:
         print(f"\nMISMATCH: client saw {seen.count('isError')} errors (expected {expected.count('isError')}); "
-              f"metrics counted {counted} of {len(calls)} calls", file=out)
+              f"metrics counted {counted} of {len(calls)} calls; audit intact: {report.intact}", file=out)
         return 1
     return 0
+
+
+def _redacted_example(audit_dir: Path) -> str | None:
+    for path in sorted(audit_dir.glob("chain-*/segment-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "REDACTED" in line and '"kind":"call"' in line:
+                record = json.loads(line)
+                return json.dumps({k: record[k] for k in ("tool", "outcome", "args", "redacted")})
+    return None

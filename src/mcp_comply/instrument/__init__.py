@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import weakref
@@ -115,6 +116,7 @@ class Instrumentation:
         if self.audit is not None:
             self._recorder.sinks[:] = [s for s in self._recorder.sinks if s is not self.audit]
             self.audit.close()
+            atexit.unregister(self.close)
         if self._endpoint is not None:
             self._endpoint.close()
         if self._otel_provider is not None:
@@ -238,6 +240,10 @@ def instrument(
                                  otel_provider, sink)
         metrics.info.labels(_package_version(), binding.server_name).set(1)
         _handles[server] = handle
+        if sink is not None:
+            # A process that ends normally (stdio EOF, SystemExit, Ctrl-C) seals its chain: close
+            # record and final signed checkpoint. kill -9 leaves a tail the next start recovers.
+            atexit.register(handle.close)
     _log.info("mcp_comply_instrumented", server=binding.server_name, framework=framework,
               metrics_url=handle.metrics_url, spans="created" if owner_index is None else "enriched",
               audit_chain=str(sink.writer.chain_dir) if sink is not None else None)
