@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     ver.add_argument("--checkpoints", type=Path, help="checkpoint folder (default DIR/checkpoints)")
     ver.add_argument("--state", type=Path, help="remember the verified size here; detects rollback next time")
     ver.add_argument("--json", action="store_true")
+    ver.add_argument("--fast", action="store_true",
+                     help="skip the full JSON parse of ordinary records (about 4x faster; duplicate keys "
+                          "inside them are then not looked for)")
     show = audit.add_parser("show", help="read and filter records")
     show.add_argument("directory", type=Path)
     show.add_argument("--tool")
@@ -62,7 +65,7 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("not a directory", source=str(args.directory))
     verifiers = [load_verifier(args.key)] if args.key else []
     report = verify_directory(args.directory, verifiers=verifiers, checkpoint_dir=args.checkpoints,
-                              state_file=args.state)
+                              state_file=args.state, strict_json=not args.fast)
     if not report.chains:
         raise ConfigError("no audit chains (chain-*/segment-*.jsonl) in this directory", source=str(args.directory))
     if args.json:

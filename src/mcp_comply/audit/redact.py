@@ -4,12 +4,16 @@ searchable across records without being recoverable. Pure."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+try:
+    from _hashlib import hmac_new as _hmac_new
+except ImportError:  # pragma: no cover - CPython without OpenSSL
+    _hmac_new = None  # type: ignore[assignment]
 
 Capture = Literal["none", "digest", "redacted", "full"]
 
@@ -31,6 +35,9 @@ SECRET_PATTERNS: dict[str, str] = {
     "stripe_key": r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
     "url_credentials": r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",
 }
+# Every secret pattern contains one of these literals: a cheap search for them decides whether the
+# full (slow) alternation runs at all. (Not a credential: ruff S105 is a false positive here.)
+_SECRET_ANCHORS = r"-----BEGIN|eyJ|(?i:bearer)|AKIA|ASIA|gh[pousr]_|sk-|xox|AIza|_live_|_test_|://"  # noqa: S105 - regex anchors, not a password
 PII_PATTERNS: dict[str, str] = {
     "email": r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
     "phone": r"(?<![\w+])\+?\d[\d ()-]{7,}\d(?!\w)",
@@ -56,17 +63,28 @@ class Redactor:
             raise ValueError("the redaction key must be at least 16 bytes")
         self.rules = rules
         self.key = key
+        # OpenSSL's HMAC object (hmac.new wraps it); copying its keyed state costs half of hmac.new.
+        self._mac: Any = (_hmac_new(key, digestmod="sha256") if _hmac_new is not None
+                          else hmac.new(key, digestmod="sha256"))
         self._deny = re.compile(r"(?i)(" + "|".join(rules.deny_keys) + r")") if rules.deny_keys else None
         patterns = dict(SECRET_PATTERNS)
         if rules.pii:
             patterns.update(PII_PATTERNS)
         patterns.update(rules.extra_patterns)
         self._values = re.compile("|".join(f"(?:{p})" for p in patterns.values()))
+        # PII and custom patterns have no anchor literal: then every long-enough string is scanned.
+        self._anchors = None if (rules.pii or rules.extra_patterns) else re.compile(_SECRET_ANCHORS)
         self._secrets: set[str] = set()
+        # No detector matches fewer characters than this: shorter strings skip the regex.
+        self._min_match = 6 if (rules.pii or rules.extra_patterns) else 15
+        self._key_cache: dict[str, tuple[str, bool, str]] = {}
 
     def digest(self, value: object) -> str:
         data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
-        return "hmac-sha256:" + hmac.new(self.key, data, hashlib.sha256).hexdigest()[:32]
+        # Copying a keyed HMAC state is cheaper than keying a new one per value.
+        mac = self._mac.copy()
+        mac.update(data)
+        return "hmac-sha256:" + str(mac.hexdigest())[:32]
 
     def _tag(self, value: object) -> str:
         return f"[REDACTED:{self.digest(value)}]"
@@ -75,10 +93,14 @@ class Redactor:
         """A free text (error message, string argument) with every detected secret replaced, and
         every ``known`` secret (argument values redacted by name or schema) too: frameworks echo
         rejected argument values in their validation messages."""
-        for secret in sorted(known, key=len, reverse=True):
-            if len(secret) >= 4 and secret in value:
-                value = value.replace(secret, self._tag(secret))
-        out = self._values.sub(lambda m: self._tag(m.group(0)), value)
+        if known:
+            for secret in sorted(known, key=len, reverse=True):
+                if len(secret) >= 4 and secret in value:
+                    value = value.replace(secret, self._tag(secret))
+        if len(value) < self._min_match or (self._anchors is not None and self._anchors.search(value) is None):
+            out = value
+        else:
+            out = self._values.sub(lambda m: self._tag(m.group(0)), value)
         cap = self.rules.max_string
         if len(out) > cap:
             out = out[:cap] + f"...[TRUNCATED {len(value)} chars {self.digest(value)}]"
@@ -102,58 +124,87 @@ class Redactor:
 
     def _secret(self, value: Any) -> str:
         """The digest tag of a value redacted wholesale; remembers its strings for :meth:`text`."""
+        if type(value) is str:
+            self._secrets.add(value)
+            return self._tag(value)
         _collect_strings(value, self._secrets)
         return self._tag(_stable(value))
 
     def _walk(  # noqa: PLR0911 - one return per JSON type and schema hint
         self, value: Any, pointer: str, schema: Mapping[str, Any] | None, redacted: list[str], depth: int,
     ) -> Any:
-        hint = schema.get("x-audit") if isinstance(schema, Mapping) else None
-        if hint == "drop":
-            redacted.append(pointer or "/")
-            return "[DROPPED]"
-        if hint in ("redact", "hash") or (isinstance(schema, Mapping) and schema.get("format") == "password"):
-            redacted.append(pointer or "/")
-            return self._secret(value)
-        if hint == "keep":
-            return _plain(value, self.rules.max_depth - depth)
+        if schema is not None and isinstance(schema, Mapping):
+            hint = schema.get("x-audit")
+            if hint == "drop":
+                redacted.append(pointer or "/")
+                return "[DROPPED]"
+            if hint in ("redact", "hash") or schema.get("format") == "password":
+                redacted.append(pointer or "/")
+                return self._secret(value)
+            if hint == "keep":
+                return _plain(value, self.rules.max_depth - depth)
+        else:
+            schema = None
         if depth >= self.rules.max_depth:
             redacted.append(pointer or "/")
             return self._tag(_stable(value))
-        if isinstance(value, Mapping):
-            props = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+        kind = type(value)
+        if kind is str:
+            if len(value) < self._min_match:
+                return value  # shorter than max_string too (it is at least 64)
+            cleaned = self.text(value)
+            if cleaned != value:
+                redacted.append(pointer or "/")
+            return cleaned
+        if kind is int or kind is bool or kind is float or value is None:
+            return value
+        if kind is dict or isinstance(value, Mapping):
+            props = schema.get("properties") if schema is not None else None
             out: dict[str, Any] = {}
             for i, (key, item) in enumerate(value.items()):
                 if i >= self.rules.max_items:
                     out["[TRUNCATED]"] = f"{len(value) - i} more keys"
                     break
-                skey = str(key)
-                child = f"{pointer}/{_escape(skey)}"
-                safe_key = self.text(skey)
+                skey = key if type(key) is str else str(key)
+                safe_key, denied, escaped = self._key(skey)
                 if safe_key != skey:
-                    redacted.append(child)
-                if self._deny is not None and self._deny.search(skey):
-                    redacted.append(child)
+                    redacted.append(f"{pointer}/{escaped}")
+                if denied:
+                    redacted.append(f"{pointer}/{escaped}")
                     out[safe_key] = self._secret(item)
+                    continue
+                sub = props.get(skey) if props is not None and isinstance(props, Mapping) else None
+                leaf = type(item)
+                # Leaves inline (no call, no pointer string) unless a schema hint or a detector applies.
+                if sub is None and (leaf is int or leaf is bool or leaf is float or item is None
+                                    or (leaf is str and len(item) <= self.rules.max_string and (
+                                        len(item) < self._min_match or (
+                                            self._anchors is not None and self._anchors.search(item) is None)))):
+                    out[safe_key] = item
                 else:
-                    out[safe_key] = self._walk(item, child, props.get(skey), redacted, depth + 1)
+                    out[safe_key] = self._walk(item, f"{pointer}/{escaped}", sub, redacted, depth + 1)
             return out
-        if isinstance(value, list | tuple):
-            items_schema = schema.get("items") if isinstance(schema, Mapping) else None
+        if kind is list or isinstance(value, list | tuple):
+            items_schema = schema.get("items") if schema is not None else None
             out_list = [self._walk(item, f"{pointer}/{i}", items_schema, redacted, depth + 1)
                         for i, item in enumerate(value[: self.rules.max_items])]
             if len(value) > self.rules.max_items:
                 out_list.append(f"[TRUNCATED {len(value) - self.rules.max_items} more items]")
             return out_list
         if isinstance(value, str):
-            cleaned = self.text(value)
-            if cleaned != value:
-                redacted.append(pointer or "/")
-            return cleaned
-        if isinstance(value, bool | int | float) or value is None:
-            return value
+            return self._walk(str(value), pointer, schema, redacted, depth)
         redacted.append(pointer or "/")
         return self._tag(repr(value))
+
+    def _key(self, key: str) -> tuple[str, bool, str]:
+        """(the key as recorded, whether its value is always redacted, its JSON-pointer form);
+        cached, because keys repeat from call to call."""
+        cached = self._key_cache.get(key)
+        if cached is None:
+            cached = (self.text(key), self._deny is not None and self._deny.search(key) is not None, _escape(key))
+            if len(self._key_cache) < 4096:
+                self._key_cache[key] = cached
+        return cached
 
 
 def _collect_strings(value: Any, into: set[str]) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 import os
 import secrets
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class AuditSink:
             max_segment_age_s=policy.max_segment_age_h * 3600, retention_days=policy.retention_days,
             queue_max=policy.queue_max, signer=signer,
             open_info={"server": server_name, "policy": policy_name, "capture": policy.capture},
-            digest=self._digest, on_durable=hooks.on_durable, on_error=hooks.on_error,
+            on_durable=hooks.on_durable, on_error=hooks.on_error,
             on_checkpoint=hooks.on_checkpoint))
         metrics.audit_queue_depth.set_function(lambda: self.writer.queue_depth)
         self.signed = signer is not None
@@ -78,18 +78,23 @@ class AuditSink:
 
     def _digest(self, value: Any) -> str:
         data = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
-        return "hmac-sha256:" + hmac.new(self.redactor.key, data.encode("utf-8", "surrogatepass"),
-                                         hashlib.sha256).hexdigest()[:32]
+        return "hmac-sha256:" + hmac.digest(self.redactor.key, data.encode("utf-8", "surrogatepass"),
+                                            "sha256").hex()[:32]
 
     def __call__(self, record: CallRecord) -> None:
+        """On the request path: redact (arguments, error text) and enqueue. The record body is
+        built, digested and serialised on the writer thread."""
         schema = self._schemas.schema(record.tool) if self._schemas is not None and record.tool else None
         secrets: set[str] = set()
         args, pointers = self.redactor.arguments(record.arguments, schema, secrets)
+        error = self.redactor.text(record.error_message, secrets) if record.error_message else None
+        self.writer.submit(fmt.KIND_CALL, partial(self._body, record, args, pointers, error))
+
+    def _body(self, record: CallRecord, args: Any, pointers: list[str], error: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "method": record.method, "tool": record.tool, "outcome": record.outcome,
             "error_type": semconv_error_type(record) or None, "error_code": record.error_code,
-            "exception_type": record.exception_type,
-            "error_message": self.redactor.text(record.error_message, secrets) if record.error_message else None,
+            "exception_type": record.exception_type, "error_message": error,
             "duration_us": round(record.duration_s * 1e6), "request_id": record.request_id,
             "session_id": record.session_id, "correlation_id": record.correlation_id,
             "protocol_version": record.protocol_version, "transport": record.transport,
@@ -98,11 +103,13 @@ class AuditSink:
             "trace_id": record.trace_id, "span_id": record.span_id,
             "server": self.server_name, "framework": record.framework, "policy": self.policy_name,
             "args": args, "redacted": pointers,
-            # Digests are keyed (HMAC) and computed on the writer thread; the raw values never reach disk.
-            fmt.DIGEST_KEY: {"args_digest": record.arguments, "result_digest": record.result}
-            if record.method == semconv.METHOD_TOOLS_CALL else {},
         }
-        self.writer.submit(fmt.KIND_CALL, body)
+        if record.method == semconv.METHOD_TOOLS_CALL:
+            # Keyed (HMAC) digests of the raw arguments and result: equality stays checkable, the
+            # values never reach disk.
+            body["args_digest"] = self._digest(record.arguments) if record.arguments is not None else None
+            body["result_digest"] = self._digest(record.result) if record.result is not None else None
+        return body
 
     async def gate(self, req: Any) -> None:
         """Fail-closed: a durable intent record, or the call is refused."""

@@ -13,10 +13,10 @@ import errno
 import fcntl
 import json
 import os
-import queue
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ _STATE_FILE = "state.json"
 _LOCK_FILE = ".lock"
 _MAX_CHAINS = 1024
 _CLOCK_JUMP_S = 2.0
+_WAKE_AT = 1024
 
 
 class AuditError(MCPComplyError):
@@ -71,7 +72,8 @@ class WriterConfig:
 class _Item:
     __slots__ = ("body", "kind", "unix", "waiter")
 
-    def __init__(self, kind: str, body: dict[str, Any], unix: float, waiter: Waiter | None) -> None:
+    def __init__(self, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]], unix: float,
+                 waiter: Waiter | None) -> None:
         self.kind = kind
         self.body = body
         self.unix = unix
@@ -131,7 +133,8 @@ class AuditWriter:
         self.checkpoint_dir = (config.checkpoint_dir or self.directory / "checkpoints") / self.chain
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.origin = config.origin or f"mcp-comply/{socket.gethostname()}/{self.chain}"
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=config.queue_max)
+        self._items: deque[Any] = deque()
+        self._wake = threading.Event()
         self.healthy = True
         self.broken_reason: str | None = None
         self.dropped = 0
@@ -159,73 +162,77 @@ class AuditWriter:
         self._thread.start()
 
     # ---- request path -------------------------------------------------------------------------
-    def submit(self, kind: str, body: dict[str, Any], waiter: Waiter | None = None) -> bool:
-        """Enqueue a record; False (and the waiter told so) when the queue is full or closed."""
-        if self._closed:
+    def submit(self, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]],
+               waiter: Waiter | None = None) -> bool:
+        """Enqueue a record (a body, or a function the writer thread calls to build it); False,
+        and the waiter told so, when the queue is full or the writer closed.
+
+        A deque append: atomic, lock-free, about 0.1 µs. The writer thread wakes on its batch
+        window, at once when someone waits for durability, and early when the queue fills."""
+        items = self._items
+        if self._closed or len(items) >= self.config.queue_max:
+            if not self._closed:
+                self.dropped += 1
+                if self._gap_since is None:
+                    self._gap_since = self.config.clock()
+                if self.config.on_error is not None:
+                    self.config.on_error(1, "queue full")
             if waiter is not None:
                 waiter(False)
             return False
-        try:
-            self._queue.put_nowait(_Item(kind, body, self.config.clock(), waiter))
-        except queue.Full:
-            self.dropped += 1
-            if self._gap_since is None:
-                self._gap_since = self.config.clock()
-            if self.config.on_error is not None:
-                self.config.on_error(1, "queue full")
-            if waiter is not None:
-                waiter(False)
-            return False
+        items.append(_Item(kind, body, self.config.clock(), waiter))
+        if (waiter is not None or len(items) > _WAKE_AT) and not self._wake.is_set():
+            self._wake.set()
         return True
 
     @property
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._items)
 
     def readiness(self) -> tuple[bool, str]:
         if not self.healthy:
             return False, f"audit writer unhealthy: {self.broken_reason}"
-        if self._queue.qsize() > 0.9 * self.config.queue_max:
+        if len(self._items) > 0.9 * self.config.queue_max:
             return False, "audit queue saturated"
         return True, f"chain {self.chain}, {self.seq} records"
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is written and committed."""
         done = threading.Event()
-        self._queue.put(("flush", done))
+        self._items.append(("flush", done))
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._items.append(_STOP)
+        self._wake.set()
         self._thread.join(timeout)
 
     # ---- writer thread ------------------------------------------------------------------------
     def _run(self) -> None:
+        items = self._items
         while True:
-            try:
-                item = self._queue.get(timeout=self._next_wakeup())
-            except queue.Empty:
+            if not items:
+                self._wake.wait(self._next_wakeup())
+                self._wake.clear()
+            if not items:
                 self._housekeeping(force_sync=True)
                 continue
             batch: list[_Item] = []
             flushes: list[threading.Event] = []
             stop = False
-            while True:
+            while items and len(batch) < 4096:
+                item = items.popleft()
                 if item is _STOP:
                     stop = True
-                elif isinstance(item, tuple):
+                    break
+                if isinstance(item, tuple):
                     flushes.append(item[1])
                 else:
                     batch.append(item)
-                if len(batch) >= 4096:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
             try:
                 self._write_batch(batch)
                 self._housekeeping(force_sync=bool(flushes) or stop)
@@ -255,7 +262,10 @@ class AuditWriter:
                 or time.time() - self._segment_opened >= self.config.max_segment_age_s):
             self._rotate("size" if self._segment_bytes >= self.config.max_segment_bytes else "age")
 
-    def _encode(self, kind: str, body: dict[str, Any], unix: float, seq: int, prev: str) -> bytes:
+    def _encode(self, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]], unix: float, seq: int,
+                prev: str) -> bytes:
+        if callable(body):
+            body = body()
         pending = body.pop(fmt.DIGEST_KEY, None)
         if pending:
             digest = self.config.digest
@@ -263,7 +273,7 @@ class AuditWriter:
                 body[name] = digest(value) if digest is not None and value is not None else None
         return fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev, body)
 
-    def _append_lines(self, items: list[tuple[str, dict[str, Any], float]]) -> bool:
+    def _append_lines(self, items: list[tuple[str, Any, float]]) -> bool:
         """Serialise, chain and write; commit chain state only if the write succeeded."""
         seq, prev = self.seq, self.prev
         lines = []

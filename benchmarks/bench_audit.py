@@ -1,0 +1,223 @@
+"""Audit trail throughput and cost: request path, sustained writes, durable writes, verification.
+
+    python benchmarks/bench_audit.py            # about a minute; prints Markdown
+    python benchmarks/bench_audit.py --quick
+
+Figures (each the median of several rounds in this one process; the verification memory figure
+comes from child processes):
+- request path: CPU time of the request thread per audited call (``time.thread_time``, so the
+  writer thread's work is not counted), instrumented middleware + audit sink vs the middleware alone;
+- sustained: 16 threads submitting as fast as they can, batch fsync (10 ms window): records made
+  durable per second;
+- durable single caller: fsync always, one caller waiting for each record to be durable;
+- verify: records per second over a 200,000-record log (strict JSON and --fast), and peak RSS for
+  100k vs 400k records (constant memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "error")
+
+BODY = {"method": "tools/call", "tool": "get_forecast", "outcome": "ok", "error_type": None, "duration_us": 523,
+        "request_id": "17", "session_id": None, "correlation_id": "proc:5f1c", "protocol_version": "2026-07-28",
+        "transport": "pipe", "client": {"name": "claude", "version": "1.2", "claimed": True},
+        "args": {"city": "paris", "days": 3}, "redacted": [],
+        "args_digest": "hmac-sha256:0123456789abcdef0123456789abcdef"}
+
+
+def _request_path(calls: int) -> tuple[float, float]:
+    """(µs per call without audit, with audit) of request-thread CPU time."""
+    from mcp.shared.exceptions import MCPError
+    from opentelemetry import trace
+    from prometheus_client import CollectorRegistry
+    from pydantic import ValidationError
+
+    from mcp_comply.audit.sink import AuditSink
+    from mcp_comply.config import AuditPolicy
+    from mcp_comply.instrument._catalog import ToolCatalog
+    from mcp_comply.instrument._context import SdkFacts
+    from mcp_comply.instrument._core import Recorder
+    from mcp_comply.instrument._metrics import Metrics
+    from mcp_comply.instrument._sdk import ComplyMiddleware
+
+    result = {"content": [{"type": "text", "text": "[{\"day\": 0, \"high_c\": 21}]"}], "isError": False}
+
+    async def handler(_ctx: Any) -> Any:
+        return result
+
+    info = SimpleNamespace(name="claude", version="1.2")
+    session = SimpleNamespace(client_params=SimpleNamespace(client_info=info), _connection=SimpleNamespace(state={}))
+    ctx = SimpleNamespace(method="tools/call", request_id=7, request=None, meta=None, protocol_version="2026-07-28",
+                          session=session, params={"name": "get_forecast",
+                                                   "arguments": {"city": "paris", "days": 3,
+                                                                 "api_key": "sk-live-abcdefghijklmnop1234"}})
+
+    def middleware(with_audit: bool, tmp: Path) -> tuple[Any, Any]:
+        metrics = Metrics(CollectorRegistry())
+        recorder = Recorder(framework="bench", metrics=metrics, tracer=trace.get_tracer("b"),
+                            catalog=ToolCatalog(live={"get_forecast": None}), sinks=[],
+                            protocol_error=MCPError, params_error=ValidationError)
+        sink = None
+        if with_audit:
+            sink = AuditSink(AuditPolicy(queue_max=1_000_000), tmp, server_name="bench", policy_name="bench",
+                             metrics=metrics, env={})
+            recorder.sinks.append(sink)
+        mw = ComplyMiddleware(recorder, SdkFacts(None, None), own_span=False)
+        return (lambda c: mw(c, handler)), sink
+
+    async def run(call: Any) -> float:
+        for _ in range(500):
+            await call(ctx)
+        t0 = time.thread_time()
+        for _ in range(calls):
+            await call(ctx)
+        return (time.thread_time() - t0) / calls * 1e6
+
+    out = []
+    for with_audit in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            call, sink = middleware(with_audit, Path(tmp))
+            out.append(asyncio.run(run(call)))
+            if sink is not None:
+                sink.close()
+    return out[0], out[1]
+
+
+def _sustained(seconds: float) -> float:
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = AuditWriter(WriterConfig(directory=Path(tmp), fsync="batch", queue_max=1_000_000))
+        stop = time.monotonic() + seconds
+        counts = [0] * 16
+
+        def caller(i: int) -> None:
+            while time.monotonic() < stop:
+                if writer.queue_depth < 50_000:  # back-pressure: a caller does not outrun the disk
+                    writer.submit("call", dict(BODY))
+                    counts[i] += 1
+                else:
+                    time.sleep(0.001)
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        writer.flush(timeout=120)
+        elapsed = time.monotonic() - t0
+        writer.close()
+        return sum(counts) / elapsed
+
+
+def _durable_single(records: int) -> float:
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = AuditWriter(WriterConfig(directory=Path(tmp), fsync="always"))
+        done = threading.Event()
+        t0 = time.monotonic()
+        for _ in range(records):
+            done.clear()
+            writer.submit("call", dict(BODY), waiter=lambda ok: done.set())
+            done.wait()
+        elapsed = time.monotonic() - t0
+        writer.close()
+        return records / elapsed
+
+
+def _make_log(directory: Path, records: int) -> None:
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+
+    writer = AuditWriter(WriterConfig(directory=directory, fsync="never", checkpoint_every=10_000,
+                                      queue_max=2_000_000))
+    for _ in range(records):
+        writer.submit("call", dict(BODY))
+    writer.close(timeout=600)
+
+
+def _verify_rate(directory: Path, strict: bool) -> float:
+    from mcp_comply.audit.verify import verify_directory
+
+    t0 = time.perf_counter()
+    report = verify_directory(directory, strict_json=strict)
+    elapsed = time.perf_counter() - t0
+    assert report.intact, report.findings
+    return sum(c.records for c in report.chains) / elapsed
+
+
+def _verify_rss_child(directory: str) -> None:
+    from mcp_comply.audit.verify import verify_directory
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    verify_directory(Path(directory))
+    print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rss-child")
+    args = parser.parse_args()
+    if args.rss_child:
+        _verify_rss_child(args.rss_child)
+        return
+    rounds = 3 if args.quick else 5
+    rp = [_request_path(5_000 if args.quick else 20_000) for _ in range(rounds)]
+    base, audited = statistics.median(r[0] for r in rp), statistics.median(r[1] for r in rp)
+    sustained = statistics.median(_sustained(2.0 if args.quick else 4.0) for _ in range(rounds))
+    durable = statistics.median(_durable_single(500 if args.quick else 2000) for _ in range(rounds))
+    with tempfile.TemporaryDirectory() as tmp:
+        small, big = Path(tmp) / "small", Path(tmp) / "big"
+        _make_log(small, 100_000)
+        _make_log(big, 400_000 if not args.quick else 200_000)
+        strict = statistics.median(_verify_rate(big, True) for _ in range(3))
+        fast = statistics.median(_verify_rate(big, False) for _ in range(3))
+        rss = {}
+        for name, path in (("100k", small), ("big", big)):
+            out = subprocess.run([sys.executable, __file__, "--rss-child", str(path)], capture_output=True,
+                                 text=True, check=True)
+            before, after = (int(x) for x in out.stdout.split())
+            rss[name] = (before, after)
+        line_bytes = (big / "chain-0" / "segment-000001.jsonl").stat().st_size
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{platform.platform()}; {rounds} rounds, medians\n")
+    print("| figure | value | target | met? |")
+    print("|---|---:|---|---|")
+    added = audited - base
+    print(f"| request path: middleware alone / with audit sink (request-thread CPU) | {base:.1f} / {audited:.1f} µs"
+          f" | — | — |")
+    print(f"| request-path cost of auditing, redaction included | {added:.1f} µs | ≤ 15 µs | "
+          f"{'yes' if added <= 15 else 'no'} |")
+    print(f"| sustained, batch fsync, 16 callers | {sustained:,.0f} records/s | ≥ 20,000/s | "
+          f"{'yes' if sustained >= 20_000 else 'no'} |")
+    print(f"| durable, fsync always, 1 caller | {durable:,.0f} records/s | ≥ 2,000/s | "
+          f"{'yes' if durable >= 2_000 else 'no'} |")
+    print(f"| verify, strict JSON (default) | {strict:,.0f} records/s | ≥ 250,000/s | "
+          f"{'yes' if strict >= 250_000 else 'no'} |")
+    print(f"| verify --fast | {fast:,.0f} records/s | ≥ 250,000/s | {'yes' if fast >= 250_000 else 'no'} |")
+    print(f"| verify peak RSS, 100k records / {'400k' if not args.quick else '200k'} records | "
+          f"{rss['100k'][1] / 1024:.1f} / {rss['big'][1] / 1024:.1f} MiB (interpreter + imports: "
+          f"{rss['100k'][0] / 1024:.1f} MiB) | constant | "
+          f"{'yes' if rss['big'][1] - rss['100k'][1] < 4096 else 'no'} |")
+    print(f"\nLog line size: {line_bytes / (400_000 if not args.quick else 200_000):.0f} bytes on average.")
+
+
+if __name__ == "__main__":
+    main()
