@@ -178,3 +178,37 @@ def test_fail_closed_refuses_calls_it_cannot_audit(tmp_path: Path) -> None:
     assert outcomes[: len(ran)] == ["ok"] * len(ran)
     assert result["ready"] is False
     assert verify_directory(tmp_path / "audit").intact
+
+
+def test_user_processors_enrich_records_after_redaction(tmp_path: Path, registry: CollectorRegistry) -> None:
+    """structlog-style processors run on every request record; they see redacted values only, and
+    one that raises costs its change, not the record."""
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry, audit_dir=tmp_path / "audit")
+    assert handle.audit is not None
+    seen: list[str] = []
+
+    def add_tenant(_logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(json.dumps(event.get("args")))
+        event["tenant"] = "acme"
+        return event
+
+    def broken(_logger: Any, _method: str, _event: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("nope")
+
+    handle.audit.add_processor(add_tenant)
+    handle.audit.add_processor(broken)
+
+    async def go() -> None:
+        async with Client(server) as client:
+            await client.call_tool("add", {"a": 1, "b": 2, "secret": "s3cr3t-value-xyz"})
+
+    anyio.run(go)
+    assert registry.get_sample_value("mcp_audit_queue_depth") is not None
+    handle.close()
+    calls = [json.loads(x) for x in (tmp_path / "audit" / "chain-0" / "segment-000001.jsonl").read_text().splitlines()
+             if '"tools/call"' in x]
+    assert [c["tenant"] for c in calls] == ["acme"]
+    assert calls[0]["processor_error"] == "KeyError: 'nope'"
+    assert all("s3cr3t-value-xyz" not in s for s in seen)
+    assert verify_directory(tmp_path / "audit").intact

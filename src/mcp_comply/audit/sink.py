@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from mcp_comply.exceptions import ConfigError
 from mcp_comply.instrument._record import CallRecord, semconv_error_type
 
 ENV_SIGNING_KEY = "MCP_COMPLY_AUDIT_SIGNING_KEY"
+Processor = Callable[[Any, str, dict[str, Any]], dict[str, Any]]
 
 
 def _redaction_key(policy: AuditPolicy, directory: Path) -> bytes:
@@ -75,6 +77,10 @@ class AuditSink:
         self.policy_name = policy_name
         self.fail_closed = policy.on_failure == "fail-closed"
         self._schemas = schemas
+        self.processors: list[Processor] = []
+        """structlog-style processors ``(logger, method_name, event_dict) -> event_dict``, run on the
+        writer thread on every request record after redaction and before chaining: add context
+        (deployment, tenant, ticket), rename or drop fields. They see only redacted values."""
 
     def _digest(self, value: Any) -> str:
         data = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
@@ -109,7 +115,15 @@ class AuditSink:
             # values never reach disk.
             body["args_digest"] = self._digest(record.arguments) if record.arguments is not None else None
             body["result_digest"] = self._digest(record.result) if record.result is not None else None
+        for processor in self.processors:
+            try:
+                body = processor(None, fmt.KIND_CALL, body)
+            except Exception as exc:  # noqa: BLE001 - a user's processor must not lose the record
+                body["processor_error"] = f"{type(exc).__name__}: {exc}"[:200]
         return body
+
+    def add_processor(self, processor: Processor) -> None:
+        self.processors.append(processor)
 
     async def gate(self, req: Any) -> None:
         """Fail-closed: a durable intent record, or the call is refused."""

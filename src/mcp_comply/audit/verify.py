@@ -153,9 +153,10 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
         previous_index = index
         result.segments += 1
         last_segment = seg_no == len(segments) - 1
-        with path.open("rb") as fh:
+        where = str(path)
+        leaf0_copy, sha256, append_leaf, header = _LEAF0.copy, hashlib.sha256, tree.append_leaf_hash, _HEADER.match
+        with path.open("rb", buffering=1 << 20) as fh:
             for line_no, raw in enumerate(fh, start=1):
-                where = str(path)
                 if not raw.endswith(b"\n"):
                     at_end = last_segment and fh.read(1) == b""
                     kind = TORN_TAIL if at_end else MALFORMED
@@ -168,22 +169,19 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
                 if not strict_json and not first:
                     # Fast path: the header is read from the bytes; the body is only checked for
                     # UTF-8 and non-JSON numbers. Special records still take the full parse.
-                    m = _HEADER.match(raw)
+                    m = header(raw)
                     if (m is not None and m[2] == chain_bytes and m[3] in _PLAIN_KINDS
-                            and b"NaN" not in raw and b"Infinity" not in raw and _utf8(raw)):
-                        fast_seq = int(m[1])
-                        if fast_seq != expected_seq or m[4] != prev_bytes:
-                            pass  # let the full path below name the problem
-                        else:
-                            h = _LEAF0.copy()
-                            h.update(raw)
-                            tree.append_leaf_hash(h.digest())
-                            if tree.size in wanted_sizes:
-                                roots[tree.size] = tree.root()
-                            prev_bytes = hashlib.sha256(raw).hexdigest().encode()
-                            prev_hash = prev_bytes.decode()
-                            expected_seq = fast_seq + 1
-                            continue
+                            and b"NaN" not in raw and b"Infinity" not in raw and _utf8(raw)
+                            and int(m[1]) == expected_seq and m[4] == prev_bytes):
+                        h = leaf0_copy()
+                        h.update(raw)
+                        append_leaf(h.digest())
+                        if tree.size in wanted_sizes:
+                            roots[tree.size] = tree.root()
+                        prev_bytes = sha256(raw).hexdigest().encode()
+                        expected_seq += 1
+                        continue
+                    prev_hash = prev_bytes.decode()  # the full path below names the problem
                 try:
                     record = fmt.parse_line(raw[:-1])
                 except ValueError as exc:
@@ -207,6 +205,7 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
                     if record.get("kind") == fmt.KIND_ROTATION and record.get("tree_size") == seq:
                         try:
                             tree = CompactTree.from_state(seq, record.get("frontier") or [])
+                            append_leaf = tree.append_leaf_hash
                         except (ValueError, TypeError):
                             report.findings.append(Finding(MODIFIED, where, line_no, seq, "bad Merkle frontier"))
                 first = False
