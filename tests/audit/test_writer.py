@@ -242,3 +242,17 @@ def test_clock_jumps_are_recorded_and_order_is_by_seq(tmp_path: Path) -> None:
     assert len(jumps) == 1
     assert jumps[0]["jump_s"] == pytest.approx(-3600, abs=1)
     assert verify_directory(tmp_path).intact
+
+
+def test_rotation_by_age(tmp_path: Path) -> None:
+    writer = AuditWriter(WriterConfig(directory=tmp_path, max_segment_age_s=0.05))
+    for i in range(4):
+        writer.submit("call", {"i": i})
+        writer.flush()
+        time.sleep(0.08)
+    writer.close()
+    segments = sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
+    reasons = [json.loads(seg.read_text().splitlines()[0]).get("reason") for seg in segments[1:]]
+    assert len(segments) >= 4
+    assert set(reasons) == {"age"}
+    assert verify_directory(tmp_path).intact

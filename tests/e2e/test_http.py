@@ -141,3 +141,46 @@ def test_routes_mount_on_the_servers_own_app(registry: CollectorRegistry) -> Non
     assert ready["status"] == "ready"
     assert health == {"status": "ok"}
     handle.uninstrument()
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_authenticated_principal_is_recorded(mode: str, registry: CollectorRegistry,
+                                            spans: InMemorySpanExporter) -> None:
+    """With the SDK's bearer-token auth, the token's subject is the record's principal and the
+    span's enduser.id."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.mcpserver import MCPServer
+
+    class Verifier:
+        async def verify_token(self, token: str) -> AccessToken | None:
+            if token != "good-token":
+                return None
+            return AccessToken(token=token, client_id="agent-7", scopes=["tools"], subject="alice")
+
+    server = MCPServer("secured", token_verifier=Verifier(),
+                       auth=AuthSettings(issuer_url="http://127.0.0.1:9/",  # type: ignore[arg-type]
+                                         resource_server_url="http://127.0.0.1:9/mcp"))  # type: ignore[arg-type]
+
+    @server.tool()
+    def whoami() -> str:
+        return "ok"
+
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+
+    async def go(url: str) -> None:
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer good-token"}) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+                await client.call_tool("whoami", {})
+
+    with serve_http(server.streamable_http_app()) as url:
+        anyio.run(go, url)
+    (call,) = [r for r in records if r.method == "tools/call"]
+    assert call.principal == "alice"
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "tools/call whoami"]
+    assert span.attributes["enduser.id"] == "alice"
+    handle.uninstrument()
