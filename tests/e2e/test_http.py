@@ -173,9 +173,9 @@ def test_authenticated_principal_is_recorded(mode: str, registry: CollectorRegis
     handle.add_sink(records.append)
 
     async def go(url: str) -> None:
-        async with httpx2.AsyncClient(headers={"Authorization": "Bearer good-token"}) as http:
-            async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
-                await client.call_tool("whoami", {})
+        async with (httpx2.AsyncClient(headers={"Authorization": "Bearer good-token"}) as http,
+                    Client(streamable_http_client(url, http_client=http), mode=mode) as client):
+            await client.call_tool("whoami", {})
 
     with serve_http(server.streamable_http_app()) as url:
         anyio.run(go, url)
