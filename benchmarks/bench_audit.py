@@ -33,15 +33,15 @@ from typing import Any
 
 os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "error")
 
-BODY = {"method": "tools/call", "tool": "get_forecast", "outcome": "ok", "error_type": None, "duration_us": 523,
+BODY: dict[str, Any] = {"method": "tools/call", "tool": "get_forecast", "outcome": "ok", "error_type": None, "duration_us": 523,
         "request_id": "17", "session_id": None, "correlation_id": "proc:5f1c", "protocol_version": "2026-07-28",
         "transport": "pipe", "client": {"name": "claude", "version": "1.2", "claimed": True},
         "args": {"city": "paris", "days": 3}, "redacted": [],
         "args_digest": "hmac-sha256:0123456789abcdef0123456789abcdef"}
 
 
-def _request_path(calls: int) -> tuple[float, float]:
-    """(µs per call without audit, with audit) of request-thread CPU time."""
+def _request_path(calls: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Request-thread CPU µs per call, without and with audit: (saturated mean, paced median)."""
     from mcp.shared.exceptions import MCPError
     from opentelemetry import trace
     from prometheus_client import CollectorRegistry
@@ -80,13 +80,22 @@ def _request_path(calls: int) -> tuple[float, float]:
         mw = ComplyMiddleware(recorder, SdkFacts(None, None), own_span=False)
         return (lambda c: mw(c, handler)), sink
 
-    async def run(call: Any) -> float:
+    async def run(call: Any) -> tuple[float, float]:
+        """(mean over back-to-back calls, median per call when paced in bursts of 50 with 2 ms idle)."""
         for _ in range(500):
             await call(ctx)
         t0 = time.thread_time()
         for _ in range(calls):
             await call(ctx)
-        return (time.thread_time() - t0) / calls * 1e6
+        saturated = (time.thread_time() - t0) / calls * 1e6
+        tt, samples = time.thread_time, []
+        for i in range(calls):
+            start = tt()
+            await call(ctx)
+            samples.append(tt() - start)
+            if i % 50 == 49:
+                await asyncio.sleep(0.002)  # idle gaps, as a real server has: the writer keeps up
+        return saturated, statistics.median(samples) * 1e6
 
     out = []
     for with_audit in (False, True):
@@ -188,7 +197,8 @@ def main() -> None:
         return
     rounds = 3 if args.quick else 5
     rp = [_request_path(5_000 if args.quick else 20_000) for _ in range(rounds)]
-    base, audited = statistics.median(r[0] for r in rp), statistics.median(r[1] for r in rp)
+    base, audited = statistics.median(r[0][0] for r in rp), statistics.median(r[1][0] for r in rp)
+    base_paced, audited_paced = statistics.median(r[0][1] for r in rp), statistics.median(r[1][1] for r in rp)
     sustained = statistics.median(_sustained(2.0 if args.quick else 4.0) for _ in range(rounds))
     durable = statistics.median(_durable_single(500 if args.quick else 2000) for _ in range(rounds))
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,10 +218,14 @@ def main() -> None:
           f"{platform.platform()}; {rounds} rounds, medians\n")
     print("| figure | value | target | met? |")
     print("|---|---:|---|---|")
-    added = audited - base
-    print(f"| request path: middleware alone / with audit sink (request-thread CPU) | {base:.1f} / {audited:.1f} µs"
-          f" | — | — |")
-    print(f"| request-path cost of auditing, redaction included | {added:.1f} µs | ≤ 15 µs | "
+    added, added_paced = audited - base, audited_paced - base_paced
+    print(f"| request path, paced (median per call): middleware alone / with audit sink | "
+          f"{base_paced:.1f} / {audited_paced:.1f} µs | — | — |")
+    print(f"| **request-path cost of auditing**, paced, median per call, redaction included | {added_paced:.1f} µs "
+          f"| ≤ 15 µs | {'yes' if added_paced <= 15 else 'no'} |")
+    print(f"| request path, saturated (back-to-back calls, mean): alone / with audit sink | "
+          f"{base:.1f} / {audited:.1f} µs | — | — |")
+    print(f"| request-path cost of auditing, saturated mean | {added:.1f} µs | ≤ 15 µs | "
           f"{'yes' if added <= 15 else 'no'} |")
     print(f"| sustained, batch fsync, 16 callers | {sustained:,.0f} records/s | ≥ 20,000/s | "
           f"{'yes' if sustained >= 20_000 else 'no'} |")
