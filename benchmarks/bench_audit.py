@@ -33,7 +33,8 @@ from typing import Any
 
 os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "error")
 
-BODY: dict[str, Any] = {"method": "tools/call", "tool": "get_forecast", "outcome": "ok", "error_type": None, "duration_us": 523,
+BODY: dict[str, Any] = {
+        "method": "tools/call", "tool": "get_forecast", "outcome": "ok", "error_type": None, "duration_us": 523,
         "request_id": "17", "session_id": None, "correlation_id": "proc:5f1c", "protocol_version": "2026-07-28",
         "transport": "pipe", "client": {"name": "claude", "version": "1.2", "claimed": True},
         "args": {"city": "paris", "days": 3}, "redacted": [],
