@@ -42,6 +42,7 @@ class FactsReader(Protocol):
 
     def transport(self, ctx: Any) -> str | None: ...
 
+
 _log = get_logger()
 
 Sink = Callable[[CallRecord], None]
@@ -105,8 +106,9 @@ def exception_name(exc: BaseException) -> str:
 class Recorder:
     """Everything one instrumented server shares: metrics, tracer, catalog and sinks.
 
-    The request path calls :meth:`begin`, classification helpers, then :meth:`finish`; all of it
-    is cheap and none of it blocks. Any failure of ours is counted and logged, never raised.
+    The middleware builds a :class:`Req`, classifies the outcome, then calls :meth:`finish` when a
+    record is needed (a sink or a recording span); all of it is cheap and none of it blocks. Any
+    failure of ours is counted and logged, never raised.
     """
 
     def __init__(self, *, framework: str, metrics: Metrics, tracer: Tracer, catalog: ToolCatalog,
@@ -150,9 +152,9 @@ class Recorder:
         req.outcome = semconv.ERROR_EXCEPTION
         req.exception_type = exception_name(exc)
 
-    def finish(self, req: Req, ctx: Any, reader: FactsReader, message: str | None = None) -> CallRecord | None:
-        """Emit one finished request. The full :class:`CallRecord` (and the request facts it needs)
-        is built only when something consumes it: a sink, or a recording span."""
+    def finish(self, req: Req, ctx: Any, reader: FactsReader, message: str | None = None) -> CallRecord:
+        """Build the one :class:`CallRecord` of a finished request and hand it to metrics, span
+        and sinks. (The middleware counts requests that nothing else consumes without it.)"""
         duration = time.perf_counter() - req.t0
         if req.detail_outcome is not None and req.outcome != semconv.OUTCOME_OK:
             req.outcome = req.detail_outcome
@@ -160,13 +162,6 @@ class Recorder:
                 req.exception_type = req.detail_exc
         span = req.span
         recording = span is not None and span.is_recording()
-        if not recording and not self.sinks:
-            try:
-                self.metrics.count(req.method, req.tool_label, req.outcome, req.error_code, req.exception_type,
-                                   req.error_result, reader.transport(ctx) or "", duration)
-            except Exception as exc:  # noqa: BLE001 - never break the host server
-                self.internal_error("metrics", exc)
-            return None
         try:
             facts = reader.read(ctx)
         except Exception as exc:  # noqa: BLE001
