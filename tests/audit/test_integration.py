@@ -181,9 +181,18 @@ def test_fail_closed_refuses_calls_it_cannot_audit(tmp_path: Path) -> None:
 
 
 def test_user_processors_enrich_records_after_redaction(tmp_path: Path, registry: CollectorRegistry) -> None:
-    """structlog-style processors run on every request record; they see redacted values only, and
-    one that raises costs its change, not the record."""
+    """structlog processors run on every request record, in the request's context (so
+    merge_contextvars sees what the application bound); they see redacted values only, and one
+    that raises costs its change, not the record."""
+    import structlog
+
     server = servers.build_mcpserver()
+
+    @server.tool()
+    async def bound(order: str) -> str:
+        structlog.contextvars.bind_contextvars(order_id=order)
+        return "ok"
+
     handle = instrument(server, registry=registry, audit_dir=tmp_path / "audit")
     assert handle.audit is not None
     seen: list[str] = []
@@ -197,18 +206,22 @@ def test_user_processors_enrich_records_after_redaction(tmp_path: Path, registry
         raise KeyError("nope")
 
     handle.audit.add_processor(add_tenant)
+    handle.audit.add_processor(structlog.contextvars.merge_contextvars)
     handle.audit.add_processor(broken)
 
     async def go() -> None:
         async with Client(server) as client:
             await client.call_tool("add", {"a": 1, "b": 2, "secret": "s3cr3t-value-xyz"})
+            await client.call_tool("bound", {"order": "A-17"})
 
     anyio.run(go)
     assert registry.get_sample_value("mcp_audit_queue_depth") is not None
     handle.close()
     calls = [json.loads(x) for x in (tmp_path / "audit" / "chain-0" / "segment-000001.jsonl").read_text().splitlines()
              if '"tools/call"' in x]
-    assert [c["tenant"] for c in calls] == ["acme"]
+    assert [c["tenant"] for c in calls] == ["acme", "acme"]
+    assert "order_id" not in calls[0]
+    assert calls[1]["order_id"] == "A-17"  # bound by the tool, merged from the request's context
     assert calls[0]["processor_error"] == "KeyError: 'nope'"
     assert all("s3cr3t-value-xyz" not in s for s in seen)
     assert verify_directory(tmp_path / "audit").intact

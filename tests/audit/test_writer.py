@@ -256,3 +256,23 @@ def test_rotation_by_age(tmp_path: Path) -> None:
     assert len(segments) >= 4
     assert set(reasons) == {"age"}
     assert verify_directory(tmp_path).intact
+
+
+def test_queue_overflow_is_counted_and_leaves_a_gap_record(tmp_path: Path) -> None:
+    """fail-open back-pressure: past queue_max records are dropped, counted, refused to their
+    waiter, and the next write records the gap."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, queue_max=16, batch_window_s=5.0))
+    refused: list[bool] = []
+    for i in range(40):
+        writer.submit("call", {"i": i}, waiter=refused.append if i == 39 else None)
+    assert refused == [False]
+    assert writer.dropped >= 24
+    dropped = writer.dropped
+    writer.flush()
+    writer.submit("call", {"i": "after"})
+    writer.close()
+    records = [json.loads(x) for x in (tmp_path / "chain-0" / fmt.segment_name(1)).read_text().splitlines()]
+    gaps = [r for r in records if r["kind"] == "gap"]
+    assert [g["dropped"] for g in gaps] == [dropped]
+    assert len([r for r in records if r["kind"] == "call"]) == 40 + 1 - dropped
+    assert verify_directory(tmp_path).intact

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import json
 import os
@@ -94,9 +95,13 @@ class AuditSink:
         secrets: set[str] = set()
         args, pointers = self.redactor.arguments(record.arguments, schema, secrets)
         error = self.redactor.text(record.error_message, secrets) if record.error_message else None
-        self.writer.submit(fmt.KIND_CALL, partial(self._body, record, args, pointers, error))
+        # Processors run on the writer thread inside a copy of the request's context (O(1)), so
+        # structlog.contextvars.merge_contextvars sees what the application bound for this request.
+        context = contextvars.copy_context() if self.processors else None
+        self.writer.submit(fmt.KIND_CALL, partial(self._body, record, args, pointers, error, context))
 
-    def _body(self, record: CallRecord, args: Any, pointers: list[str], error: str | None) -> dict[str, Any]:
+    def _body(self, record: CallRecord, args: Any, pointers: list[str], error: str | None,
+              context: contextvars.Context | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "method": record.method, "tool": record.tool, "outcome": record.outcome,
             "error_type": semconv_error_type(record) or None, "error_code": record.error_code,
@@ -117,7 +122,8 @@ class AuditSink:
             body["result_digest"] = self._digest(record.result) if record.result is not None else None
         for processor in self.processors:
             try:
-                body = processor(None, fmt.KIND_CALL, body)
+                body = (context.run(processor, None, fmt.KIND_CALL, body) if context is not None
+                        else processor(None, fmt.KIND_CALL, body))
             except Exception as exc:  # noqa: BLE001 - a user's processor must not lose the record
                 body["processor_error"] = f"{type(exc).__name__}: {exc}"[:200]
         return body
