@@ -151,6 +151,7 @@ class AuditWriter:
         self._last_checkpoint = time.monotonic()
         self._last_sync = time.monotonic()
         self._dirty = False
+        self._recovering = False
         self._last_wall = config.clock()
         self._last_mono = time.monotonic()
         try:
@@ -313,7 +314,8 @@ class AuditWriter:
         if not batch:
             return
         self._note_clock()
-        if self._gap_since is not None and self.dropped and self.healthy is not False:
+        # The gap record goes in once writing works again (a healthy batch), not at every failed try.
+        if self._gap_since is not None and self.dropped and self.healthy:
             gap = {"dropped": self.dropped, "since": fmt.timestamp(self._gap_since),
                    "reason": self.broken_reason or "queue full"}
             if self._append_lines([(fmt.KIND_GAP, gap, self.config.clock())]):
@@ -359,10 +361,16 @@ class AuditWriter:
             self.healthy = False
             self.broken_reason = f"fsync failed: {exc.strerror or exc}"
             _log.error("mcp_comply_audit_fsync_failed", chain=self.chain, error=str(exc))
+            if self._recovering:  # the new segment failed too: stop here rather than loop
+                self._break(self.broken_reason)
+                return False
+            self._recovering = True
             try:
                 self._rotate("fsync-failed", sync_old=False)
             except OSError:
                 self._break(self.broken_reason)
+            finally:
+                self._recovering = False
             return False
         self._dirty = False
         self._last_sync = time.monotonic()
