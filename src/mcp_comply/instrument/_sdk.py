@@ -28,6 +28,7 @@ _get_current_span = trace.get_current_span
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
 _TOOLS_LIST = semconv.METHOD_TOOLS_LIST
 _PROMPTS_GET = semconv.METHOD_PROMPTS_GET
+_MAX_NAME = 256
 
 _ambient: ContextVar[otel_context.Context | None] = ContextVar("mcp_comply_ambient", default=None)
 
@@ -94,7 +95,9 @@ class ComplyMiddleware:
         is_tool_call = method == _TOOLS_CALL
         if is_tool_call:
             params = ctx.params
-            tool = target_name(params)
+            name = params.get("name") if params else None
+            # the common case inline; target_name() handles non-strings and overlong names
+            tool = name if type(name) is str and len(name) <= _MAX_NAME else target_name(params)
             arguments = params.get("arguments") if params else None
             if tool is not None and tool in self._catalog:
                 label = tool
