@@ -1,0 +1,45 @@
+"""The shipped policies load, say what they promise, and drive instrument()."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+from mcp import Client
+from prometheus_client import CollectorRegistry
+
+import servers
+from mcp_comply import instrument
+from mcp_comply.config import Policy, load_policy
+
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+
+
+def test_default_policy_is_the_built_in_default() -> None:
+    assert load_policy(POLICIES / "default.yaml") == Policy()
+
+
+def test_strict_policy() -> None:
+    strict = load_policy(POLICIES / "strict.yaml")
+    assert strict.name == "strict"
+    assert strict.audit.on_failure == "fail-closed"
+    assert strict.audit.fsync == "always"
+    assert strict.audit.pii is True
+    assert strict.audit.retention_days >= 183
+
+
+def test_strict_policy_through_instrument(tmp_path: Path) -> None:
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=CollectorRegistry(), audit_dir=tmp_path / "audit",
+                        policy=POLICIES / "strict.yaml")
+
+    async def go() -> None:
+        async with Client(server) as client:
+            await client.call_tool("add", {"a": 1, "b": 2, "ssn": "123-45-6789", "mail": "a.b@example.org"})
+
+    anyio.run(go)
+    handle.close()
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "audit").rglob("*.jsonl"))
+    assert b'"kind":"intent"' in raw  # fail-closed: the intent was durable before the tool ran
+    assert b"123-45-6789" not in raw
+    assert b"a.b@example.org" not in raw
