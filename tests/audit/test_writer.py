@@ -276,3 +276,42 @@ def test_queue_overflow_is_counted_and_leaves_a_gap_record(tmp_path: Path) -> No
     assert [g["dropped"] for g in gaps] == [dropped]
     assert len([r for r in records if r["kind"] == "call"]) == 40 + 1 - dropped
     assert verify_directory(tmp_path).intact
+
+
+def test_a_failed_fsync_is_never_retried_as_success(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsyncgate: after EIO from fsync the pages may be gone and the error cleared, so the writer
+    refuses the batch, abandons the segment and continues the chain in a new one."""
+    import errno
+
+    import mcp_comply.audit.writer as writer_module
+
+    real_fsync = os.fsync
+    failures = {"left": 1}
+
+    def flaky_fsync(fd: int) -> None:
+        if failures["left"] and os.fstat(fd).st_size > 0 and not os.path.isdir(f"/proc/self/fd/{fd}"):
+            failures["left"] -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    writer = AuditWriter(WriterConfig(directory=tmp_path, fsync="always"))
+    monkeypatch.setattr(writer_module.os, "fsync", flaky_fsync)
+    outcomes: list[bool] = []
+    for i in range(3):
+        writer.submit("call", {"i": i}, waiter=outcomes.append)
+        writer.flush()
+    monkeypatch.setattr(writer_module.os, "fsync", real_fsync)
+    writer.close()
+    assert outcomes == [False, True, True]
+    records = [json.loads(line) for seg in sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
+               for line in seg.read_text().splitlines()]
+    (gap,) = [r for r in records if r["kind"] == "gap"]
+    assert gap["dropped"] == 1
+    assert gap["reason"] == "fsync failed: Input/output error"
+    segments = sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
+    assert len(segments) == 2
+    first_of_new = json.loads(segments[1].read_text().splitlines()[0])
+    assert first_of_new["kind"] == "rotation"
+    assert first_of_new["reason"] == "fsync-failed"
+    report = verify_directory(tmp_path)
+    assert report.intact, report.findings

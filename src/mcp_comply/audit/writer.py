@@ -139,6 +139,7 @@ class AuditWriter:
         self.broken_reason: str | None = None
         self.dropped = 0
         self._gap_since: float | None = None
+        self._gap_reason: str | None = None
         self._closed = False
         self._tree = CompactTree()
         self.seq = 0
@@ -317,9 +318,9 @@ class AuditWriter:
         # The gap record goes in once writing works again (a healthy batch), not at every failed try.
         if self._gap_since is not None and self.dropped and self.healthy:
             gap = {"dropped": self.dropped, "since": fmt.timestamp(self._gap_since),
-                   "reason": self.broken_reason or "queue full"}
+                   "reason": self._gap_reason or "queue full"}
             if self._append_lines([(fmt.KIND_GAP, gap, self.config.clock())]):
-                self.dropped, self._gap_since = 0, None
+                self.dropped, self._gap_since, self._gap_reason = 0, None, None
         if self.config.fsync == "always":
             for item in batch:
                 ok = self._append_lines([(item.kind, item.body, item.unix)]) and self._sync()
@@ -339,6 +340,8 @@ class AuditWriter:
             self.dropped += len(batch)
             if self._gap_since is None:
                 self._gap_since = batch[0].unix
+                # an fsync failure may have kept the bytes on disk: "not durable", not "absent"
+                self._gap_reason = self.broken_reason
             if self.config.on_error is not None:
                 self.config.on_error(len(batch), self.broken_reason or "write failed")
         for item in batch:
