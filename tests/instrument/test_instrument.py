@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -194,3 +195,14 @@ def test_changed_middleware_signature_is_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sdk_context, "ServerMiddleware", OldShape)
     with pytest.raises(InstrumentationError, match="middleware API changed"):
         instrument(servers.build_mcpserver())
+
+
+def test_an_unusable_audit_directory_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the audit directory should be")
+    server = servers.build_mcpserver()
+    before = [id(m) for m in server.middleware]
+    with pytest.raises(InstrumentationError, match="cannot open the audit log in"):
+        instrument(server, registry=CollectorRegistry(), audit_dir=blocker / "audit")
+    assert [id(m) for m in server.middleware] == before
+    assert "call_tool" not in vars(server)

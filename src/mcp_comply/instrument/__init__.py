@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from mcp_comply import semconv
 from mcp_comply._log import get_logger
 from mcp_comply.config import Policy, load_policy, metrics_port_from_env
-from mcp_comply.exceptions import InstrumentationError, MCPComplyError
+from mcp_comply.exceptions import InstrumentationError
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Sink
 from mcp_comply.instrument._endpoints import EndpointServer, Health, starlette_routes
@@ -217,25 +217,31 @@ def instrument(
             if audit_source:
                 from mcp_comply.audit.sink import AuditSink
 
-                sink = AuditSink(resolved.audit, Path(audit_source), server_name=binding.server_name,
-                                 policy_name=resolved.name, metrics=metrics, schemas=binding.catalog,
-                                 env=dict(env))
+                try:
+                    sink = AuditSink(resolved.audit, Path(audit_source), server_name=binding.server_name,
+                                     policy_name=resolved.name, metrics=metrics, schemas=binding.catalog,
+                                     env=dict(env))
+                except OSError as exc:
+                    raise InstrumentationError(
+                        f"cannot open the audit log in {audit_source}: {exc.strerror or exc}") from exc
                 recorder.sinks.append(sink)
                 health.checks["audit"] = sink.writer.readiness
                 if sink.fail_closed:
                     ours.gate = _refusing_gate(sink, MCPError)
             if port is not None:
-                endpoint = EndpointServer(metrics.registry, health, host, port)
-        except (OSError, MCPComplyError) as exc:
+                try:
+                    endpoint = EndpointServer(metrics.registry, health, host, port)
+                except OSError as exc:
+                    raise InstrumentationError(
+                        f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+        except BaseException:
+            # leave the server exactly as it was
             if sink is not None:
                 sink.close()
             middleware[:] = [m for m in middleware if not any(m is x for x in installed)]
             for undo in reversed(binding.undo):
                 undo()
-            if isinstance(exc, MCPComplyError):
-                raise
-            reason = exc.strerror or str(exc)
-            raise InstrumentationError(f"cannot serve metrics on {host}:{port}: {reason}") from exc
+            raise
         handle = Instrumentation(server, binding, recorder, metrics, resolved, health, endpoint, installed,
                                  otel_provider, sink)
         metrics.info.labels(_package_version(), binding.server_name).set(1)
