@@ -315,3 +315,19 @@ def test_a_failed_fsync_is_never_retried_as_success(tmp_path: Path, monkeypatch:
     assert first_of_new["reason"] == "fsync-failed"
     report = verify_directory(tmp_path)
     assert report.intact, report.findings
+
+
+def test_batch_mode_commits_within_its_window_without_a_flush(tmp_path: Path) -> None:
+    """A lone record from an idle server is on disk within the batch window (plus scheduling),
+    not whenever the next checkpoint happens."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, fsync="batch", batch_window_s=0.01,
+                                      checkpoint_interval_s=3600))
+    time.sleep(0.1)  # the writer is idle and asleep
+    writer.submit("call", {"lonely": True})
+    deadline = time.monotonic() + 2.0
+    segment = tmp_path / "chain-0" / fmt.segment_name(1)
+    while b'"lonely":true' not in segment.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert b'"lonely":true' in segment.read_bytes()
+    assert time.monotonic() < deadline
+    writer.close()
