@@ -135,6 +135,7 @@ class AuditWriter:
         self.origin = config.origin or f"mcp-comply/{socket.gethostname()}/{self.chain}"
         self._items: deque[Any] = deque()
         self._wake = threading.Event()
+        self._urgent = threading.Event()
         self.healthy = True
         self.broken_reason: str | None = None
         self.dropped = 0
@@ -185,6 +186,8 @@ class AuditWriter:
         # Wake the writer when the queue was empty (it may be asleep: the batch window starts now),
         # when someone waits for durability, or when the queue runs long. Under load the queue is
         # rarely empty, so most records pay only the append.
+        if waiter is not None:
+            self._urgent.set()  # someone waits for durability: no batching delay
         if (len(items) == 1 or waiter is not None or len(items) > _WAKE_AT) and not self._wake.is_set():
             self._wake.set()
         return True
@@ -204,6 +207,7 @@ class AuditWriter:
         """Wait until everything submitted so far is written and committed."""
         done = threading.Event()
         self._items.append(("flush", done))
+        self._urgent.set()
         self._wake.set()
         return done.wait(timeout)
 
@@ -212,6 +216,7 @@ class AuditWriter:
             return
         self._closed = True
         self._items.append(_STOP)
+        self._urgent.set()
         self._wake.set()
         self._thread.join(timeout)
 
@@ -225,6 +230,11 @@ class AuditWriter:
             if not items:
                 self._housekeeping(force_sync=True)
                 continue
+            if self.config.fsync != "always" and not self._urgent.is_set():
+                # Group commit: gather what arrives within the window, so producers rarely have to
+                # wake this thread (the queue stays non-empty meanwhile); a waiter ends it early.
+                self._urgent.wait(self.config.batch_window_s)
+            self._urgent.clear()
             batch: list[_Item] = []
             flushes: list[threading.Event] = []
             stop = False
