@@ -22,8 +22,6 @@ KIND_GAP = "gap"
 KIND_CLOSE = "close"
 KIND_CLOCK_JUMP = "clock_jump"
 KIND_RETENTION = "retention"
-# A body member the writer thread replaces by keyed digests of its values before encoding.
-DIGEST_KEY = "__digest__"
 KINDS = frozenset({KIND_CALL, KIND_INTENT, KIND_OPEN, KIND_ROTATION, KIND_RECOVERY, KIND_CHECKPOINT, KIND_GAP,
                    KIND_CLOSE, KIND_CLOCK_JUMP, KIND_RETENTION})
 

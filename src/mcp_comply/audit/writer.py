@@ -65,8 +65,6 @@ class WriterConfig:
     on_durable: Callable[[int], None] | None = None
     on_error: Callable[[int, str], None] | None = None
     on_checkpoint: Callable[[float], None] | None = None
-    digest: Callable[[Any], str] | None = None
-    """Keyed digest for the values under ``_format.DIGEST_KEY`` (computed here, off the request path)."""
 
 
 class _Item:
@@ -280,11 +278,6 @@ class AuditWriter:
                 prev: str) -> bytes:
         if callable(body):
             body = body()
-        pending = body.pop(fmt.DIGEST_KEY, None)
-        if pending:
-            digest = self.config.digest
-            for name, value in pending.items():
-                body[name] = digest(value) if digest is not None and value is not None else None
         return fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev, body)
 
     def _append_lines(self, items: list[tuple[str, Any, float]]) -> bool:
