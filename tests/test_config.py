@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_comply.config import Policy, load_policy
+from mcp_comply.config import Policy, ProjectConfig, load_policy, load_project, load_server
 from mcp_comply.exceptions import ConfigError
 
 
@@ -48,3 +48,50 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_empty_file_is_the_default_policy(tmp_path: Path) -> None:
     assert load_policy(_write(tmp_path, "")) == Policy()
+
+
+# --- project configuration (mcp-comply.yaml / [tool.mcp-comply]) --------------------------------
+
+
+def test_project_from_yaml_wins_over_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.mcp-comply]\nserver = "other:app"\n')
+    (tmp_path / "mcp-comply.yaml").write_text(
+        "server: weather_server:build_server\nservice_name: weather\nowners: [sre@example.org]\n")
+    config, source = load_project(tmp_path)
+    assert source == str(tmp_path / "mcp-comply.yaml")
+    assert config == ProjectConfig(server="weather_server:build_server", service_name="weather",
+                                   owners=("sre@example.org",))
+
+
+def test_project_from_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.mcp-comply]\nserver = "pkg.mod:server"\nintended_purpose = "weather"\n')
+    config, source = load_project(tmp_path)
+    assert source.endswith("pyproject.toml [tool.mcp-comply]")
+    assert (config.server, config.intended_purpose, config.out_dir) == ("pkg.mod:server", "weather", ".")
+
+
+@pytest.mark.parametrize(("files", "path", "reason"), [
+    ({}, "", "no mcp-comply.yaml and no [tool.mcp-comply] table"),
+    ({"mcp-comply.yaml": "server: nocolon\n"}, "server", "String should match pattern"),
+    ({"mcp-comply.yaml": "server: a:b\nownerz: []\n"}, "ownerz", "Extra inputs are not permitted"),
+    ({"mcp-comply.yaml": "- a\n"}, "", "expected a mapping at the top level"),
+    ({"pyproject.toml": "[tool.mcp-comply\n"}, "", "not valid TOML"),
+])
+def test_project_errors_name_file_path_and_reason(tmp_path: Path, files: dict[str, str], path: str,
+                                                  reason: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_project(tmp_path)
+    assert info.value.path == path
+    assert reason in info.value.reason
+
+
+def test_load_server_imports_module_attr(tmp_path: Path) -> None:
+    (tmp_path / "my_srv_mod.py").write_text("class Holder:\n    server = 'the-server'\n")
+    assert load_server("my_srv_mod:Holder.server", tmp_path) == "the-server"
+    with pytest.raises(ConfigError, match=r"has no attribute 'Holder\.nope'"):
+        load_server("my_srv_mod:Holder.nope", tmp_path)
+    with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
+        load_server("no_such_module_xyz:app", tmp_path)

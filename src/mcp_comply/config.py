@@ -116,3 +116,76 @@ def metrics_port_from_env(env: Mapping[str, str]) -> int | None:
     if not 0 <= port <= 65535:
         raise ConfigError(f"port out of range 0-65535: {port}", source=f"${semconv.ENV_METRICS_PORT}")
     return port
+
+
+class ProjectConfig(_Strict):
+    """The project's ``mcp-comply.yaml`` (or ``[tool.mcp-comply]`` in ``pyproject.toml``): what the
+    release-pipeline commands (``generate``, ``check``) work on."""
+
+    server: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    """Import path of the server object, ``module:attr`` (introspected in-process)."""
+    service_name: str | None = None
+    policy: str | None = None
+    """Policy file, relative to the project root; default: the built-in default policy."""
+    owners: tuple[str, ...] = ()
+    intended_purpose: str | None = None
+    out_dir: str = "."
+
+
+PROJECT_FILE = "mcp-comply.yaml"
+
+
+def load_project(root: str | os.PathLike[str]) -> tuple[ProjectConfig, str]:
+    """(config, the file it came from): ``mcp-comply.yaml`` first, then ``[tool.mcp-comply]``."""
+    base = Path(root)
+    yaml_path = base / PROJECT_FILE
+    if yaml_path.is_file():
+        source = str(yaml_path)
+        try:
+            data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source, path=where) from None
+    else:
+        import tomllib
+
+        pyproject = base / "pyproject.toml"
+        source = f"{pyproject} [tool.mcp-comply]"
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("mcp-comply")
+        except OSError:
+            data = None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", source=str(pyproject)) from None
+        if data is None:
+            raise ConfigError(f"no {PROJECT_FILE} and no [tool.mcp-comply] table in pyproject.toml",
+                              source=str(base))
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected a mapping at the top level, found {type(data).__name__}", source=source)
+    try:
+        return ProjectConfig.model_validate(data), source
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(first["msg"], source=source, path=_location(tuple(first["loc"]))) from None
+
+
+def load_server(spec: str, root: str | os.PathLike[str] | None = None) -> object:
+    """Import ``module:attr`` (from ``root`` first, when given) and return the server object."""
+    import importlib
+    import sys
+
+    module_name, _, attr = spec.partition(":")
+    if root is not None and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r}: {exc}", source=spec, path="server") from None
+    value: object = module
+    for part in attr.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise ConfigError(f"{module_name!r} has no attribute {attr!r}", source=spec, path="server") from None
+    return value
