@@ -77,18 +77,14 @@ _logger: Any = None
 
 
 def get_logger() -> Any:
-    """The mcp-comply logger (a structlog BoundLogger writing JSON to stderr)."""
-    global _logger  # noqa: PLW0603 - one lazily built logger, reset by configure()
-    if _logger is None:
-        _logger = _build()
+    """The mcp-comply logger: a handle that resolves the structlog logger (JSON to stderr) on each
+    call, so configure() applies to handles taken at import time."""
     return _LazyLogger()
 
 
 class _LazyLogger:
-    """Resolves the current logger on each call, so configure() applies to existing handles."""
-
     def __getattr__(self, name: str) -> Any:
-        global _logger  # noqa: PLW0603
+        global _logger  # noqa: PLW0603 - one lazily built logger, reset by configure()
         if _logger is None:
             _logger = _build()
         return getattr(_logger, name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,6 +17,9 @@ from mcp_comply.exceptions import ConfigError
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class MetricsPolicy(_Strict):
@@ -76,33 +79,38 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def parse_policy(data: object, source: str) -> Policy:
-    if data is None:
-        data = {}
+def _validate(model: type[_M], data: object, source: str) -> _M:
+    """Validate a mapping; the first error becomes a ConfigError naming source, path and reason."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a mapping at the top level, found {type(data).__name__}", source=source)
     try:
-        return Policy.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(first["msg"], source=source, path=_location(tuple(first["loc"]))) from None
 
 
-def load_policy(path: str | os.PathLike[str]) -> Policy:
-    """Read and validate a policy file; ConfigError names file, path and reason."""
-    source = os.fspath(path)
+def _read_yaml(path: Path, what: str) -> object:
+    source = str(path)
     try:
-        text = Path(source).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read policy file: {exc.strerror or exc}", source=source) from None
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=source) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source,
-                          path=where) from None
-    return parse_policy(data, source)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source, path=where) from None
+
+
+def parse_policy(data: object, source: str) -> Policy:
+    return _validate(Policy, {} if data is None else data, source)
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Read and validate a policy file; ConfigError names file, path and reason."""
+    return parse_policy(_read_yaml(Path(path), "policy file"), os.fspath(path))
 
 
 def metrics_port_from_env(env: Mapping[str, str]) -> int | None:
@@ -141,12 +149,7 @@ def load_project(root: str | os.PathLike[str]) -> tuple[ProjectConfig, str]:
     yaml_path = base / PROJECT_FILE
     if yaml_path.is_file():
         source = str(yaml_path)
-        try:
-            data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source, path=where) from None
+        data = _read_yaml(yaml_path, "project configuration")
     else:
         import tomllib
 
@@ -161,13 +164,7 @@ def load_project(root: str | os.PathLike[str]) -> tuple[ProjectConfig, str]:
         if data is None:
             raise ConfigError(f"no {PROJECT_FILE} and no [tool.mcp-comply] table in pyproject.toml",
                               source=str(base))
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"expected a mapping at the top level, found {type(data).__name__}", source=source)
-    try:
-        return ProjectConfig.model_validate(data), source
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(first["msg"], source=source, path=_location(tuple(first["loc"]))) from None
+    return _validate(ProjectConfig, data, source), source
 
 
 def load_server(spec: str, root: str | os.PathLike[str] | None = None) -> object:

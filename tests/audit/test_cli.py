@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -71,4 +70,3 @@ def test_prove_outputs_proofs_that_verify(log: Path, capsys: pytest.CaptureFixtu
     note5 = (log / "checkpoints" / "chain-0" / "000000000005.note").read_text().split("\n")[2]
     assert consistency["old_root"] == note5
     assert main(["audit", "prove", str(log)]) == 2
-    shutil.rmtree(log)

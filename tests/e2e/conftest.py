@@ -12,12 +12,6 @@ from typing import Any
 import uvicorn
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve_http(app: Any) -> Iterator[str]:
     """Serve an ASGI app on 127.0.0.1 until the block ends; yields the MCP endpoint URL."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import free_port
+from mcp_comply.demo import free_port
 
 SCRIPT = r"""
 import json, sys, time

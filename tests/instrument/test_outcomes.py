@@ -72,9 +72,10 @@ def test_outcomes_are_classified_identically(framework: str, mode: str, registry
     assert {r.protocol_version for r in calls} == {"2026-07-28" if mode == "auto" else "2025-11-25"}
     assert all(r.transport is None for r in calls)  # in-process: no network transport
     assert all(r.client_name == "mcp" for r in calls)  # the SDK client's claimed clientInfo
-    assert [r.request_id for r in calls] == [r.request_id for r in calls if r.request_id]
+    assert all(r.request_id is not None and r.request_id.isdigit() for r in calls)
     assert len({r.request_id for r in calls}) == len(calls)
-    assert all(r.framework for r in records)
+    assert {r.framework for r in records} == {
+        {"mcpserver": "mcp.MCPServer", "lowlevel": "mcp.Server", "fastmcp": "fastmcp.FastMCP"}[framework]}
     # a failure that reached the client as an isError result, versus a JSON-RPC error
     assert [r.error_result for r in calls] == [False, True, True, True, framework != "lowlevel",
                                                framework == "fastmcp"]

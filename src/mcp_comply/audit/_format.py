@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 FORMAT_VERSION = 1
@@ -53,6 +54,12 @@ def segment_index(name: str) -> int | None:
         return None
     digits = name[len(SEGMENT_PREFIX): -len(SEGMENT_SUFFIX)]
     return int(digits) if digits.isdigit() else None
+
+
+def segments(chain_dir: Path) -> list[Path]:
+    """The segment files of one chain, in order."""
+    indexed = sorted((i, p) for p in chain_dir.iterdir() if (i := segment_index(p.name)) is not None)
+    return [p for _, p in indexed]
 
 
 class StrictJSONError(ValueError):

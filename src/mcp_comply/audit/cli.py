@@ -84,7 +84,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _records(directory: Path) -> Any:
     for chain_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        for path in sorted(p for p in chain_dir.iterdir() if fmt.segment_index(p.name) is not None):
+        for path in fmt.segments(chain_dir):
             with path.open("rb") as fh:
                 for raw in fh:
                     if raw.endswith(b"\n"):
@@ -121,7 +121,7 @@ def _show(args: argparse.Namespace) -> int:
 def _prove(args: argparse.Namespace) -> int:
     chain_dir = args.directory / args.chain
     leaves = []
-    for path in sorted(p for p in chain_dir.iterdir() if fmt.segment_index(p.name) is not None):
+    for path in fmt.segments(chain_dir):
         with path.open("rb") as fh:
             leaves += [merkle.leaf_hash(raw) for raw in fh if raw.endswith(b"\n")]
     size = args.size or len(leaves)

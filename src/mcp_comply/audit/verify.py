@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_comply.audit import _format as fmt
-from mcp_comply.audit.merkle import CompactTree, leaf_hash
+from mcp_comply.audit.merkle import EMPTY_ROOT, CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, Verifier, open_note
 
 MAX_LINE = 16 * 1024 * 1024
@@ -74,6 +74,8 @@ class ChainResult:
     root: str = ""
     checkpoints_verified: int = 0
     latest_checkpoint: int = 0
+    latest_checkpoint_root: str = EMPTY_ROOT.hex()
+    """Hex root of the largest verified checkpoint: what ``--state`` remembers."""
 
 
 @dataclass
@@ -137,8 +139,7 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
     tree = CompactTree()
     if 0 in wanted_sizes:
         roots[0] = tree.root()
-    segments = sorted((p for p in chain_dir.iterdir() if fmt.segment_index(p.name) is not None),
-                      key=lambda p: fmt.segment_index(p.name) or 0)
+    segments = fmt.segments(chain_dir)
     expected_seq, prev_hash = 0, fmt.GENESIS
     prev_bytes, chain_bytes = prev_hash.encode(), chain.encode()
     pending_retention: tuple[int, str, str] | None = None
@@ -245,7 +246,8 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
                     roots[tree.size] = tree.root()
                 prev_hash = fmt.line_hash(raw)
                 prev_bytes = prev_hash.encode()
-                expected_seq = (seq + 1) if isinstance(seq, int) else expected_seq + 1
+                # a record from the past (reordered, duplicated) does not move the expectation back
+                expected_seq = max(expected_seq, seq + 1) if isinstance(seq, int) else expected_seq + 1
     if pending_retention is not None:
         below, _head, where = pending_retention
         report.findings.append(Finding(DELETED, where, 1, below,
@@ -264,7 +266,7 @@ def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier
                                            "records at or below it were changed"))
         else:
             result.checkpoints_verified += 1
-            result.latest_checkpoint = max(result.latest_checkpoint, size)
+            result.latest_checkpoint, result.latest_checkpoint_root = size, checkpoint.root.hex()  # sizes ascend
     if state is not None:
         size = int(state["size"])
         if size > tree.size:
@@ -286,7 +288,7 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
     if state_file is not None and state_file.exists():
         remembered = json.loads(state_file.read_text())
     chains = sorted(p for p in directory.iterdir()
-                    if p.is_dir() and any(fmt.segment_index(c.name) is not None for c in p.iterdir()))
+                    if p.is_dir() and fmt.segments(p))
     if not chains:
         report.unchecked.append(f"no audit chains found in {directory}")
     for chain_dir in chains:
@@ -308,14 +310,7 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
     if state_file is not None and report.intact:
         state = dict(remembered)
         for chain in report.chains:
-            state[chain.chain] = _state_for(checkpoint_dir, chain, verifiers)
+            # the largest verified checkpoint, for rollback detection next time
+            state[chain.chain] = {"size": chain.latest_checkpoint, "root": chain.latest_checkpoint_root}
         state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
     return report
-
-
-def _state_for(checkpoint_dir: Path, chain: ChainResult, verifiers: list[Verifier]) -> dict[str, Any]:
-    """Remember the largest verified checkpoint (size and root) for rollback detection."""
-    notes = _notes(checkpoint_dir / chain.chain, verifiers, Report())
-    if chain.latest_checkpoint in notes:
-        return {"size": chain.latest_checkpoint, "root": notes[chain.latest_checkpoint][0].root.hex()}
-    return {"size": 0, "root": CompactTree().root().hex()}

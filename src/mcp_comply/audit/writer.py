@@ -484,7 +484,7 @@ class AuditWriter:
     def _prune(self) -> None:
         """Retention: delete whole segments older than the policy allows, leaving a marker."""
         horizon = time.time() - self.config.retention_days * 86400
-        segments = sorted(p for p in self.chain_dir.iterdir() if fmt.segment_index(p.name) is not None)
+        segments = fmt.segments(self.chain_dir)
         doomed = [p for p in segments[:-1] if p.stat().st_mtime < horizon]
         if not doomed:
             return
@@ -498,7 +498,7 @@ class AuditWriter:
             fsync_dir(self.chain_dir)
 
     def _recover_and_open(self) -> None:
-        segments = sorted(p for p in self.chain_dir.iterdir() if fmt.segment_index(p.name) is not None)
+        segments = fmt.segments(self.chain_dir)
         recovery: dict[str, Any] | None = None
         if segments:
             recovery = self._scan(segments)

@@ -179,8 +179,8 @@ def instrument(
         tracer = provider.get_tracer(semconv.TRACER_NAME, _package_version())
         metrics = metrics_for(registry)
         recorder = Recorder(framework=framework, metrics=metrics, tracer=tracer, catalog=binding.catalog,
-                            sinks=[], protocol_error=MCPError, params_error=ValidationError)
-        recorder.span_has_ids = framework != FASTMCP  # the SDK's OpenTelemetryMiddleware sets them
+                            sinks=[], protocol_error=MCPError, params_error=ValidationError,
+                            span_has_ids=framework != FASTMCP)  # the SDK's OpenTelemetryMiddleware sets them
         claims = vars(sdk_stdio).get("_claims")
         facts = SdkFacts(claims if isinstance(claims, dict) else None, get_access_token)
 

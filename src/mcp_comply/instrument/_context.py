@@ -60,17 +60,13 @@ class SdkFacts:
 
         address = port = None
         session_id = None
+        transport = self.transport(ctx)
         if request is not None:
-            transport: str | None = semconv.TRANSPORT_TCP
             client = getattr(request, "client", None)
             if client is not None:
                 address, port = client[0], client[1]
             if headers is not None:
                 session_id = headers.get("mcp-session-id")
-        elif self._stdio_claims is not None and 0 in self._stdio_claims:
-            transport = semconv.TRANSPORT_PIPE
-        else:
-            transport = None
 
         protocol = ctx.protocol_version
         if session_id is not None:

@@ -113,7 +113,7 @@ class Recorder:
 
     def __init__(self, *, framework: str, metrics: Metrics, tracer: Tracer, catalog: ToolCatalog,
                  sinks: list[Sink], protocol_error: type[BaseException],
-                 params_error: type[BaseException]) -> None:
+                 params_error: type[BaseException], span_has_ids: bool = False) -> None:
         self.framework = framework
         # The framework's JSON-RPC error (carries .error.code) and the pydantic ValidationError
         # that malformed params raise (answered with -32602): handed in so this module never
@@ -126,7 +126,7 @@ class Recorder:
         self.sinks = sinks
         self.enabled = True
         # The framework's span already carries request id, protocol version and operation name.
-        self.span_has_ids = False
+        self.span_has_ids = span_has_ids
 
     def internal_error(self, component: str, exc: BaseException) -> None:
         try:

@@ -172,13 +172,11 @@ class ComplyMiddleware:
                     req.span.end()
 
     async def _tool_label(self, tool: str | None, ctx: Any) -> str:
+        """The label of a tool the catalog did not know at first sight (the caller checked)."""
         if tool is None:
             return semconv.UNKNOWN_TOOL_LABEL
-        catalog = self.recorder.catalog
-        if tool in catalog:
-            return tool
         try:
-            known = await catalog.contains(tool, ctx)
+            known = await self._catalog.contains(tool, ctx)
         except Exception as exc:  # noqa: BLE001 - a failing tool lister must not fail the call
             self.recorder.internal_error("catalog", exc)
             known = False
