@@ -47,6 +47,14 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
     assert '"api_key": "[REDACTED:hmac-sha256:' in text
     assert b"d3m0d3m0" not in b"".join(p.read_bytes() for p in (tmp_path / "demo" / "audit").rglob("*")
                                       if p.is_file())
+    # The monitoring files, identical to the repository's committed ones (same default policy).
+    root = Path(__file__).resolve().parents[1]
+    for rel in ("dashboards/mcp-overview.json", "dashboards/mcp-tool.json", "alerts/mcp-comply-alerts.rules.yaml",
+                "alerts/mcp-comply-recording.rules.yaml", "alerts/mcp-comply.rules.test.yaml", "alerts/runbook.md"):
+        assert (tmp_path / "demo" / rel).read_bytes() == (root / rel).read_bytes(), rel
+    assert "Generated 8 monitoring files (default policy)" in text
+    assert "Dashboards > New > Import" in text
+    assert "rule unit tests (promtool test rules): SUCCESS" in text or "install promtool" in text
 
 
 def test_cli_demo_exit_code_and_usage() -> None:

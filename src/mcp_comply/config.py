@@ -4,12 +4,13 @@ names the file, the path inside it and the reason."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mcp_comply import semconv
 from mcp_comply.exceptions import ConfigError
@@ -62,6 +63,75 @@ class AuditPolicy(_Strict):
     queue_max: int = Field(default=65536, ge=16)
 
 
+_DURATION = r"^[1-9][0-9]*[smhd]$"
+# One Prometheus label matcher (name op "value") and a comma-separated list of them.
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*'
+_SELECTOR = rf"^(?:{_MATCHER}(?:,{_MATCHER})*)?$"
+
+
+class SLOPolicy(_Strict):
+    """Service-level objectives over tool calls; the burn-rate alerts and dashboard panels use them."""
+
+    period_days: int = Field(default=30, ge=1, le=366)
+    availability: float = Field(default=0.999, gt=0, lt=1)
+    """Target fraction of tool calls that do not fail for a server-side reason."""
+    availability_error_types: tuple[str, ...] = (semconv.ERROR_EXCEPTION, semconv.ERROR_PROTOCOL)
+    """Which ``error_type`` values spend the availability budget (client mistakes do not, by default)."""
+    latency_threshold_s: float = 1.0
+    """A tool call slower than this spends the latency budget; must be a histogram bucket bound."""
+    latency_target: float = Field(default=0.99, gt=0, lt=1)
+    """Target fraction of tool calls faster than ``latency_threshold_s``."""
+
+    @field_validator("availability_error_types")
+    @classmethod
+    def _known_error_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(semconv.ERROR_TYPES))
+        if unknown or not value:
+            raise ValueError(f"must be a non-empty list of {', '.join(semconv.ERROR_TYPES)}; "
+                             f"unknown: {', '.join(unknown) or '(empty list)'}")
+        return value
+
+    @field_validator("latency_threshold_s")
+    @classmethod
+    def _is_bucket_bound(cls, value: float) -> float:
+        if value not in semconv.TOOL_DURATION_BUCKETS:
+            raise ValueError(f"must be one of the histogram bucket bounds "
+                             f"{', '.join(f'{b:g}' for b in semconv.TOOL_DURATION_BUCKETS)}; got {value:g}")
+        return value
+
+
+class AlertsPolicy(_Strict):
+    """Thresholds and windows of the generated alert rules."""
+
+    selector: str = ""
+    """Extra label matchers put on every metric in rules, e.g. ``job="weather"``; empty: all targets."""
+    error_ratio: float = Field(default=0.05, gt=0, le=1)
+    """MCPToolHighErrorRate: fraction of a tool's calls that fail (any error type)."""
+    error_ratio_for: str = Field(default="5m", pattern=_DURATION)
+    min_call_rate: float = Field(default=0.01, ge=0)
+    """Calls per second below which a tool's error ratio is not alerted on (too little traffic)."""
+    p95_latency_s: float = Field(default=2.5, gt=0)
+    latency_for: str = Field(default="10m", pattern=_DURATION)
+    crash_restarts: int = Field(default=3, ge=1)
+    """MCPServerCrashLooping: this many restarts of one target within 15 minutes."""
+    target_down_for: str = Field(default="5m", pattern=_DURATION)
+    checkpoint_stale_s: float | None = Field(default=None, gt=0)
+    """MCPAuditCheckpointStale: records newer than the last checkpoint for this long; default
+    3 x ``audit.checkpoint_interval_s``, at least 300 s."""
+    queue_saturation: float = Field(default=0.8, gt=0, le=1)
+    """MCPAuditQueueSaturated: fraction of ``audit.queue_max`` held in the queue."""
+    runbook_url: str = "https://github.com/mcp-comply/mcp-comply/blob/main/alerts/runbook.md"
+    """Where the generated ``runbook.md`` is published; each alert links to its section."""
+
+    @field_validator("selector")
+    @classmethod
+    def _is_selector(cls, value: str) -> str:
+        if not re.fullmatch(_SELECTOR, value):
+            raise ValueError('must be Prometheus label matchers such as job="weather", env=~"prod.*"; '
+                             f"got {value!r}")
+        return value.strip()
+
+
 class Policy(_Strict):
     """A policy file (``policies/*.yaml``). Sections grow with the features that read them."""
 
@@ -70,6 +140,8 @@ class Policy(_Strict):
     metrics: MetricsPolicy = MetricsPolicy()
     tracing: TracingPolicy = TracingPolicy()
     audit: AuditPolicy = AuditPolicy()
+    slo: SLOPolicy = SLOPolicy()
+    alerts: AlertsPolicy = AlertsPolicy()
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -87,7 +159,8 @@ def _validate(model: type[_M], data: object, source: str) -> _M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(first["msg"], source=source, path=_location(tuple(first["loc"]))) from None
+        reason = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(reason, source=source, path=_location(tuple(first["loc"]))) from None
 
 
 def _read_yaml(path: Path, what: str) -> object:
@@ -143,17 +216,23 @@ class ProjectConfig(_Strict):
 PROJECT_FILE = "mcp-comply.yaml"
 
 
-def load_project(root: str | os.PathLike[str]) -> tuple[ProjectConfig, str]:
-    """(config, the file it came from): ``mcp-comply.yaml`` first, then ``[tool.mcp-comply]``."""
+class NoProjectConfigError(ConfigError):
+    """The project has no configuration at all (as opposed to an invalid one)."""
+
+
+def load_project(root: str | os.PathLike[str], filename: str | None = None) -> tuple[ProjectConfig, str]:
+    """(config, the file it came from): ``filename`` when given (a YAML file, or a ``.toml`` file's
+    ``[tool.mcp-comply]`` table), else ``mcp-comply.yaml`` first, then ``[tool.mcp-comply]``."""
     base = Path(root)
-    yaml_path = base / PROJECT_FILE
-    if yaml_path.is_file():
+    yaml_path = base / (filename or PROJECT_FILE)
+    use_yaml = yaml_path.is_file() if filename is None else not filename.endswith(".toml")
+    if use_yaml:
         source = str(yaml_path)
         data = _read_yaml(yaml_path, "project configuration")
     else:
         import tomllib
 
-        pyproject = base / "pyproject.toml"
+        pyproject = base / (filename or "pyproject.toml")
         source = f"{pyproject} [tool.mcp-comply]"
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("mcp-comply")
@@ -162,8 +241,8 @@ def load_project(root: str | os.PathLike[str]) -> tuple[ProjectConfig, str]:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", source=str(pyproject)) from None
         if data is None:
-            raise ConfigError(f"no {PROJECT_FILE} and no [tool.mcp-comply] table in pyproject.toml",
-                              source=str(base))
+            raise NoProjectConfigError(f"no {PROJECT_FILE} and no [tool.mcp-comply] table in {pyproject.name}",
+                                       source=str(base))
     return _validate(ProjectConfig, data, source), source
 
 

@@ -246,8 +246,9 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
     if redacted:
         print(f"  a call that passed a secret, as recorded: {redacted}", file=out)
     print(f"  verify it yourself: mcp-comply audit verify {audit_dir} --key {public_key}", file=out)
+    rules_ok = _write_monitoring(output_dir, out)
     print(f"Done in {time.monotonic() - started:.1f} s; the example server was stopped.", file=out)
-    ok = seen == expected and counted == len(calls) and report.intact and checkpoints > 0
+    ok = seen == expected and counted == len(calls) and report.intact and checkpoints > 0 and rules_ok
     if not ok:
         print(f"\nMISMATCH: client saw {seen.count('isError')} errors (expected {expected.count('isError')}); "
               f"metrics counted {counted} of {len(calls)} calls; audit intact: {report.intact}", file=out)
@@ -262,3 +263,32 @@ def _redacted_example(audit_dir: Path) -> str | None:
                 record = json.loads(line)
                 return json.dumps({k: record[k] for k in ("tool", "outcome", "args", "redacted")})
     return None
+
+
+def _write_monitoring(output_dir: Path, out: TextIO) -> bool:
+    """Generate the dashboards and rules (default policy) into the demo folder and say how to load
+    them; when promtool is installed, run the generated rule unit tests too."""
+    from mcp_comply.config import Policy
+    from mcp_comply.generate import Project, generate
+    from mcp_comply.generate.rules import ALERTS_FILE, RECORDING_FILE, TESTS_FILE
+
+    result = generate(Project(output_dir, None, None, Policy(), "(built-in defaults)"), ["dashboards", "alerts"],
+                      output_dir)
+    dashboards, alerts = output_dir / "dashboards", output_dir / "alerts"
+    print(f"\nGenerated {len(result.artifacts)} monitoring files (default policy):", file=out)
+    print(f"  Grafana dashboards: {dashboards}/mcp-overview.json and mcp-tool.json: in Grafana, Dashboards > New >"
+          " Import, upload the file, pick your Prometheus data source (or provision them with"
+          f" {dashboards}/provisioning/)", file=out)
+    print(f"  Prometheus rules: add {alerts / RECORDING_FILE} and {alerts / ALERTS_FILE} to rule_files: in"
+          f" prometheus.yml; runbook: {alerts / 'runbook.md'}", file=out)
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        print(f"  rule unit tests: install promtool (Debian package prometheus), then: cd {alerts} &&"
+              f" promtool test rules {TESTS_FILE}", file=out)
+        return True
+    proc = subprocess.run([promtool, "test", "rules", TESTS_FILE], cwd=alerts, capture_output=True, text=True,  # noqa: S603
+                          timeout=120, check=False)
+    print(f"  rule unit tests (promtool test rules): {'SUCCESS' if proc.returncode == 0 else 'FAILED'}", file=out)
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:] + proc.stderr[-2000:], file=out)
+    return proc.returncode == 0

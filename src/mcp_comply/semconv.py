@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from prometheus_client.utils import floatToGoString as _float_to_go_string
+
 # --- Prometheus metric names (contract 2) -----------------------------------------------------
 TOOL_CALLS_TOTAL: Final = "mcp_tool_calls_total"
 TOOL_DURATION_SECONDS: Final = "mcp_tool_duration_seconds"
@@ -34,6 +36,13 @@ METRIC_NAMES: Final[tuple[str, ...]] = (
     COMPLY_INTERNAL_ERRORS_TOTAL,
 )
 
+# Series the generated rules and dashboards use that mcp-comply does not define: Prometheus
+# records `up` for every scrape, and prometheus-client's default registry (the one instrument()
+# uses unless given another) exports the process start time.
+UP: Final = "up"
+PROCESS_START_TIME_SECONDS: Final = "process_start_time_seconds"
+EXTERNAL_METRIC_NAMES: Final[tuple[str, ...]] = (UP, PROCESS_START_TIME_SECONDS)
+
 # --- Prometheus label names -------------------------------------------------------------------
 LABEL_TOOL: Final = "tool"
 LABEL_STATUS: Final = "status"
@@ -44,6 +53,10 @@ LABEL_NETWORK_TRANSPORT: Final = "network_transport"
 LABEL_VERSION: Final = "version"
 LABEL_SERVER_NAME: Final = "server_name"
 LABEL_COMPONENT: Final = "component"
+
+# Values of `component` on mcp_comply_internal_errors_total; exported at 0 from the start so the
+# first failure shows up in increase() and alerts.
+COMPONENTS: Final[tuple[str, ...]] = ("catalog", "classify", "context", "metrics", "sink", "spans")
 
 STATUS_OK: Final = "ok"
 STATUS_ERROR: Final = "error"
@@ -73,6 +86,13 @@ ERROR_TYPES: Final[tuple[str, ...]] = (
 TOOL_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 )
+
+
+def bucket_label(bound: float) -> str:
+    """The ``le`` label value of a histogram bucket, spelled as the runtime exports it (``1.0``, ``+Inf``)."""
+    return str(_float_to_go_string(bound))  # type: ignore[no-untyped-call]
+
+
 # The MCP semantic conventions' recommended boundaries for mcp.server.operation.duration.
 SEMCONV_OPERATION_BUCKETS: Final[tuple[float, ...]] = (
     0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,

@@ -10,7 +10,6 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString as _untyped_go_float
 
 from mcp_comply import semconv
 from mcp_comply.instrument._record import CallRecord, error_type_of, method_label
@@ -198,17 +197,12 @@ def _merge(into: dict[Any, _Histogram], key: Any, counts: list[int], total: floa
     hist.sum += total
 
 
-def _go_float(value: float) -> str:
-    """How Prometheus spells a bucket bound (``+Inf``, ``0.005``)."""
-    return str(_untyped_go_float(value))  # type: ignore[no-untyped-call]
-
-
 def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
     out = []
     running = 0
     for bound, count in zip((*bounds, _INF), counts, strict=True):
         running += count
-        out.append((_go_float(bound), float(running)))
+        out.append((semconv.bucket_label(bound), float(running)))
     return out
 
 
@@ -238,6 +232,8 @@ class Metrics:
             "Failures inside mcp-comply itself (never the application's); the request was served anyway.",
             (semconv.LABEL_COMPONENT,), registry=registry,
         )
+        for component in semconv.COMPONENTS:
+            self.internal_errors.labels(component)
         self.tool_started = self.requests.tool_started
         self.observe = self.requests.observe
         self.count = self.requests.count

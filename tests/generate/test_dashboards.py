@@ -1,0 +1,166 @@
+"""Generated Grafana dashboards: structure Grafana needs, valid PromQL, only runtime metric names."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import anyio
+import promql_parser
+import pytest
+from mcp import Client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+import servers
+from mcp_comply import instrument, semconv
+from mcp_comply.config import Policy, parse_policy
+from mcp_comply.generate import dashboards, rules
+from mcp_comply.generate._output import to_json
+
+BOARDS = dashboards.build_dashboards(Policy())
+# What Grafana substitutes before a query reaches Prometheus.
+GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+
+
+def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(board["panels"])
+
+
+def exprs(board: dict[str, Any]) -> list[str]:
+    return [t["expr"] for p in panels(board) for t in p.get("targets", [])]
+
+
+def substitute(expr: str, values: dict[str, str] | None = None) -> str:
+    for var, value in GRAFANA_VARS.items():
+        expr = expr.replace(var, value)
+    for name, value in (values or {"job": ".*", "instance": ".*", "tool": ".*"}).items():
+        expr = expr.replace(f"${name}", value)
+    return expr
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_dashboard_structure_imports_into_current_grafana(name: str) -> None:
+    board = BOARDS[name]
+    assert board["schemaVersion"] == dashboards.SCHEMA_VERSION >= 36
+    assert board["uid"] in {dashboards.OVERVIEW_UID, dashboards.TOOL_UID}
+    assert len(board["uid"]) <= 40
+    for legacy in ("rows", "style", "sharedCrosshair", "hideControls", "__inputs", "id"):
+        assert legacy not in board
+    ids = [p["id"] for p in panels(board)]
+    assert len(ids) == len(set(ids))
+    assert all(isinstance(i, int) for i in ids)
+    occupied: set[tuple[int, int]] = set()
+    for panel in panels(board):
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0, panel["title"]
+        assert 1 <= pos["w"] <= 24 - pos["x"], panel["title"]
+        cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
+        assert not cells & occupied, f"{panel['title']} overlaps another panel"
+        occupied |= cells
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert list(variables) == ["datasource", "job", "instance", "tool"]
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    text = json.dumps(board)
+    used = set(re.findall(r"\$(\w+)", text)) - {"__rate_interval", "__range", "__all", "__interval"}
+    assert used <= set(variables), used - set(variables)
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_every_panel_has_a_description_unit_and_thresholds(name: str) -> None:
+    for panel in panels(BOARDS[name]):
+        if panel["type"] == "row":
+            continue
+        assert panel["description"].strip(), panel["title"]
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert all(t["datasource"] == panel["datasource"] for t in panel["targets"])
+        assert panel["targets"], panel["title"]
+        if panel["type"] == "heatmap":
+            assert panel["options"]["yAxis"]["unit"] == "s"
+            continue
+        defaults = panel["fieldConfig"]["defaults"]
+        assert defaults["unit"] in {"reqps", "percentunit", "s", "short", "none", "ops"}, panel["title"]
+        steps = defaults["thresholds"]["steps"]
+        assert steps[0]["value"] is None
+        assert all(isinstance(s["value"], float | int) for s in steps[1:])
+        assert "maxDataPoints" not in panel
+
+
+def test_overview_has_the_panels_an_operator_expects() -> None:
+    titles = [p["title"] for p in panels(BOARDS[dashboards.OVERVIEW_FILE])]
+    for wanted in ("Tool calls", "Error ratio", "p95 latency", "In flight", "Requests by MCP method",
+                   "Error ratio by error type", "Latency per tool (p50, p95, p99)", "In-flight calls by tool",
+                   "Top failing tools", "Availability", "Availability error budget left",
+                   "Availability budget burn rate", "Audit records written", "Audit write errors",
+                   "Audit queue depth", "Audit checkpoint age"):
+        assert wanted in titles, wanted
+    tool_titles = [p["title"] for p in panels(BOARDS[dashboards.TOOL_FILE])]
+    assert "Latency distribution" in tool_titles
+    assert "Errors by type" in tool_titles
+
+
+def test_thresholds_follow_the_policy() -> None:
+    policy = parse_policy({"alerts": {"p95_latency_s": 0.5, "error_ratio": 0.2}}, "test")
+    board = dashboards.overview(policy)
+    by_title = {p["title"]: p for p in panels(board)}
+    steps = by_title["p95 latency"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps == [{"color": "green", "value": None}, {"color": "orange", "value": 0.25},
+                     {"color": "red", "value": 0.5}]
+    assert "20%" in by_title["Error ratio"]["description"]
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_every_query_parses_as_promql(name: str) -> None:
+    board = BOARDS[name]
+    queries = exprs(board) + [v["definition"] for v in board["templating"]["list"][1:]]
+    for expr in exprs(board):
+        promql_parser.parse(substitute(expr))
+    assert len(queries) >= 12
+
+
+def metric_names(expr: str) -> set[str]:
+    names: set[str] = set()
+    promql_parser.walk(promql_parser.parse(substitute(expr)),
+                       lambda node: names.add(node.name) if isinstance(node, promql_parser.VectorSelector) else None)
+    return names
+
+
+def test_dashboards_and_rules_use_only_metrics_an_instrumented_server_exports() -> None:
+    """Scrape a real instrumented server (default registry, as instrument() uses) after real calls."""
+    registry = CollectorRegistry(auto_describe=True)
+    from prometheus_client import PROCESS_COLLECTOR
+
+    registry.register(PROCESS_COLLECTOR)
+    server = servers.build_mcpserver()
+    instrument(server, registry=registry)
+
+    async def drive() -> None:
+        async with Client(server) as client:
+            await client.call_tool("add", {"a": 1, "b": 2})
+            await client.call_tool("fail", {"reason": "no"})
+
+    anyio.run(drive)
+    exported: set[str] = set()
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        exported |= {s.name for s in family.samples}
+    ruleset = rules.build_rules(Policy())
+    recorded = {r.record for r in ruleset.recording}
+    used: set[str] = set()
+    for board in BOARDS.values():
+        for expr in exprs(board):
+            used |= metric_names(expr)
+        for variable in board["templating"]["list"][1:]:
+            used |= metric_names(re.sub(r"label_values\((.*), \w+\)", r"\1", variable["definition"]))
+    for expr in [r.expr for r in ruleset.recording] + [a.expr for a in ruleset.alerts]:
+        used |= metric_names(expr)
+    missing = used - exported - recorded - {semconv.UP}
+    assert not missing, missing
+    assert {semconv.TOOL_CALLS_TOTAL, semconv.TOOL_DURATION_SECONDS + "_bucket", semconv.AUDIT_QUEUE_DEPTH,
+            semconv.SERVER_OPERATION_DURATION_SECONDS + "_count", semconv.PROCESS_START_TIME_SECONDS} <= used
+
+
+def test_output_is_deterministic() -> None:
+    again = dashboards.build_dashboards(Policy())
+    assert {k: to_json(v) for k, v in again.items()} == {k: to_json(v) for k, v in BOARDS.items()}

@@ -1,0 +1,132 @@
+"""`mcp-comply generate`: config discovery, atomic deterministic writes, --only, --check, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcp_comply.cli import main
+from mcp_comply.exceptions import ConfigError
+from mcp_comply.generate import KINDS, parse_only, resolve_project
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = [
+    "dashboards/mcp-overview.json", "dashboards/mcp-tool.json", "dashboards/provisioning/dashboards.yaml",
+    "dashboards/provisioning/datasource.yaml", "alerts/mcp-comply-recording.rules.yaml",
+    "alerts/mcp-comply-alerts.rules.yaml", "alerts/mcp-comply.rules.test.yaml", "alerts/runbook.md",
+]
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_generate_writes_every_file_and_check_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "--out", "out"]) == 0
+    assert sorted(files(tmp_path / "out")) == sorted(EXPECTED)
+    assert "policy: (built-in defaults)" in capsys.readouterr().out
+    assert main(["generate", "--out", "out", "--check"]) == 0
+    assert "up to date: 8 files (dashboards, alerts)" in capsys.readouterr().out
+
+
+def test_check_names_every_drifted_file_and_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "--out", "out"]) == 0
+    capsys.readouterr()
+    (tmp_path / "out/alerts/runbook.md").write_text("edited by hand\n")
+    (tmp_path / "out/dashboards/mcp-tool.json").unlink()
+    assert main(["generate", "--out", "out", "--check"]) == 1
+    err = capsys.readouterr().err
+    assert f"drift: {Path('out/dashboards/mcp-tool.json')}: missing" in err
+    assert f"drift: {Path('out/alerts/runbook.md')}: differs" in err
+    assert "2 of 8 generated files are out of date" in err
+    assert (tmp_path / "out/alerts/runbook.md").read_text() == "edited by hand\n"  # --check writes nothing
+
+
+def test_output_is_byte_identical_across_runs_and_processes(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "mcp_comply.cli", "generate", "--out", str(tmp_path / name)],
+                       cwd=tmp_path, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": (name == "a"
+                                                                           and "1") or "2"})
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_unchanged_files_are_not_rewritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["generate", "--out", str(out), "--only", "alerts"]) == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["generate", "--out", str(out), "--only", "alerts"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[:4]] == ["unchanged"] * 4
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_only_selects_kinds_and_rejects_unknown_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_only("alerts, dashboards") == ("dashboards", "alerts")
+    assert parse_only(None) == KINDS
+    assert main(["generate", "--out", str(tmp_path), "--only", "alerts"]) == 0
+    assert sorted(files(tmp_path)) == sorted(p for p in EXPECTED if p.startswith("alerts/"))
+    assert main(["generate", "--out", str(tmp_path), "--only", "alerts,grafana"]) == 2
+    err = capsys.readouterr().err
+    assert "file:   --only" in err
+    assert "unknown artefact kind(s) grafana" in err
+
+
+def test_project_config_and_its_policy_are_used(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies/mine.yaml").write_text("alerts:\n  error_ratio: 0.2\n  selector: 'job=\"weather\"'\n")
+    (tmp_path / "mcp-comply.yaml").write_text("server: app:server\npolicy: policies/mine.yaml\nout_dir: build\n")
+    project = resolve_project(tmp_path)
+    assert project.policy.alerts.error_ratio == 0.2
+    assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml")]) == 0
+    alerts = (tmp_path / "build/alerts/mcp-comply-alerts.rules.yaml").read_text()
+    assert "job_tool:mcp_tool_errors:ratio_rate5m > 0.2 and" in alerts
+    assert 'mcp_audit_write_errors_total{job="weather"}' in alerts
+
+
+@pytest.mark.parametrize(("files_", "source", "path", "reason"), [
+    ({"mcp-comply.yaml": "server: app:server\npolicy: p.yaml\n", "p.yaml": "slo:\n  availability: 1.5\n"},
+     "p.yaml", "slo.availability", "Input should be less than 1"),
+    ({"mcp-comply.yaml": "server: app:server\npolicy: p.yaml\n", "p.yaml": "alerts:\n  latency_for: soon\n"},
+     "p.yaml", "alerts.latency_for", "String should match pattern"),
+    ({"mcp-comply.yaml": "server: app:server\npolicy: p.yaml\n", "p.yaml": "slo:\n  latency_threshold_s: 0.7\n"},
+     "p.yaml", "slo.latency_threshold_s", "must be one of the histogram bucket bounds"),
+    ({"mcp-comply.yaml": "server: app:server\npolicy: p.yaml\n", "p.yaml": "alerts:\n  selector: job=weather\n"},
+     "p.yaml", "alerts.selector", "must be Prometheus label matchers"),
+    ({"mcp-comply.yaml": "server: app:server\npolicy: p.yaml\n",
+      "p.yaml": "slo:\n  availability_error_types: [exception, timeout]\n"},
+     "p.yaml", "slo.availability_error_types", "unknown: timeout"),
+    ({"mcp-comply.yaml": "server: 12\n"}, "mcp-comply.yaml", "server", "Input should be a valid string"),
+    ({"mcp-comply.yaml": "server: app:server\npolicy: missing.yaml\n"}, "missing.yaml", "(top level)",
+     "cannot read policy file"),
+])
+def test_invalid_configuration_exits_2_naming_file_path_and_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], files_: dict[str, str], source: str, path: str,
+        reason: str) -> None:
+    for name, text in files_.items():
+        (tmp_path / name).write_text(text)
+    assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"file:   {tmp_path / source}" in err
+    assert f"path:   {path}" in err
+    assert reason in err
+    assert not (tmp_path / "o").exists()  # nothing is written on a configuration error
+
+
+def test_missing_config_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        resolve_project(config=tmp_path / "nope.yaml")
+
+
+def test_committed_dashboards_and_alerts_are_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    """The repository's dashboards/ and alerts/ are what the default policy generates (CI drift gate)."""
+    code = main(["generate", "--config", str(ROOT / "pyproject.toml"), "--only", "dashboards,alerts", "--check"])
+    assert code == 0, capsys.readouterr().err
