@@ -30,8 +30,37 @@ def _parser() -> argparse.ArgumentParser:
                           "without either, the built-in default policy)")
     gen.add_argument("--policy", type=Path, default=None, help="policy file (overrides the config's policy)")
     gen.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out_dir)")
-    gen.add_argument("--only", default=None, help="comma-separated kinds: dashboards,alerts (default: all)")
+    gen.add_argument("--only", default=None,
+                     help="comma-separated kinds: dashboards,alerts,sbom,provenance (default: dashboards and alerts; "
+                          "sbom too with a project config; provenance too with --artifacts)")
     gen.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file differs from the output")
+    release = gen.add_argument_group("SBOM and provenance")
+    release.add_argument("--artifacts", nargs="+", type=Path, default=[], metavar="FILE",
+                         help="the built files the provenance attests (e.g. dist/*)")
+    release.add_argument("--signing-key", type=Path, default=None, help="Ed25519 key (mcp-comply provenance-keygen)")
+    release.add_argument("--keyless", action="store_true",
+                         help="sign with Sigstore (OIDC identity from $SIGSTORE_ID_TOKEN or the CI; needs network)")
+    release.add_argument("--builder-id", default=None, help="override the builder id taken from the CI environment")
+    release.add_argument("--sbom-source", choices=("environment", "pip-report", "lock"), default=None,
+                         help="where components come from (default: the config's sbom.source, else environment)")
+    release.add_argument("--sbom-file", type=Path, default=None, help="the pip report or lock file for --sbom-source")
+    release.add_argument("--hashes-from", type=Path, action="append", default=[], metavar="FILE",
+                         help="pip report or lock file whose artefact hashes are added (repeatable)")
+    release.add_argument("--sbom-format", choices=("json", "xml"), default=None)
+
+    vp = sub.add_parser("verify-provenance", help="verify a signed provenance attestation",
+                        description="Check the signature, that every given file is a subject, and the builder. "
+                                    "Exit 0 verified, 1 a finding, 2 usage or configuration error.")
+    vp.add_argument("envelope", type=Path, help="DSSE envelope (provenance.intoto.json) or Sigstore bundle")
+    vp.add_argument("--key", type=Path, action="append", default=[], help="Ed25519 public key (repeatable)")
+    vp.add_argument("--artifacts", nargs="+", type=Path, default=[], metavar="FILE", help="files that must be subjects")
+    vp.add_argument("--builder-id", default=None, help="the builder id the provenance must name")
+    vp.add_argument("--cert-identity", default=None, help="Sigstore bundle: the signer's certificate identity")
+    vp.add_argument("--cert-oidc-issuer", default=None, help="Sigstore bundle: the identity's OIDC issuer")
+    vp.add_argument("--staging", action="store_true", help="Sigstore bundle: use the staging trust root")
+    vp.add_argument("--json", action="store_true")
+    kg = sub.add_parser("provenance-keygen", help="write an Ed25519 key pair for signing provenance")
+    kg.add_argument("--out", type=Path, required=True, help="folder for provenance-signing.key and .pub")
     from mcp_comply.audit.cli import add_parser
 
     add_parser(sub)
@@ -39,11 +68,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from mcp_comply.generate import generate, parse_only, resolve_project
+    from mcp_comply.generate import Options, default_kinds, generate, parse_only, resolve_project
 
-    kinds = parse_only(args.only)
+    options = Options(artifacts=tuple(args.artifacts), signing_key=args.signing_key, keyless=args.keyless,
+                      builder_id=args.builder_id, sbom_source=args.sbom_source, sbom_file=args.sbom_file,
+                      hashes_from=tuple(args.hashes_from), sbom_format=args.sbom_format)
     project = resolve_project(config=args.config, policy=args.policy)
-    result = generate(project, kinds, args.out, check=args.check)
+    kinds = parse_only(args.only) if args.only is not None else default_kinds(project, options)
+    result = generate(project, kinds, args.out, check=args.check, options=options)
     where = result.out_dir
     if args.check:
         for path, state in result.drifted:
@@ -61,7 +93,35 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _verify_provenance(args: argparse.Namespace) -> int:
+    import json
+
+    from mcp_comply.generate import provenance as pv
+
+    if args.cert_identity or args.cert_oidc_issuer:
+        if not (args.cert_identity and args.cert_oidc_issuer):
+            raise ConfigError("a Sigstore bundle needs both --cert-identity and --cert-oidc-issuer",
+                              source="--cert-identity")
+        report = pv.verify_bundle(args.envelope, identity=args.cert_identity, issuer=args.cert_oidc_issuer,
+                                  artifacts=args.artifacts, expected_builder=args.builder_id, staging=args.staging)
+    else:
+        report = pv.verify_envelope(args.envelope, keys=args.key, artifacts=args.artifacts,
+                                    expected_builder=args.builder_id)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in report.checked:
+            print(f"ok       {line}")
+        for line in report.findings:
+            print(f"FINDING  {line}")
+        if args.builder_id is None and report.statement is not None:
+            print(f"note     builder not checked (it is {report.statement.predicate.runDetails.builder.id!r}); "
+                  "pass --builder-id")
+        print("verified" if report.ok else "NOT VERIFIED")
+    return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -74,6 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         if args.command == "generate":
             return _generate(args)
+        if args.command == "verify-provenance":
+            return _verify_provenance(args)
+        if args.command == "provenance-keygen":
+            from mcp_comply.generate.provenance import keygen
+
+            private, public = keygen(args.out)
+            print(f"private key: {private} (keep it secret; mode 0600)\npublic key:  {public}")
+            return 0
         from mcp_comply.demo import run_demo
 
         return run_demo(output_dir=args.out)

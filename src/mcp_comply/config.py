@@ -199,6 +199,21 @@ def metrics_port_from_env(env: Mapping[str, str]) -> int | None:
     return port
 
 
+class SbomConfig(_Strict):
+    """Where the SBOM's components and hashes come from (``generate --only sbom``)."""
+
+    source: Literal["environment", "pip-report", "lock"] = "environment"
+    """``environment``: the installed distributions; ``pip-report``: a ``pip install --report`` file;
+    ``lock``: ``uv.lock``, ``pylock.toml`` or a hash-pinned requirements file."""
+    file: str | None = None
+    """The report or lock file for those sources (relative to the project root)."""
+    hashes_from: tuple[str, ...] = ()
+    """More pip reports or lock files whose artefact hashes are added to matching components."""
+    scope: Literal["runtime", "all"] = "runtime"
+    """``runtime``: the project's dependencies and their closure; ``all``: everything in the source."""
+    format: Literal["json", "xml"] = "json"
+
+
 class ProjectConfig(_Strict):
     """The project's ``mcp-comply.yaml`` (or ``[tool.mcp-comply]`` in ``pyproject.toml``): what the
     release-pipeline commands (``generate``, ``check``) work on."""
@@ -211,6 +226,7 @@ class ProjectConfig(_Strict):
     owners: tuple[str, ...] = ()
     intended_purpose: str | None = None
     out_dir: str = "."
+    sbom: SbomConfig = SbomConfig()
 
 
 PROJECT_FILE = "mcp-comply.yaml"

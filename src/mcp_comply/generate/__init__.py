@@ -11,16 +11,34 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mcp_comply.config import NoProjectConfigError, Policy, ProjectConfig, load_policy, load_project
 from mcp_comply.exceptions import ConfigError
 from mcp_comply.generate._output import Artifact, drift, to_json, to_yaml, write_atomic
 
-KINDS: tuple[str, ...] = ("dashboards", "alerts")
+KINDS: tuple[str, ...] = ("dashboards", "alerts", "sbom", "provenance")
 DASHBOARDS_DIR = "dashboards"
 ALERTS_DIR = "alerts"
+RELEASE_DIR = "release"
 
-__all__ = ["KINDS", "Artifact", "GenerateResult", "Project", "build", "generate", "parse_only", "resolve_project"]
+__all__ = ["KINDS", "Artifact", "GenerateResult", "Options", "Project", "build", "default_kinds", "generate",
+           "parse_only", "resolve_project"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Inputs of the release artefacts that do not live in the config (CLI flags)."""
+
+    artifacts: tuple[Path, ...] = ()
+    signing_key: Path | None = None
+    keyless: bool = False
+    identity_token: str | None = None
+    builder_id: str | None = None
+    sbom_source: str | None = None
+    sbom_file: Path | None = None
+    hashes_from: tuple[Path, ...] = ()
+    sbom_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,17 @@ def parse_only(text: str | None) -> tuple[str, ...]:
     return tuple(k for k in KINDS if k in wanted)
 
 
+def default_kinds(project: Project, options: Options) -> tuple[str, ...]:
+    """Without --only: dashboards and alerts; the SBOM when there is a project config; provenance
+    when artefacts are given."""
+    kinds = ["dashboards", "alerts"]
+    if project.config is not None:
+        kinds.append("sbom")
+    if options.artifacts:
+        kinds.append("provenance")
+    return tuple(kinds)
+
+
 def default_policy_path() -> Path | None:
     """The shipped ``policies/default.yaml`` when running from a checkout (None when installed)."""
     candidate = Path(__file__).resolve().parents[3] / "policies" / "default.yaml"
@@ -84,8 +113,10 @@ def resolve_project(root: Path | None = None, config: Path | None = None, policy
     return Project(base, project_cfg, source, loaded, policy_source)
 
 
-def build(project: Project, kinds: Iterable[str]) -> list[Artifact]:
+def build(project: Project, kinds: Iterable[str], options: Options | None = None,
+          out_dir: Path | None = None) -> list[Artifact]:
     """Every artefact of the given kinds, as bytes (nothing is written)."""
+    options = options or Options()
     artifacts: list[Artifact] = []
     for kind in kinds:
         if kind == "dashboards":
@@ -106,7 +137,75 @@ def build(project: Project, kinds: Iterable[str]) -> list[Artifact]:
                 Artifact(f"{ALERTS_DIR}/{rules.TESTS_FILE}", to_yaml(rules.test_file(ruleset), _TEST_HEADER), kind),
                 Artifact(f"{ALERTS_DIR}/{rules.RUNBOOK_FILE}", rules.runbook(ruleset, project.policy).encode(), kind),
             ]
+        elif kind == "sbom":
+            artifacts.append(_sbom(project, options))
+        elif kind == "provenance":
+            artifacts.extend(_provenance(project, options, artifacts, out_dir))
     return artifacts
+
+
+def require_config(project: Project, kind: str) -> ProjectConfig:
+    if project.config is None:
+        raise ConfigError(f"generating {kind} needs the project config (server import path): add mcp-comply.yaml "
+                          "or [tool.mcp-comply] to pyproject.toml", source=str(project.root))
+    return project.config
+
+
+def surface_of(project: Project, kind: str) -> Any:
+    from mcp_comply.generate.introspect import introspect, resolve_server
+
+    config = require_config(project, kind)
+    return introspect(resolve_server(config.server, project.root))
+
+
+def _sbom(project: Project, options: Options) -> Artifact:
+    from mcp_comply.generate import sbom
+
+    config = require_config(project, "an SBOM")
+    settings = config.sbom
+    source = options.sbom_source or settings.source
+    file = options.sbom_file or (project.root / settings.file if settings.file else None)
+    hashes = options.hashes_from or tuple(project.root / h for h in settings.hashes_from)
+    fmt = options.sbom_format or settings.format
+    inventory = sbom.load_inventory(source, file, hashes)  # type: ignore[arg-type]
+    root = sbom.read_pyproject(project.root)
+    result = sbom.build_sbom(root, inventory, surface_of(project, "an SBOM"),
+                             service_name=config.service_name or root.name, scope=settings.scope,
+                             fmt=fmt)  # type: ignore[arg-type]
+    return Artifact(f"{RELEASE_DIR}/{result.filename}", result.text.encode(), "sbom")
+
+
+def _provenance(project: Project, options: Options, built: list[Artifact], out_dir: Path | None) -> list[Artifact]:
+    import os
+
+    from mcp_comply.generate import provenance as pv
+    from mcp_comply.generate.sbom import SBOM_JSON, SBOM_XML
+
+    sbom: tuple[str, bytes] | None = None
+    for artifact in built:
+        if artifact.kind == "sbom":
+            sbom = (artifact.path.rsplit("/", 1)[-1], artifact.content)
+    if sbom is None and out_dir is not None:
+        for name in (SBOM_JSON, SBOM_XML):
+            existing = out_dir / RELEASE_DIR / name
+            if existing.is_file():
+                sbom = (name, existing.read_bytes())
+                break
+    missing = [str(p) for p in options.artifacts if not p.is_file()]
+    if missing:
+        raise ConfigError(f"no such file(s): {', '.join(missing)}", source="--artifacts")
+    byproducts = [(a.path, a.content) for a in built if a.kind in {"dashboards", "alerts"}]
+    ctx = pv.build_context(os.environ, project.root, options.builder_id)
+    statement = pv.build_statement(list(options.artifacts), ctx, sbom=sbom, byproducts=byproducts,
+                                   started=pv.now_or_epoch())
+    if options.keyless:
+        bundle = pv.sign_keyless(statement, identity_token=options.identity_token)
+        return [Artifact(f"{RELEASE_DIR}/{pv.BUNDLE_FILE}", bundle, "provenance")]
+    if options.signing_key is None:
+        raise ConfigError("provenance must be signed: give --signing-key KEY (mcp-comply provenance-keygen) or "
+                          "--keyless (Sigstore, in CI)", source="--signing-key")
+    envelope = pv.sign_envelope(pv.statement_bytes(statement), pv.load_private_key(options.signing_key))
+    return [Artifact(f"{RELEASE_DIR}/{pv.ENVELOPE_FILE}", envelope, "provenance")]
 
 
 _HEADER = "# Generated by mcp-comply generate; do not edit (regenerate, and check with --check).\n"
@@ -114,12 +213,12 @@ _TEST_HEADER = _HEADER + "# Run: promtool test rules " + "mcp-comply.rules.test.
 
 
 def generate(project: Project, kinds: Iterable[str], out_dir: Path | None = None, *,
-             check: bool = False) -> GenerateResult:
+             check: bool = False, options: Options | None = None) -> GenerateResult:
     """Write (or with ``check``, compare) the artefacts under ``out_dir`` (default: the config's
     ``out_dir`` relative to the project root)."""
     if out_dir is None:
         out_dir = project.root / (project.config.out_dir if project.config is not None else ".")
-    artifacts = build(project, kinds)
+    artifacts = build(project, kinds, options, out_dir)
     result = GenerateResult(out_dir, artifacts)
     if check:
         result.drifted = drift(out_dir, artifacts)

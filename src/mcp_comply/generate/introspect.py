@@ -1,0 +1,98 @@
+"""What an MCP server exposes, asked the way a client would: the SDK's real ``Client`` over the
+in-memory transport lists its tools, resources and prompts (any framework ``instrument()``
+supports). Used by the SBOM's services and the AI Act documentation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mcp_comply.config import load_server
+from mcp_comply.exceptions import ConfigError
+
+
+@dataclass(frozen=True)
+class Capability:
+    kind: str  # tool | resource | resource-template | prompt
+    name: str
+    description: str
+    schema: dict[str, Any] | None = None
+    """Tools: the input schema; prompts: the argument list as a schema-like mapping."""
+    uri: str | None = None
+
+    @property
+    def schema_digest(self) -> str | None:
+        return None if self.schema is None else schema_digest(self.schema)
+
+
+@dataclass(frozen=True)
+class ServerSurface:
+    name: str
+    version: str | None
+    instructions: str | None
+    capabilities: tuple[Capability, ...]
+
+    def of(self, kind: str) -> list[Capability]:
+        return [c for c in self.capabilities if c.kind == kind]
+
+
+def schema_digest(schema: dict[str, Any]) -> str:
+    """SHA-256 of the schema's canonical JSON (sorted keys, no spaces): stable across runs."""
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def resolve_server(spec: str, root: Any) -> Any:
+    """Import ``module:attr``; a zero-argument factory (like ``build_server``) is called."""
+    value = load_server(spec, root)
+    if callable(value) and not hasattr(value, "run") and not hasattr(value, "request_handlers"):
+        try:
+            value = value()
+        except Exception as exc:  # noqa: BLE001 - any failure of user code becomes a configuration error
+            raise ConfigError(f"calling the server factory failed: {type(exc).__name__}: {exc}", source=spec,
+                              path="server") from None
+    return value
+
+
+async def _ask(server: Any) -> ServerSurface:
+    from mcp import Client
+    from mcp.shared.exceptions import MCPError
+
+    target = server
+    if not hasattr(server, "request_handlers") and not hasattr(server, "_lowlevel_server"):
+        # fastmcp.FastMCP: the SDK client connects to the SDK low-level server inside it.
+        target = getattr(server, "_mcp_server", server)
+    async with Client(target) as client:
+        info = client.server_info
+        caps: list[Capability] = []
+        tools = await client.list_tools()
+        caps += [Capability("tool", t.name, t.description or "", dict(t.input_schema)) for t in tools.tools]
+        for lister, kind in (("list_resources", "resource"), ("list_resource_templates", "resource-template"),
+                             ("list_prompts", "prompt")):
+            try:
+                listed = await getattr(client, lister)()
+            except MCPError:
+                continue  # the server does not offer this capability
+            for item in getattr(listed, {"resource": "resources", "resource-template": "resource_templates",
+                                         "prompt": "prompts"}[kind]):
+                if kind == "prompt":
+                    args = {a.name: {"description": a.description or "", "required": bool(a.required)}
+                            for a in (item.arguments or [])}
+                    caps.append(Capability(kind, item.name, item.description or "", {"arguments": args}))
+                else:
+                    uri = str(getattr(item, "uri", None) or getattr(item, "uri_template", ""))
+                    caps.append(Capability(kind, item.name, item.description or "", None, uri))
+    name = getattr(info, "name", None) or getattr(server, "name", "mcp-server")
+    version = getattr(info, "version", None)
+    instructions = getattr(server, "instructions", None)
+    order = {"tool": 0, "resource": 1, "resource-template": 2, "prompt": 3}
+    return ServerSurface(str(name), version, instructions if isinstance(instructions, str) else None,
+                         tuple(sorted(caps, key=lambda c: (order[c.kind], c.name))))
+
+
+def introspect(server: Any) -> ServerSurface:
+    import anyio
+
+    return anyio.run(_ask, server)

@@ -1,0 +1,519 @@
+"""CycloneDX SBOM of an MCP server project, with cyclonedx-python-lib.
+
+Components come from one *source*: the installed environment (``importlib.metadata``), a pip
+installation report (``pip install --report``; also ``--dry-run``), or a lock file (``uv.lock``,
+PEP 751 ``pylock.toml``, or a hash-pinned ``requirements.txt``). Artefact hashes come from the
+source when it has them and from any further report or lock file given (an installed environment
+records no artefact hashes; a PEP 610 ``direct_url.json`` sometimes does). Runtime scope by default:
+the root project's dependencies and their closure. The server's tools, resources and prompts
+become CycloneDX ``services``. Validated with the library's strict validator before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from mcp_comply.exceptions import ConfigError, MCPComplyError
+from mcp_comply.generate.introspect import ServerSurface
+
+SBOM_JSON = "sbom.cdx.json"
+SBOM_XML = "sbom.cdx.xml"
+MEDIA_TYPE_JSON = "application/vnd.cyclonedx+json"
+HASH_ALGS = {"sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512", "sha1": "SHA-1", "md5": "MD5"}
+
+
+# Trove licence classifiers that name exactly one SPDX licence (others stay names).
+CLASSIFIER_SPDX = {
+    "MIT License": "MIT", "Apache Software License": "Apache-2.0", "ISC License (ISCL)": "ISC",
+    "Mozilla Public License 2.0 (MPL 2.0)": "MPL-2.0", "Python Software Foundation License": "PSF-2.0",
+    "The Unlicense (Unlicense)": "Unlicense", "Zope Public License": "ZPL-2.1",
+    "GNU Lesser General Public License v3 (LGPLv3)": "LGPL-3.0-only",
+    "GNU General Public License v3 (GPLv3)": "GPL-3.0-only", "GNU General Public License v2 (GPLv2)": "GPL-2.0-only",
+    "Boost Software License 1.0 (BSL-1.0)": "BSL-1.0", "Historical Permission Notice and Disclaimer (HPND)": "HPND",
+}
+
+
+def purl_name(name: str) -> str:
+    """The purl-spec name of a PyPI package: lowercase, ``_`` -> ``-``; dots stay (``boolean.py``).
+
+    Not :func:`packaging.utils.canonicalize_name`, which would also turn dots into dashes."""
+    return name.lower().replace("_", "-")
+
+
+@dataclass
+class Package:
+    name: str
+    version: str
+    summary: str = ""
+    license_expression: str | None = None
+    license_text: str | None = None
+    license_classifiers: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    """Requires-Dist strings (markers and extras included)."""
+    hashes: dict[str, set[str]] = field(default_factory=dict)
+    download_url: str | None = None
+    homepage: str | None = None
+
+    @property
+    def key(self) -> str:
+        return canonicalize_name(self.name)
+
+    def add_hash(self, alg: str, value: str) -> None:
+        alg = alg.lower().replace("-", "")
+        if alg in HASH_ALGS and re.fullmatch(r"[0-9a-fA-F]{32,128}", value):
+            self.hashes.setdefault(alg, set()).add(value.lower())
+
+
+@dataclass
+class Inventory:
+    packages: dict[str, Package]
+    source: str
+    has_graph: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def _from_metadata(meta: Any) -> Package:
+    license_text = meta.get("License")
+    if license_text and ("\n" in license_text or len(license_text) > 80):
+        license_text = None  # a whole licence text, not an identifier
+    urls = meta.get_all("Project-URL") or []
+    homepage = meta.get("Home-page")
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in {"homepage", "home", "source", "repository"} and not homepage:
+            homepage = url.strip()
+    return Package(
+        name=meta["Name"], version=meta["Version"], summary=meta.get("Summary") or "",
+        license_expression=meta.get("License-Expression"), license_text=license_text,
+        license_classifiers=tuple(c.rsplit(" :: ", 1)[-1] for c in (meta.get_all("Classifier") or [])
+                                  if c.startswith("License ::") and c.count("::") >= 2),
+        requires=tuple(meta.get_all("Requires-Dist") or []), homepage=homepage,
+    )
+
+
+def from_environment() -> Inventory:
+    packages: dict[str, Package] = {}
+    for dist in metadata.distributions():
+        if not dist.metadata["Name"]:
+            continue
+        pkg = _from_metadata(dist.metadata)
+        if pkg.key in packages:
+            continue  # the first on sys.path wins, as for imports
+        direct = dist.read_text("direct_url.json")
+        if direct:
+            try:
+                info = json.loads(direct)
+            except ValueError:
+                info = {}
+            archive = info.get("archive_info", {})
+            for alg, value in (archive.get("hashes") or {}).items():
+                pkg.add_hash(alg, value)
+            if "hash" in archive and "=" in archive["hash"]:
+                pkg.add_hash(*archive["hash"].split("=", 1))
+            if archive:
+                pkg.download_url = info.get("url")
+        packages[pkg.key] = pkg
+    return Inventory(packages, "installed environment")
+
+
+def from_pip_report(path: Path) -> Inventory:
+    data = _read_json(path)
+    packages: dict[str, Package] = {}
+    for item in data.get("install", []):
+        meta = item.get("metadata", {})
+        pkg = Package(
+            name=meta.get("name", ""), version=meta.get("version", ""), summary=meta.get("summary") or "",
+            license_expression=meta.get("license_expression"),
+            license_text=meta.get("license") if meta.get("license") and len(meta["license"]) <= 80 else None,
+            license_classifiers=tuple(c.rsplit(" :: ", 1)[-1] for c in meta.get("classifier", [])
+                                      if c.startswith("License ::") and c.count("::") >= 2),
+            requires=tuple(meta.get("requires_dist", [])), homepage=meta.get("home_page"),
+        )
+        _hashes_from_download_info(pkg, item.get("download_info", {}))
+        packages[pkg.key] = pkg
+    if not packages:
+        raise ConfigError("no 'install' entries: not a pip installation report (pip install --report)",
+                          source=str(path))
+    return Inventory(packages, f"pip installation report {path.name}")
+
+
+def _hashes_from_download_info(pkg: Package, info: Mapping[str, Any]) -> None:
+    archive = info.get("archive_info") or {}
+    for alg, value in (archive.get("hashes") or {}).items():
+        pkg.add_hash(alg, value)
+    if "hash" in archive and "=" in archive["hash"]:
+        pkg.add_hash(*archive["hash"].split("=", 1))
+    if archive and info.get("url"):
+        pkg.download_url = info["url"]
+
+
+def from_lock(path: Path) -> Inventory:
+    name = path.name
+    if name == "uv.lock":
+        return _from_uv_lock(path)
+    if name.endswith(".toml") and name.startswith("pylock"):
+        return _from_pylock(path)
+    if name.endswith(".txt"):
+        return _from_requirements(path)
+    raise ConfigError("unsupported lock file; use uv.lock, pylock.toml (PEP 751) or a requirements .txt with "
+                      "--hash options", source=str(path))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    except ValueError as exc:
+        raise ConfigError(f"not valid JSON: {exc}", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("expected a JSON object", source=str(path))
+    return data
+
+
+def _from_uv_lock(path: Path) -> Inventory:
+    data = _read_toml(path)
+    packages: dict[str, Package] = {}
+    for entry in data.get("package", []):
+        if "version" not in entry:
+            continue
+        deps = tuple(d["name"] for d in entry.get("dependencies", []))
+        pkg = Package(name=entry["name"], version=entry["version"], requires=deps)
+        files = [entry["sdist"]] if "sdist" in entry else []
+        files += entry.get("wheels", [])
+        for f in files:
+            if "hash" in f and ":" in f["hash"]:
+                pkg.add_hash(*f["hash"].split(":", 1))
+        packages[pkg.key] = pkg
+    return Inventory(packages, f"lock file {path.name}")
+
+
+def _from_pylock(path: Path) -> Inventory:
+    data = _read_toml(path)
+    packages: dict[str, Package] = {}
+    for entry in data.get("packages", []):
+        if "version" not in entry:
+            continue
+        deps = tuple(d["name"] for d in entry.get("dependencies", []) if "name" in d)
+        pkg = Package(name=entry["name"], version=entry["version"], requires=deps)
+        files = [entry["sdist"]] if "sdist" in entry else []
+        files += entry.get("wheels", [])
+        if "archive" in entry:
+            files.append(entry["archive"])
+        for f in files:
+            for alg, value in (f.get("hashes") or {}).items():
+                pkg.add_hash(alg, value)
+        packages[pkg.key] = pkg
+    return Inventory(packages, f"lock file {path.name}", has_graph=any(p.requires for p in packages.values()))
+
+
+def _from_requirements(path: Path) -> Inventory:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    packages: dict[str, Package] = {}
+    for lineno, raw in enumerate(text.replace("\\\n", " ").splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        spec, *options = line.split(" --")
+        try:
+            req = Requirement(spec.strip())
+        except InvalidRequirement as exc:
+            raise ConfigError(f"not a requirement: {exc}", source=str(path), path=f"line {lineno}") from None
+        pins = [s.version for s in req.specifier if s.operator in {"==", "==="}]
+        if not pins:
+            raise ConfigError(f"{req.name} is not pinned with ==; a lock file pins every package", source=str(path),
+                              path=f"line {lineno}")
+        pkg = Package(name=req.name, version=pins[0])
+        for option in options:
+            if option.startswith("hash=") and ":" in option:
+                pkg.add_hash(*option[5:].strip().split(":", 1))
+        packages[pkg.key] = pkg
+    return Inventory(packages, f"lock file {path.name}", has_graph=False,
+                     notes=["a requirements file has no dependency graph: every package is listed as a direct "
+                            "dependency of the root"])
+
+
+def load_inventory(source: Literal["environment", "pip-report", "lock"], path: Path | None = None,
+                   extra_hashes: Iterable[Path] = ()) -> Inventory:
+    if source == "environment":
+        inventory = from_environment()
+    elif path is None:
+        raise ConfigError(f"the {source} source needs a file", source="sbom")
+    else:
+        inventory = from_pip_report(path) if source == "pip-report" else from_lock(path)
+    for extra in extra_hashes:
+        other = from_pip_report(extra) if extra.suffix == ".json" else from_lock(extra)
+        for key, pkg in other.packages.items():
+            mine = inventory.packages.get(key)
+            if mine is not None and mine.version == pkg.version:
+                for alg, values in pkg.hashes.items():
+                    for value in values:
+                        mine.add_hash(alg, value)
+                mine.download_url = mine.download_url or pkg.download_url
+    return inventory
+
+
+# --- the root project -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RootProject:
+    name: str
+    version: str
+    description: str
+    license: str | None
+    dependencies: tuple[str, ...]
+    urls: tuple[tuple[str, str], ...]
+
+
+def read_pyproject(root: Path) -> RootProject:
+    path = root / "pyproject.toml"
+    data = _read_toml(path).get("project")
+    if not isinstance(data, dict) or "name" not in data:
+        raise ConfigError("no [project] table with a name", source=str(path), path="project")
+    version = data.get("version")
+    if version is None:
+        try:
+            version = metadata.version(data["name"])
+        except metadata.PackageNotFoundError:
+            raise ConfigError("version is dynamic and the project is not installed; install it or set "
+                              "project.version", source=str(path), path="project.version") from None
+    lic = data.get("license")
+    if isinstance(lic, dict):
+        lic = lic.get("text")
+    return RootProject(str(data["name"]), str(version), str(data.get("description", "")),
+                       lic if isinstance(lic, str) and len(lic) <= 80 else None,
+                       tuple(data.get("dependencies", [])), tuple(sorted((data.get("urls") or {}).items())))
+
+
+# --- the dependency graph ---------------------------------------------------------------------
+
+
+def _requirements(specs: Iterable[str], extras: Iterable[str] = ()) -> list[Requirement]:
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    out = []
+    for spec in specs:
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement:
+            out.append(Requirement(re.split(r"[ ;\[<>=!~]", spec, maxsplit=1)[0]))
+            continue
+        wanted = ["", *extras]
+        if req.marker is None or any(req.marker.evaluate({**env, "extra": e}) for e in wanted):
+            out.append(req)
+    return out
+
+
+def resolve_graph(inventory: Inventory, root_deps: Iterable[str], scope: Literal["runtime", "all"]
+                  ) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """(direct dependency keys, edges per package key, requirements that are not in the inventory)."""
+    pkgs = inventory.packages
+    if not inventory.has_graph:
+        keys = sorted(pkgs)
+        return keys, {k: [] for k in keys}, []
+    missing: list[str] = []
+    edges: dict[str, list[str]] = {}
+
+    def deps_of(specs: Iterable[str], extras: Iterable[str]) -> list[str]:
+        found = []
+        for req in _requirements(specs, extras):
+            key = canonicalize_name(req.name)
+            if key in pkgs:
+                found.append(key)
+            else:
+                missing.append(str(req))
+        return sorted(set(found))
+
+    direct = deps_of(root_deps, ())
+    queue = [(k, ()) for k in direct] if scope == "runtime" else [(k, ()) for k in sorted(pkgs)]
+    extras_seen: dict[str, set[str]] = {}
+    for req in _requirements(root_deps):
+        extras_seen.setdefault(canonicalize_name(req.name), set()).update(req.extras)
+    while queue:
+        key, _ = queue.pop()
+        if key in edges:
+            continue
+        pkg = pkgs[key]
+        reqs = _requirements(pkg.requires, extras_seen.get(key, set()))
+        for req in reqs:
+            extras_seen.setdefault(canonicalize_name(req.name), set()).update(req.extras)
+        edges[key] = deps_of(pkg.requires, extras_seen.get(key, set()))
+        queue.extend((dep, ()) for dep in edges[key] if dep not in edges)
+    return direct, edges, sorted(set(missing))
+
+
+# --- building the BOM -------------------------------------------------------------------------
+
+
+@dataclass
+class SbomResult:
+    text: str
+    format: Literal["json", "xml"]
+    components: int
+    with_hashes: int
+    with_licenses: int
+    edges: int
+    services: int
+    notes: list[str]
+
+    @property
+    def filename(self) -> str:
+        return SBOM_JSON if self.format == "json" else SBOM_XML
+
+
+def source_date() -> datetime | None:
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return datetime.fromtimestamp(int(raw), tz=UTC)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"not a Unix timestamp: {raw!r}", source="$SOURCE_DATE_EPOCH") from None
+
+
+def _licenses(pkg: Package) -> list[Any]:
+    from cyclonedx.contrib.license.factories import LicenseFactory
+
+    factory = LicenseFactory()
+    if pkg.license_expression:
+        return [factory.make_from_string(pkg.license_expression)]
+    if pkg.license_text and pkg.license_text.strip().upper() not in {"UNKNOWN", ""}:
+        return [factory.make_from_string(pkg.license_text.strip())]
+    return [factory.make_with_id(CLASSIFIER_SPDX[name]) if name in CLASSIFIER_SPDX else factory.make_with_name(name)
+            for name in sorted(set(pkg.license_classifiers))]
+
+
+def _services(surface: ServerSurface, service_name: str) -> Any:
+    from cyclonedx.model import DataClassification, DataFlow, Property
+    from cyclonedx.model.service import Service
+
+    flows = {
+        "tool": [(DataFlow.INBOUND, "tool arguments"), (DataFlow.OUTBOUND, "tool results")],
+        "resource": [(DataFlow.OUTBOUND, "resource contents")],
+        "resource-template": [(DataFlow.INBOUND, "resource URI parameters"), (DataFlow.OUTBOUND, "resource contents")],
+        "prompt": [(DataFlow.INBOUND, "prompt arguments"), (DataFlow.OUTBOUND, "prompt messages")],
+    }
+    children = []
+    for cap in surface.capabilities:
+        props = [Property(name="mcp:capability", value=cap.kind)]
+        if cap.schema_digest is not None:
+            label = "mcp:input-schema:sha256" if cap.kind == "tool" else "mcp:arguments:sha256"
+            props.append(Property(name=label, value=cap.schema_digest))
+        if cap.uri:
+            props.append(Property(name="mcp:uri", value=cap.uri))
+        children.append(Service(
+            name=cap.name, bom_ref=f"mcp:{cap.kind}:{cap.name}", description=cap.description or None,
+            data=[DataClassification(flow=f, classification=c) for f, c in flows[cap.kind]], properties=props))
+    return Service(name=service_name, bom_ref=f"mcp:server:{service_name}",
+                   description=f"MCP server {surface.name}: {len(surface.of('tool'))} tools, "
+                               f"{len(surface.of('resource')) + len(surface.of('resource-template'))} resources, "
+                               f"{len(surface.of('prompt'))} prompts",
+                   properties=[Property(name="mcp:server-name", value=surface.name)], services=children)
+
+
+def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface | None, *, service_name: str,
+               scope: Literal["runtime", "all"] = "runtime", fmt: Literal["json", "xml"] = "json") -> SbomResult:
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, XsUri
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output import make_outputter
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+    from cyclonedx.validation import make_schemabased_validator
+    from packageurl import PackageURL
+
+    from mcp_comply import __version__
+
+    _REF_TYPES = {"homepage": ExternalReferenceType.WEBSITE, "source": ExternalReferenceType.VCS,
+                  "repository": ExternalReferenceType.VCS, "documentation": ExternalReferenceType.DOCUMENTATION,
+                  "issues": ExternalReferenceType.ISSUE_TRACKER, "changelog": ExternalReferenceType.RELEASE_NOTES}
+    direct, edges, missing = resolve_graph(inventory, root.dependencies, scope)
+    notes = list(inventory.notes)
+    if missing:
+        notes.append(f"not in the {inventory.source}: {', '.join(missing)}")
+    root_purl = PackageURL(type="pypi", name=purl_name(root.name), version=root.version)
+    root_component = Component(
+        name=root.name, version=root.version, type=ComponentType.APPLICATION, bom_ref=root_purl.to_string(),
+        purl=root_purl, description=root.description or None,
+        licenses=_licenses(Package(root.name, root.version, license_expression=root.license)) if root.license else (),
+        external_references=[ExternalReference(type=_REF_TYPES.get(label.lower(), ExternalReferenceType.OTHER),
+                                               url=XsUri(url), comment=label) for label, url in root.urls],
+    )
+    tool = Component(name="mcp-comply", version=__version__, type=ComponentType.APPLICATION,
+                     bom_ref=f"pkg:pypi/mcp-comply@{__version__}?tool")
+    timestamp = source_date()
+    meta = BomMetaData(component=root_component, timestamp=timestamp)
+    meta.tools.components.add(tool)
+    bom = Bom(metadata=meta, serial_number=uuid.UUID(int=0))
+    bom.metadata.timestamp = timestamp  # type: ignore[assignment]  # None: no timestamp without SOURCE_DATE_EPOCH
+    by_key: dict[str, Any] = {}
+    with_hashes = with_licenses = 0
+    for key in sorted(edges):
+        if key == canonicalize_name(root.name):
+            continue
+        pkg = inventory.packages[key]
+        purl = PackageURL(type="pypi", name=purl_name(pkg.name), version=pkg.version)
+        hashes = [HashType(alg=HashAlgorithm(HASH_ALGS[alg]), content=value)
+                  for alg in sorted(pkg.hashes) for value in sorted(pkg.hashes[alg])]
+        refs = []
+        if pkg.download_url:
+            refs.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(pkg.download_url),
+                                          hashes=hashes[:1]))
+        licenses = _licenses(pkg)
+        component = Component(name=pkg.name, version=pkg.version, bom_ref=purl.to_string(), purl=purl,
+                              description=pkg.summary or None, licenses=licenses, hashes=hashes,
+                              external_references=refs)
+        with_hashes += bool(hashes)
+        with_licenses += bool(licenses)
+        by_key[key] = component
+        bom.components.add(component)
+    bom.register_dependency(root_component, [by_key[k] for k in direct if k in by_key])
+    edge_count = len([k for k in direct if k in by_key])
+    for key, deps in sorted(edges.items()):
+        if key in by_key:
+            targets = [by_key[d] for d in deps if d in by_key]
+            bom.register_dependency(by_key[key], targets)
+            edge_count += len(targets)
+    services = 0
+    if surface is not None:
+        server_service = _services(surface, service_name)
+        bom.services.add(server_service)
+        services = len(server_service.services)
+    version = SchemaVersion.V1_6
+    output_format = OutputFormat.JSON if fmt == "json" else OutputFormat.XML
+    # A stable serial number: derived from the content itself.
+    draft = make_outputter(bom, output_format, version).output_as_string(indent=2)
+    bom.serial_number = uuid.uuid5(uuid.NAMESPACE_URL, "mcp-comply:" + draft)
+    text = make_outputter(bom, output_format, version).output_as_string(indent=2) + "\n"
+    error = make_schemabased_validator(output_format, version).validate_str(text)
+    if error is not None:
+        raise MCPComplyError(f"the generated SBOM does not validate against CycloneDX {version.to_version()}: {error}")
+    return SbomResult(text, fmt, len(by_key), with_hashes, with_licenses, edge_count, services, notes)
