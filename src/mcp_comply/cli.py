@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("--signing-key", type=Path, default=None, help="Ed25519 key (mcp-comply provenance-keygen)")
     release.add_argument("--keyless", action="store_true",
                          help="sign with Sigstore (OIDC identity from $SIGSTORE_ID_TOKEN or the CI; needs network)")
+    release.add_argument("--sigstore-trust-config", type=Path, default=None,
+                         help="Sigstore client trust config (a private Sigstore deployment; default: public good)")
     release.add_argument("--builder-id", default=None, help="override the builder id taken from the CI environment")
     release.add_argument("--sbom-source", choices=("environment", "pip-report", "lock"), default=None,
                          help="where components come from (default: the config's sbom.source, else environment)")
@@ -71,6 +73,7 @@ def _generate(args: argparse.Namespace) -> int:
     from mcp_comply.generate import Options, default_kinds, generate, parse_only, resolve_project
 
     options = Options(artifacts=tuple(args.artifacts), signing_key=args.signing_key, keyless=args.keyless,
+                      sigstore_trust_config=args.sigstore_trust_config,
                       builder_id=args.builder_id, sbom_source=args.sbom_source, sbom_file=args.sbom_file,
                       hashes_from=tuple(args.hashes_from), sbom_format=args.sbom_format)
     project = resolve_project(config=args.config, policy=args.policy)

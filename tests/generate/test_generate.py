@@ -86,7 +86,7 @@ def test_project_config_and_its_policy_are_used(tmp_path: Path) -> None:
     (tmp_path / "mcp-comply.yaml").write_text("server: app:server\npolicy: policies/mine.yaml\nout_dir: build\n")
     project = resolve_project(tmp_path)
     assert project.policy.alerts.error_ratio == 0.2
-    assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml")]) == 0
+    assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml"), "--only", "dashboards,alerts"]) == 0
     alerts = (tmp_path / "build/alerts/mcp-comply-alerts.rules.yaml").read_text()
     assert "job_tool:mcp_tool_errors:ratio_rate5m > 0.2 and" in alerts
     assert 'mcp_audit_write_errors_total{job="weather"}' in alerts
@@ -130,3 +130,21 @@ def test_committed_dashboards_and_alerts_are_up_to_date(capsys: pytest.CaptureFi
     """The repository's dashboards/ and alerts/ are what the default policy generates (CI drift gate)."""
     code = main(["generate", "--config", str(ROOT / "pyproject.toml"), "--only", "dashboards,alerts", "--check"])
     assert code == 0, capsys.readouterr().err
+
+
+def test_default_kinds_follow_the_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mcp_comply.generate import Options, default_kinds
+
+    bare = resolve_project(tmp_path)
+    assert default_kinds(bare, Options()) == ("dashboards", "alerts")
+    (tmp_path / "mcp-comply.yaml").write_text("server: no_such_module:server\n")
+    configured = resolve_project(tmp_path)
+    assert default_kinds(configured, Options()) == ("dashboards", "alerts", "sbom")
+    assert default_kinds(configured, Options(artifacts=(tmp_path / "x.whl",))) == (
+        "dashboards", "alerts", "sbom", "provenance")
+    # The SBOM introspects the server: a bad import path is a configuration error naming it.
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo-server"\nversion = "1.0"\n')
+    assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "file:   no_such_module:server" in err
+    assert "cannot import 'no_such_module'" in err

@@ -34,6 +34,7 @@ class Options:
     signing_key: Path | None = None
     keyless: bool = False
     identity_token: str | None = None
+    sigstore_trust_config: Path | None = None
     builder_id: str | None = None
     sbom_source: str | None = None
     sbom_file: Path | None = None
@@ -199,7 +200,8 @@ def _provenance(project: Project, options: Options, built: list[Artifact], out_d
     statement = pv.build_statement(list(options.artifacts), ctx, sbom=sbom, byproducts=byproducts,
                                    started=pv.now_or_epoch())
     if options.keyless:
-        bundle = pv.sign_keyless(statement, identity_token=options.identity_token)
+        bundle = pv.sign_keyless(statement, identity_token=options.identity_token,
+                                 trust_config=options.sigstore_trust_config)
         return [Artifact(f"{RELEASE_DIR}/{pv.BUNDLE_FILE}", bundle, "provenance")]
     if options.signing_key is None:
         raise ConfigError("provenance must be signed: give --signing-key KEY (mcp-comply provenance-keygen) or "

@@ -1,0 +1,221 @@
+"""The CycloneDX SBOM: schema-valid JSON and XML, correct purls, hashes from every source that has
+them, the full graph, and the server's capabilities as services."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import anyio
+import pytest
+from cyclonedx.schema import OutputFormat, SchemaVersion
+from cyclonedx.validation import make_schemabased_validator
+from mcp import Client
+
+from mcp_comply.exceptions import ConfigError
+from mcp_comply.generate import sbom
+from mcp_comply.generate.introspect import introspect, resolve_server, schema_digest
+
+ROOT = Path(__file__).resolve().parents[2]
+HASH_A = "a" * 64
+HASH_B = "b" * 64
+
+
+@pytest.fixture(scope="module")
+def surface() -> object:
+    return introspect(resolve_server("examples.weather_server:build_server", ROOT))
+
+
+@pytest.fixture(scope="module")
+def env_bom(surface: object) -> sbom.SbomResult:
+    inventory = sbom.load_inventory("environment")
+    return sbom.build_sbom(sbom.read_pyproject(ROOT), inventory, surface, service_name="weather")  # type: ignore[arg-type]
+
+
+def validate(text: str, fmt: OutputFormat) -> None:
+    error = make_schemabased_validator(fmt, SchemaVersion.V1_6).validate_str(text)
+    assert error is None, error
+
+
+def test_environment_sbom_is_valid_and_covers_the_runtime_closure(env_bom: sbom.SbomResult) -> None:
+    validate(env_bom.text, OutputFormat.JSON)
+    data = json.loads(env_bom.text)
+    assert data["bomFormat"] == "CycloneDX"
+    assert data["specVersion"] == "1.6"
+    root = data["metadata"]["component"]
+    assert (root["name"], root["type"], root["purl"]) == ("mcp-comply", "application", "pkg:pypi/mcp-comply@0.1.0")
+    names = {c["purl"].split("/")[1].split("@")[0] for c in data["components"]}
+    # The declared runtime dependencies and some of their own dependencies; no test-only tools.
+    assert {"mcp", "pydantic", "prometheus-client", "grafanalib", "opentelemetry-sdk", "pyyaml",
+            "pydantic-core", "attrs"} <= names  # purl names: lowercase, "_" -> "-"
+    assert not {"pytest", "hypothesis", "ruff", "mypy"} & names
+    deps = {d["ref"]: d.get("dependsOn", []) for d in data["dependencies"]}
+    assert "pkg:pypi/pydantic-core@" in " ".join(deps[next(r for r in deps if r.startswith("pkg:pypi/pydantic@"))])
+    assert set(deps[root["bom-ref"]]) >= {c["bom-ref"] for c in data["components"] if c["name"] in {"mcp", "pydantic"}}
+    assert env_bom.edges == sum(len(v) for v in deps.values())
+    assert env_bom.components == len(data["components"])
+    assert env_bom.with_licenses >= env_bom.components - 3
+    mit = next(c for c in data["components"] if c["name"] == "PyJWT")
+    assert mit["licenses"] == [{"license": {"id": "MIT"}}]
+
+
+def test_services_are_the_servers_tools_with_schema_digests(env_bom: sbom.SbomResult) -> None:
+    from examples.weather_server import build_server
+
+    async def listed() -> dict[str, str]:
+        async with Client(build_server()) as client:
+            tools = (await client.list_tools()).tools
+        return {t.name: schema_digest(dict(t.input_schema)) for t in tools}
+
+    expected = anyio.run(listed)
+    service = json.loads(env_bom.text)["services"][0]
+    assert service["name"] == "weather"
+    tools = {s["name"]: s for s in service["services"]}
+    assert set(tools) == set(expected) == {"get_forecast", "convert_temperature", "plan_trip", "station_status"}
+    for name, digest in expected.items():
+        props = {p["name"]: p["value"] for p in tools[name]["properties"]}
+        assert props == {"mcp:capability": "tool", "mcp:input-schema:sha256": digest}
+        assert [d["flow"] for d in tools[name]["data"]] == ["inbound", "outbound"]
+        assert tools[name]["description"]
+
+
+def test_xml_output_validates_against_the_xsd(surface: object) -> None:
+    inventory = sbom.load_inventory("environment")
+    result = sbom.build_sbom(sbom.read_pyproject(ROOT), inventory, surface, service_name="weather",  # type: ignore[arg-type]
+                             fmt="xml")
+    assert result.filename == "sbom.cdx.xml"
+    assert result.text.startswith("<?xml")
+    validate(result.text, OutputFormat.XML)
+
+
+@pytest.mark.parametrize(("name", "purl"), [
+    ("boolean.py", "boolean.py"), ("zope.interface", "zope.interface"), ("Typing_Extensions", "typing-extensions"),
+    ("PyYAML", "pyyaml"), ("ruamel.yaml.clib", "ruamel.yaml.clib"), ("Flask_SQLAlchemy", "flask-sqlalchemy"),
+])
+def test_purl_names_follow_the_purl_spec_not_pep503(name: str, purl: str) -> None:
+    assert sbom.purl_name(name) == purl
+
+
+def test_requirements_lock_gives_hashes_and_exact_purls(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(
+        "# locked\n"
+        f"boolean.py==5.0 \\\n    --hash=sha256:{HASH_A}\n"
+        f"zope.interface==7.2 --hash=sha256:{HASH_B} --hash=sha256:{'c' * 64}\n"
+        f"Typing_Extensions==4.12.2 --hash=sha256:{'d' * 64}\n")
+    inventory = sbom.load_inventory("lock", lock)
+    result = sbom.build_sbom(sbom.read_pyproject(ROOT), inventory, None, service_name="weather")
+    validate(result.text, OutputFormat.JSON)
+    comps = {c["name"]: c for c in json.loads(result.text)["components"]}
+    assert comps["boolean.py"]["purl"] == "pkg:pypi/boolean.py@5.0"
+    assert comps["zope.interface"]["purl"] == "pkg:pypi/zope.interface@7.2"
+    assert comps["Typing_Extensions"]["purl"] == "pkg:pypi/typing-extensions@4.12.2"
+    assert comps["boolean.py"]["hashes"] == [{"alg": "SHA-256", "content": HASH_A}]
+    assert [h["content"] for h in comps["zope.interface"]["hashes"]] == [HASH_B, "c" * 64]
+    assert (result.components, result.with_hashes) == (3, 3)
+    assert "no dependency graph" in result.notes[0]
+
+
+def test_uv_lock_gives_graph_and_hashes(tmp_path: Path) -> None:
+    lock = tmp_path / "uv.lock"
+    lock.write_text(f'''version = 1
+[[package]]
+name = "mcp-comply"
+version = "0.1.0"
+source = {{ editable = "." }}
+dependencies = [{{ name = "pyyaml" }}]
+
+[[package]]
+name = "pyyaml"
+version = "6.0.2"
+sdist = {{ url = "https://files.example/pyyaml-6.0.2.tar.gz", hash = "sha256:{HASH_A}" }}
+wheels = [{{ url = "https://files.example/pyyaml-6.0.2-cp311.whl", hash = "sha256:{HASH_B}" }}]
+dependencies = [{{ name = "zope.interface" }}]
+
+[[package]]
+name = "zope.interface"
+version = "7.2"
+wheels = [{{ url = "https://files.example/zope.interface-7.2.whl", hash = "sha256:{'e' * 64}" }}]
+''')
+    root = sbom.RootProject("mcp-comply", "0.1.0", "", None, ("pyyaml>=6",), ())
+    result = sbom.build_sbom(root, sbom.load_inventory("lock", lock), None, service_name="x")
+    data = json.loads(result.text)
+    validate(result.text, OutputFormat.JSON)
+    deps = {d["ref"]: d.get("dependsOn", []) for d in data["dependencies"]}
+    assert deps["pkg:pypi/mcp-comply@0.1.0"] == ["pkg:pypi/pyyaml@6.0.2"]
+    assert deps["pkg:pypi/pyyaml@6.0.2"] == ["pkg:pypi/zope.interface@7.2"]
+    assert (result.components, result.with_hashes, result.edges) == (2, 2, 2)
+
+
+def _tiny_wheel(folder: Path, name: str, version: str) -> Path:
+    """A real (if tiny) wheel, so pip can resolve it offline from a local folder."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    path = folder / f"{dist}-py3-none-any.whl"
+    files = {
+        f"{name.replace('-', '_')}/__init__.py": b"",
+        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n"
+                                      "License: Apache-2.0\nSummary: tiny\n".encode(),
+        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{n},,\n" for n in files) + f"{dist}.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in files.items():
+            zf.writestr(n, data)
+        zf.writestr(f"{dist}.dist-info/RECORD", record)
+    return path
+
+
+def test_a_real_pip_report_supplies_hashes_and_licences(tmp_path: Path) -> None:
+    wheel = _tiny_wheel(tmp_path, "tiny-dep", "1.2.3")
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-index",
+                    "--find-links", str(tmp_path), "--quiet", "--report", str(report), "tiny-dep==1.2.3"],
+                   check=True, capture_output=True)
+    root = sbom.RootProject("my-server", "2.0", "", "MIT", ("tiny-dep",), ())
+    result = sbom.build_sbom(root, sbom.load_inventory("pip-report", report), None, service_name="x")
+    validate(result.text, OutputFormat.JSON)
+    [component] = json.loads(result.text)["components"]
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert component["hashes"] == [{"alg": "SHA-256", "content": digest}]
+    assert component["licenses"] == [{"license": {"id": "Apache-2.0"}}]
+    assert component["purl"] == "pkg:pypi/tiny-dep@1.2.3"
+    assert component["externalReferences"][0]["type"] == "distribution"
+    assert component["externalReferences"][0]["url"].endswith(wheel.name)
+
+
+def test_output_is_deterministic_and_dated_only_by_source_date_epoch(surface: object,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def build() -> str:
+        inventory = sbom.load_inventory("environment")
+        return sbom.build_sbom(sbom.read_pyproject(ROOT), inventory, surface, service_name="weather").text  # type: ignore[arg-type]
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    first, second = build(), build()
+    assert first == second
+    assert "timestamp" not in json.loads(first)["metadata"]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    dated = json.loads(build())
+    assert dated["metadata"]["timestamp"] == "2026-01-01T00:00:00+00:00"
+    assert dated["serialNumber"] != json.loads(first)["serialNumber"]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(ConfigError, match="not a Unix timestamp"):
+        build()
+
+
+def test_bad_sources_name_the_file_and_line(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("pyyaml==6.0\nrequests>=2\n")
+    with pytest.raises(ConfigError) as info:
+        sbom.load_inventory("lock", lock)
+    assert (info.value.source, info.value.path) == (str(lock), "line 2")
+    assert "not pinned" in info.value.reason
+    bad = tmp_path / "report.json"
+    bad.write_text("{}")
+    with pytest.raises(ConfigError, match="not a pip installation report"):
+        sbom.load_inventory("pip-report", bad)
+    with pytest.raises(ConfigError, match="unsupported lock file"):
+        sbom.load_inventory("lock", tmp_path / "poetry.lock")
