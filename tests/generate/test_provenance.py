@@ -57,7 +57,8 @@ def test_round_trip_verifies_and_states_what_was_built(release: dict[str, Path],
     st = statement_of(release["envelope"])
     assert st["_type"] == "https://in-toto.io/Statement/v1"
     assert st["predicateType"] == "https://slsa.dev/provenance/v1"
-    wheel_digest, sdist_digest = hashlib.sha256(b"PK wheel bytes").hexdigest(), hashlib.sha256(b"sdist bytes").hexdigest()
+    wheel_digest = hashlib.sha256(b"PK wheel bytes").hexdigest()
+    sdist_digest = hashlib.sha256(b"sdist bytes").hexdigest()
     assert st["subject"] == [
         {"name": "weather_server-1.0-py3-none-any.whl", "digest": {"sha256": wheel_digest}},
         {"name": "weather_server-1.0.tar.gz", "digest": {"sha256": sdist_digest}},
