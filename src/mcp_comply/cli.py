@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("--hashes-from", type=Path, action="append", default=[], metavar="FILE",
                          help="pip report or lock file whose artefact hashes are added (repeatable)")
     release.add_argument("--sbom-format", choices=("json", "xml"), default=None)
+    release.add_argument("--sbom-scope", choices=("runtime", "all"), default=None,
+                         help="runtime: the project's dependency closure (default); all: everything in the source")
 
     vp = sub.add_parser("verify-provenance", help="verify a signed provenance attestation",
                         description="Check the signature, that every given file is a subject, and the builder. "
@@ -75,7 +77,7 @@ def _generate(args: argparse.Namespace) -> int:
     options = Options(artifacts=tuple(args.artifacts), signing_key=args.signing_key, keyless=args.keyless,
                       sigstore_trust_config=args.sigstore_trust_config,
                       builder_id=args.builder_id, sbom_source=args.sbom_source, sbom_file=args.sbom_file,
-                      hashes_from=tuple(args.hashes_from), sbom_format=args.sbom_format)
+                      hashes_from=tuple(args.hashes_from), sbom_format=args.sbom_format, sbom_scope=args.sbom_scope)
     project = resolve_project(config=args.config, policy=args.policy)
     kinds = parse_only(args.only) if args.only is not None else default_kinds(project, options)
     result = generate(project, kinds, args.out, check=args.check, options=options)

@@ -40,6 +40,7 @@ class Options:
     sbom_file: Path | None = None
     hashes_from: tuple[Path, ...] = ()
     sbom_format: str | None = None
+    sbom_scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ def _sbom(project: Project, options: Options) -> Artifact:
     inventory = sbom.load_inventory(source, file, hashes)  # type: ignore[arg-type]
     root = sbom.read_pyproject(project.root)
     result = sbom.build_sbom(root, inventory, surface_of(project, "an SBOM"),
-                             service_name=config.service_name or root.name, scope=settings.scope,
+                             service_name=config.service_name or root.name,
+                             scope=options.sbom_scope or settings.scope,  # type: ignore[arg-type]
                              fmt=fmt)  # type: ignore[arg-type]
     return Artifact(f"{RELEASE_DIR}/{result.filename}", result.text.encode(), "sbom")
 
