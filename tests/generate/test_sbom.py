@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cyclonedx.schema import OutputFormat, SchemaVersion
 from cyclonedx.validation import make_schemabased_validator
 from mcp import Client
@@ -219,3 +222,19 @@ def test_bad_sources_name_the_file_and_line(tmp_path: Path) -> None:
         sbom.load_inventory("pip-report", bad)
     with pytest.raises(ConfigError, match="unsupported lock file"):
         sbom.load_inventory("lock", tmp_path / "poetry.lock")
+
+
+_URLISH = st.text(alphabet=string.ascii_letters + string.digits + ":/?#[]@!$&'()*+,;=-._~% \"<>\\^`{|}", max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_URLISH | st.builds(lambda host, path: f"https://{host}/{path}", _URLISH, _URLISH))
+def test_quick_iri_check_agrees_with_the_full_parser_on_ascii(value: str) -> None:
+    """The ASCII shortcut used during validation gives the same verdict as rfc3987-syntax."""
+    from jsonschema import Draft7Validator
+    from rfc3987_syntax import is_valid_syntax_iri_reference
+
+    with sbom._quick_iri_check():
+        quick = Draft7Validator.FORMAT_CHECKER.checkers["iri-reference"][0](value)
+    assert quick == is_valid_syntax_iri_reference(value)
+    assert Draft7Validator.FORMAT_CHECKER.checkers["iri-reference"][0].__name__ != "check"  # restored
