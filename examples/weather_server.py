@@ -6,13 +6,15 @@ Run it over stdio (for an MCP host) or streamable HTTP:
     python examples/weather_server.py --transport http --port 8000 --metrics-port 9464
 
 Tools: ``get_forecast`` (fails deliberately for unknown cities), ``convert_temperature``,
-``plan_trip`` (a structured input schema) and ``station_status`` (crashes for one station).
+``plan_trip`` (a structured input schema) and ``station_status`` (crashes for one station); a
+resource (``weather://cities``) and a prompt (``plan_weekend``).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 from typing import Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -46,8 +48,17 @@ class TripRequest(BaseModel):
     prefer: Literal["warm", "dry", "any"] = "any"
 
 
-def build_server(name: str = "weather") -> MCPServer:
+def build_server(name: str = "weather", *, metrics_port: int | None = None) -> MCPServer:
     server = MCPServer(name, instructions="Weather forecasts and trip planning for travellers.")
+
+    @server.resource("weather://cities", name="cities", description="The cities the forecast tools know.",
+                     mime_type="application/json")
+    def cities() -> str:
+        return json.dumps(sorted(CITIES))
+
+    @server.prompt(name="plan_weekend", description="Ask the assistant to plan a weekend around the weather.")
+    def plan_weekend(city: str) -> str:
+        return f"Plan a weekend in {city}: check get_forecast for 3 days and suggest what to do each day."
 
     @server.tool()
     def get_forecast(city: str, days: int = 3) -> list[dict[str, object]]:
@@ -87,6 +98,8 @@ def build_server(name: str = "weather") -> MCPServer:
             raise RuntimeError("station firmware returned a malformed frame")
         return {"station": station_id, "online": True, "battery_pct": 87}
 
+    # The one line. Add audit_dir="/var/log/mcp-audit" (or set MCP_COMPLY_AUDIT_DIR) for the audit log.
+    instrument(server, metrics_port=metrics_port)
     return server
 
 
@@ -98,9 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics-port", type=int, default=None)
     args = parser.parse_args(argv)
 
-    server = build_server()
-    # The one line. Add audit_dir="/var/log/mcp-audit" (or set MCP_COMPLY_AUDIT_DIR) for the audit log.
-    instrument(server, metrics_port=args.metrics_port)
+    server = build_server(metrics_port=args.metrics_port)
 
     if args.transport == "stdio":
         server.run("stdio")

@@ -63,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     vp.add_argument("--cert-oidc-issuer", default=None, help="Sigstore bundle: the identity's OIDC issuer")
     vp.add_argument("--staging", action="store_true", help="Sigstore bundle: use the staging trust root")
     vp.add_argument("--json", action="store_true")
+    ck = sub.add_parser("check", help="the release gate: evaluate the project against the policy's controls",
+                        description="Exit 0 when every required control passes, 1 otherwise, "
+                                    "2 on configuration errors.")
+    ck.add_argument("--config", type=Path, default=None, help="project config (as for generate)")
+    ck.add_argument("--policy", type=Path, default=None, help="policy file (overrides the config's policy)")
+    ck.add_argument("--out", type=Path, default=None, help="where generate wrote its output (default: config out_dir)")
+    ck.add_argument("--artifacts", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="built files the provenance must cover (default: config release.artifacts)")
+    ck.add_argument("--provenance-key", type=Path, default=None, help="public key of the provenance signature")
+    ck.add_argument("--audit-dir", type=Path, default=None, help="an audit directory whose chain must verify")
+    ck.add_argument("--audit-key", type=Path, default=None, help="public key of the audit checkpoints")
+    ck.add_argument("--json", action="store_true")
     kg = sub.add_parser("provenance-keygen", help="write an Ed25519 key pair for signing provenance")
     kg.add_argument("--out", type=Path, required=True, help="folder for provenance-signing.key and .pub")
     from mcp_comply.audit.cli import add_parser
@@ -72,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "warning")  # importing the server instruments it
     from mcp_comply.generate import Options, default_kinds, generate, parse_only, resolve_project
 
     options = Options(artifacts=tuple(args.artifacts), signing_key=args.signing_key, keyless=args.keyless,
@@ -96,6 +111,26 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"{state:9} {where / artifact.path}")
     print(f"policy: {project.policy_source}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from mcp_comply.check import inputs_from, run_check
+    from mcp_comply.generate import resolve_project
+
+    os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "warning")  # importing the server instruments it
+    project = resolve_project(config=args.config, policy=args.policy)
+    inputs = inputs_from(project, out_dir=args.out, artifacts=tuple(args.artifacts),
+                         provenance_key=args.provenance_key, audit_dir=args.audit_dir, audit_key=args.audit_key)
+    report = run_check(project, inputs)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(f"mcp-comply check: {project.root} (policy {project.policy_source})\n")
+        print(report.table())
+    return 0 if report.ok else 1
 
 
 def _verify_provenance(args: argparse.Namespace) -> int:
@@ -139,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             return run(args)
         if args.command == "generate":
             return _generate(args)
+        if args.command == "check":
+            return _check(args)
         if args.command == "verify-provenance":
             return _verify_provenance(args)
         if args.command == "provenance-keygen":

@@ -132,6 +132,36 @@ class AlertsPolicy(_Strict):
         return value.strip()
 
 
+CONTROLS: tuple[str, ...] = (
+    "instrumentation", "audit-signing", "audit-chain", "retention", "sbom", "provenance", "monitoring",
+    "ai-act-docs", "strict-schemas", "http-auth",
+)
+
+
+class AIActPolicy(_Strict):
+    regulatory_data: str | None = None
+    """A newer copy of the regulatory data file (dates, article names); default: the one shipped."""
+    apply_amendments: tuple[str, ...] = ()
+    """Amendment ids (from that file) whose dates replace the enacted ones, e.g. ``digital-omnibus-ai``."""
+
+
+class CheckPolicy(_Strict):
+    """What ``mcp-comply check`` requires; controls not listed are reported but do not fail the gate."""
+
+    required: tuple[str, ...] = ("instrumentation", "audit-signing", "retention", "sbom", "monitoring", "ai-act-docs")
+    min_retention_days: int = Field(default=183, ge=1)
+    max_unfilled_markers: int | None = Field(default=None, ge=0)
+    """``ai-act-docs`` fails above this many unfilled markers; None: only report the count."""
+
+    @field_validator("required")
+    @classmethod
+    def _known_controls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(CONTROLS))
+        if unknown:
+            raise ValueError(f"unknown control(s) {', '.join(unknown)}; controls: {', '.join(CONTROLS)}")
+        return value
+
+
 class Policy(_Strict):
     """A policy file (``policies/*.yaml``). Sections grow with the features that read them."""
 
@@ -142,6 +172,8 @@ class Policy(_Strict):
     audit: AuditPolicy = AuditPolicy()
     slo: SLOPolicy = SLOPolicy()
     alerts: AlertsPolicy = AlertsPolicy()
+    ai_act: AIActPolicy = AIActPolicy()
+    check: CheckPolicy = CheckPolicy()
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -214,6 +246,50 @@ class SbomConfig(_Strict):
     format: Literal["json", "xml"] = "json"
 
 
+class RiskAnswers(_Strict):
+    """The risk-classification questionnaire; ``null`` means not answered yet (a marker in the docs)."""
+
+    prohibited_practice: bool | None = None
+    """Does the AI system that uses this server engage in a practice Art. 5 prohibits?"""
+    annex_iii_areas: tuple[str, ...] | None = None
+    """Annex III areas the system is used in (keys of the regulatory data file); [] for none."""
+    annex_i_safety_component: bool | None = None
+    """Is it a safety component of a product under Annex I legislation (or such a product)?"""
+    gpai_model_provided: bool | None = None
+    """Do you provide a general-purpose AI model (not only use one)?"""
+    interacts_with_people: bool | None = None
+    """Art. 50(1): do people interact with the system directly?"""
+    generates_synthetic_content: bool | None = None
+    """Art. 50(2): does it generate synthetic audio, image, video or text?"""
+    emotion_or_biometric_categorisation: bool | None = None
+    """Art. 50(3): emotion recognition or biometric categorisation?"""
+
+
+class AIActConfig(_Strict):
+    role: Literal["provider", "deployer", "provider-and-deployer"] | None = None
+    provider: str | None = None
+    """Name and address of the provider (Annex IV 1(a), Art. 13(3)(a))."""
+    contact: str | None = None
+    human_oversight: str | None = None
+    """How people oversee the system's use of the tools (Art. 14)."""
+    limitations: str | None = None
+    """Known limitations and foreseeable misuse."""
+    risk: RiskAnswers = RiskAnswers()
+
+
+class ReleaseConfig(_Strict):
+    """Inputs ``mcp-comply check`` verifies (command-line options override them)."""
+
+    artifacts: tuple[str, ...] = ()
+    """Globs of the built files the provenance must cover, e.g. ``dist/*``."""
+    provenance_key: str | None = None
+    """Public key the provenance must verify with (``provenance-signing.pub``)."""
+    audit_dir: str | None = None
+    """An audit directory whose chain must verify (e.g. one shipped from production)."""
+    audit_key: str | None = None
+    """Public key of the audit checkpoints (``audit-signing.pub``)."""
+
+
 class ProjectConfig(_Strict):
     """The project's ``mcp-comply.yaml`` (or ``[tool.mcp-comply]`` in ``pyproject.toml``): what the
     release-pipeline commands (``generate``, ``check``) work on."""
@@ -227,6 +303,8 @@ class ProjectConfig(_Strict):
     intended_purpose: str | None = None
     out_dir: str = "."
     sbom: SbomConfig = SbomConfig()
+    ai_act: AIActConfig = AIActConfig()
+    release: ReleaseConfig = ReleaseConfig()
 
 
 PROJECT_FILE = "mcp-comply.yaml"

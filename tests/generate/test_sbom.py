@@ -13,10 +13,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from cyclonedx.schema import OutputFormat, SchemaVersion
 from cyclonedx.validation import make_schemabased_validator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcp import Client
 
 from mcp_comply.exceptions import ConfigError

@@ -17,13 +17,14 @@ from mcp_comply.config import NoProjectConfigError, Policy, ProjectConfig, load_
 from mcp_comply.exceptions import ConfigError
 from mcp_comply.generate._output import Artifact, drift, to_json, to_yaml, write_atomic
 
-KINDS: tuple[str, ...] = ("dashboards", "alerts", "sbom", "provenance")
+KINDS: tuple[str, ...] = ("dashboards", "alerts", "sbom", "provenance", "ai-act")
 DASHBOARDS_DIR = "dashboards"
 ALERTS_DIR = "alerts"
 RELEASE_DIR = "release"
+AI_ACT_DIR = "ai-act"
 
-__all__ = ["KINDS", "Artifact", "GenerateResult", "Options", "Project", "build", "default_kinds", "generate",
-           "parse_only", "resolve_project"]
+__all__ = ["AI_ACT_DIR", "KINDS", "RELEASE_DIR", "Artifact", "GenerateResult", "Options", "Project", "build",
+           "default_kinds", "generate", "parse_only", "resolve_project"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def default_kinds(project: Project, options: Options) -> tuple[str, ...]:
         kinds.append("sbom")
     if options.artifacts:
         kinds.append("provenance")
+    if project.config is not None:
+        kinds.append("ai-act")
     return tuple(kinds)
 
 
@@ -143,7 +146,42 @@ def build(project: Project, kinds: Iterable[str], options: Options | None = None
             artifacts.append(_sbom(project, options))
         elif kind == "provenance":
             artifacts.extend(_provenance(project, options, artifacts, out_dir))
+        elif kind == "ai-act":
+            artifacts.extend(_ai_act(project, artifacts, out_dir))
     return artifacts
+
+
+def _existing(name: str, built: list[Artifact], out_dir: Path | None) -> bytes | None:
+    """An artefact from this run, else the file already in the output folder."""
+    for artifact in built:
+        if artifact.path == name:
+            return artifact.content
+    if out_dir is not None and (out_dir / name).is_file():
+        return (out_dir / name).read_bytes()
+    return None
+
+
+def _ai_act(project: Project, built: list[Artifact], out_dir: Path | None) -> list[Artifact]:
+    from mcp_comply.generate import ai_act, dashboards, rules
+    from mcp_comply.generate.provenance import ENVELOPE_FILE
+    from mcp_comply.generate.sbom import SBOM_JSON, read_pyproject
+
+    config = require_config(project, "the AI Act documentation")
+    root = read_pyproject(project.root)
+    sbom = _existing(f"{RELEASE_DIR}/{SBOM_JSON}", built, out_dir)
+    envelope = _existing(f"{RELEASE_DIR}/{ENVELOPE_FILE}", built, out_dir)
+    ruleset = rules.build_rules(project.policy)
+    evidence = ai_act.Evidence(
+        root=root, config=config, policy=project.policy, surface=surface_of(project, "the AI Act documentation"),
+        regulation=ai_act.load_regulatory_data(project.policy, project.root),
+        sbom=ai_act.sbom_summary(sbom.decode()) if sbom else None,
+        provenance=ai_act.provenance_summary(envelope.decode()) if envelope else None,
+        alerts=tuple((a.name, a.severity, a.summary) for a in ruleset.alerts),
+        dashboards=tuple(str(d["title"]) for d in dashboards.build_dashboards(project.policy).values()),
+    )
+    folder = f"{AI_ACT_DIR}/{root.version}"
+    return [Artifact(f"{folder}/{name}", text.encode(), "ai-act")
+            for name, text in ai_act.build_documents(evidence).items()]
 
 
 def require_config(project: Project, kind: str) -> ProjectConfig:

@@ -37,11 +37,17 @@ from mcp_comply.instrument._sdk import AmbientCapture, ComplyMiddleware
 if TYPE_CHECKING:
     from mcp_comply.audit.sink import AuditSink
 
-__all__ = ["CallRecord", "Instrumentation", "instrument"]
+__all__ = ["CallRecord", "Instrumentation", "instrument", "instrumentation_of"]
 
 _log = get_logger()
 _lock = threading.Lock()
 _handles: weakref.WeakKeyDictionary[Any, Instrumentation] = weakref.WeakKeyDictionary()
+
+
+def instrumentation_of(server: Any) -> Instrumentation | None:
+    """The active handle of an instrumented server (None when instrument() was not called on it)."""
+    handle = _handles.get(server)
+    return handle if handle is not None and handle.active else None
 
 
 def _package_version() -> str:

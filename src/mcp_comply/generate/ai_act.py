@@ -1,0 +1,555 @@
+"""EU AI Act documentation stubs, pre-filled from what the toolkit knows for certain.
+
+Sources: ``pyproject.toml``; the project config (owners, intended purpose, the risk questionnaire);
+the server's tools, resources and prompts (introspected through the SDK's client); the SBOM and
+provenance when they exist; the audit policy; the generated metrics, dashboards, alerts and SLOs.
+Everything else is a marker a person must replace: ``[FILL <id>: <what to write>]``. Nothing is
+invented. Article names and dates come from a versioned data file, never from this code.
+
+Not legal advice: an MCP server is usually a component of an AI system; which duties apply depends
+on that system, its use and the provider's and deployer's roles.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mcp_comply import semconv
+from mcp_comply.config import Policy, ProjectConfig
+from mcp_comply.exceptions import ConfigError
+from mcp_comply.generate.introspect import Capability, ServerSurface
+from mcp_comply.generate.sbom import RootProject
+
+MARKER = re.compile(r"\[FILL ([a-z0-9][a-z0-9.\-]*): ([^\]]+)\]")
+FILES = ("README.md", "annex-iv-technical-documentation.md", "art-12-record-keeping.md",
+         "art-13-instructions-for-use.md", "art-50-transparency-notice.md", "risk-classification.md")
+ANNEX_IV_SECTIONS = (
+    "1. General description of the AI system",
+    "2. Elements of the AI system and its development process",
+    "3. Monitoring, functioning and control",
+    "4. Appropriateness of the performance metrics",
+    "5. Risk management system",
+    "6. Relevant changes over the lifecycle",
+    "7. Harmonised standards and other solutions applied",
+    "8. EU declaration of conformity",
+    "9. Post-market monitoring system and plan",
+)
+
+
+def fill(marker_id: str, what: str) -> str:
+    return f"[FILL {marker_id}: {what}]"
+
+
+def count_markers(text: str) -> int:
+    return len(MARKER.findall(text))
+
+
+def markers_in(folder: Path) -> dict[str, int]:
+    return {p.name: count_markers(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.md"))}
+
+
+def load_regulatory_data(policy: Policy, root: Path) -> dict[str, Any]:
+    if policy.ai_act.regulatory_data:
+        path = root / policy.ai_act.regulatory_data
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from None
+        source = str(path)
+    else:
+        text = resources.files("mcp_comply.generate").joinpath("data/eu-ai-act.yaml").read_text(encoding="utf-8")
+        data, source = yaml.safe_load(text), "mcp_comply/generate/data/eu-ai-act.yaml"
+    for key in ("version", "regulation", "articles", "dates", "log_retention_min_days", "annex_iii_areas"):
+        if not isinstance(data, dict) or key not in data:
+            raise ConfigError(f"missing {key!r}", source=source, path=key)
+    known = {a["id"] for a in data.get("amendments", [])}
+    unknown = sorted(set(policy.ai_act.apply_amendments) - known)
+    if unknown:
+        raise ConfigError(f"unknown amendment(s) {', '.join(unknown)}; the data file has {', '.join(sorted(known))}",
+                          source="policy", path="ai_act.apply_amendments")
+    data["_source"] = source
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the documents are filled from."""
+
+    root: RootProject
+    config: ProjectConfig
+    policy: Policy
+    surface: ServerSurface
+    regulation: dict[str, Any]
+    sbom: dict[str, Any] | None
+    provenance: dict[str, Any] | None
+    alerts: tuple[tuple[str, str, str], ...]  # name, severity, summary
+    dashboards: tuple[str, ...]
+
+
+def sbom_summary(text: str) -> dict[str, Any]:
+    data = json.loads(text)
+    comps = data.get("components", [])
+    licences: set[str] = set()
+    for c in comps:
+        for lic in c.get("licenses", []):
+            licences.add(lic.get("expression") or lic.get("license", {}).get("id") or
+                         lic.get("license", {}).get("name", "?"))
+    return {"spec": data.get("specVersion"), "components": len(comps),
+            "hashed": sum(1 for c in comps if c.get("hashes")), "licensed": sum(1 for c in comps if c.get("licenses")),
+            "licences": sorted(licences), "services": sum(len(s.get("services", [])) for s in data.get("services", []))}
+
+
+def provenance_summary(envelope_text: str) -> dict[str, Any] | None:
+    try:
+        envelope = json.loads(envelope_text)
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    pred = statement.get("predicate", {})
+    return {"subjects": [(s.get("name"), s.get("digest", {}).get("sha256")) for s in statement.get("subject", [])],
+            "builder": pred.get("runDetails", {}).get("builder", {}).get("id"),
+            "build_type": pred.get("buildDefinition", {}).get("buildType")}
+
+
+# --- rendering helpers ------------------------------------------------------------------------
+
+
+def _value(value: str | None, marker_id: str, what: str) -> str:
+    return value if value else fill(marker_id, what)
+
+
+def _yes_no(value: bool | None, marker_id: str, question: str) -> str:
+    if value is None:
+        return fill(marker_id, f"answer in mcp-comply config ai_act.risk: {question}")
+    return "yes" if value else "no"
+
+
+def _schema_block(cap: Capability) -> list[str]:
+    if cap.schema is None:
+        return []
+    return ["", "<details><summary>Input schema (sha256 " + (cap.schema_digest or "") + ")</summary>", "",
+            "```json", *json.dumps(cap.schema, indent=2, sort_keys=True).splitlines(), "```", "", "</details>"]
+
+
+def _capabilities(surface: ServerSurface) -> list[str]:
+    lines: list[str] = []
+    for kind, title in (("tool", "Tools"), ("resource", "Resources"), ("resource-template", "Resource templates"),
+                        ("prompt", "Prompts")):
+        caps = surface.of(kind)
+        lines += ["", f"#### {title} ({len(caps)})", ""]
+        if not caps:
+            lines.append(f"The server exposes no {title.lower()}.")
+            continue
+        for cap in caps:
+            uri = f" (`{cap.uri}`)" if cap.uri else ""
+            desc = cap.description.strip() or fill(f"capability.{cap.kind}.{_slug(cap.name)}",
+                                                   "describe what this does; the server gives no description")
+            lines.append(f"- **`{cap.name}`**{uri}: {desc}")
+            lines += ["  " + line if line else "" for line in _schema_block(cap)]
+    return lines
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def _header(ev: Evidence, title: str, article: str) -> list[str]:
+    reg = ev.regulation["regulation"]
+    return [
+        f"# {title}",
+        "",
+        f"**{ev.root.name} {ev.root.version}** — {article}, {reg['id']} ({reg['short']}).",
+        "",
+        "> Generated by `mcp-comply generate --only ai-act` from the project and its evidence. Not legal advice. "
+        "Replace every `[FILL ...]` marker; `mcp-comply check` counts the ones left. Regenerating overwrites this "
+        "file: keep your answers in the mcp-comply config where a field exists for them.",
+        "",
+    ]
+
+
+def _audit_lines(ev: Evidence) -> list[str]:
+    a = ev.policy.audit
+    capture = {"none": "no arguments (only metadata)", "digest": "a keyed digest of the arguments and the result",
+               "redacted": "redacted arguments plus a keyed digest of the arguments and the result",
+               "full": "the arguments in full (after secret detection) plus digests"}[a.capture]
+    signing = ("signed with an Ed25519 key (C2SP signed-note checkpoints)" if a.signing_key
+               else "signed when a key is configured (`audit.signing_key` or `$MCP_COMPLY_AUDIT_SIGNING_KEY`); "
+                    "this policy names none")
+    return [
+        f"- **What is logged**: one JSON Lines record per MCP request: time (RFC 3339, microseconds), method, tool, "
+        "outcome and error type, duration, request id, session or correlation id, protocol version, transport, "
+        "client name and version (as claimed by the client), authenticated principal when there is one, trace and "
+        f"span ids, and {capture}.",
+        f"- **Redaction**: before anything leaves the request path: schema hints, a key denylist"
+        f"{' (' + ', '.join(a.deny_keys) + ')' if a.deny_keys else ''}, detectors for tokens, keys, JWTs and PEM "
+        f"blocks{', e-mail addresses and phone numbers' if a.pii else ''}; strings capped at {a.max_string} "
+        "characters; redacted values become an HMAC digest, so equal values stay searchable. Secrets never reach disk.",
+        f"- **Integrity**: every record carries the SHA-256 of the previous record (a hash chain); checkpoints "
+        f"every {a.checkpoint_every} records or {a.checkpoint_interval_s:g} s commit to an RFC 6962 Merkle root, "
+        f"{signing}.",
+        f"- **Durability**: `fsync: {a.fsync}`"
+        + (f" (group commit within {a.batch_window_ms:g} ms)" if a.fsync == "batch" else "")
+        + f"; on failure: `{a.on_failure}`"
+        + (" (the tool call is refused when its record cannot be made durable)" if a.on_failure == "fail-closed"
+           else " (the call is served and a `gap` record marks the loss)") + ".",
+        f"- **Retention**: {a.retention_days} days (policy `audit.retention_days`; the Act's minimum is "
+        f"{ev.regulation['log_retention_min_days']} days, {ev.regulation['articles']['art19']} and "
+        f"{ev.regulation['articles']['art26']}); segments rotate at {a.max_segment_mb:g} MB or "
+        f"{a.max_segment_age_h:g} h.",
+        f"- **Location**: {_value(a.directory, 'art12.location', 'where the audit directory lives in production')}"
+        f"; checkpoints: {a.checkpoint_dir or 'the `checkpoints/` folder inside it (ship it off-host)'}.",
+        "- **How to verify**: `mcp-comply audit verify AUDIT_DIR --key audit-signing.pub` names the file, line, seq "
+        "and kind of every problem (modified, inserted, deleted, reordered, truncated, bad signature) and says what "
+        "it could not check; `mcp-comply audit show AUDIT_DIR --tool NAME` reads records; `mcp-comply audit prove` "
+        "gives inclusion proofs.",
+    ]
+
+
+def _monitoring_lines(ev: Evidence) -> list[str]:
+    slo = ev.policy.slo
+    lines = [
+        f"- **Metrics** (Prometheus): {', '.join('`' + n + '`' for n in semconv.METRIC_NAMES)}.",
+        f"- **Dashboards** (Grafana): {', '.join(ev.dashboards)}.",
+        f"- **Service-level objectives**: availability {slo.availability * 100:g} % of tool calls without a "
+        f"server-side error; {slo.latency_target * 100:g} % of tool calls faster than {slo.latency_threshold_s:g} s; "
+        f"over {slo.period_days} days, with multi-window burn-rate alerts.",
+        f"- **Alerts** ({len(ev.alerts)}, each with a runbook section):",
+    ]
+    lines += [f"  - `{name}` ({severity}): {summary}" for name, severity, summary in ev.alerts]
+    return lines
+
+
+def _supply_chain_lines(ev: Evidence) -> list[str]:
+    lines = []
+    if ev.sbom:
+        s = ev.sbom
+        lines.append(f"- **SBOM**: CycloneDX {s['spec']}, {s['components']} third-party components "
+                     f"({s['hashed']} with artefact hashes, {s['licensed']} with licences), {s['services']} MCP "
+                     f"capabilities as services. Licences: {', '.join(s['licences'][:25])}"
+                     f"{' ...' if len(s['licences']) > 25 else ''}.")
+    else:
+        lines.append("- **SBOM**: " + fill("annex-iv.2h.sbom", "generate it: mcp-comply generate --only sbom"))
+    if ev.provenance:
+        p = ev.provenance
+        subjects = ", ".join(f"`{n}` (sha256 {d[:16]}...)" for n, d in p["subjects"])
+        lines.append(f"- **Build provenance**: SLSA v1, builder `{p['builder']}`, subjects {subjects}. Verify with "
+                     "`mcp-comply verify-provenance`.")
+    else:
+        lines.append("- **Build provenance**: " + fill("annex-iv.2h.provenance",
+                                                      "generate and sign it: mcp-comply generate --only provenance"))
+    return lines
+
+
+# --- the documents --------------------------------------------------------------------------------
+
+
+def annex_iv(ev: Evidence) -> str:
+    c, r, reg = ev.config, ev.root, ev.regulation
+    art = reg["articles"]
+    owners = ", ".join(c.owners) if c.owners else None
+    lines = _header(ev, "Technical documentation", f"{art['art11']} and {art['annex_iv']}")
+    lines += [
+        f"Keep this documentation for {reg['documentation_retention_years']} years after the system is placed on "
+        f"the market ({art['art18']}).",
+        "",
+        f"## {ANNEX_IV_SECTIONS[0]}",
+        "",
+        f"**(a) Intended purpose**: {_value(c.intended_purpose, 'annex-iv.1a.purpose', 'intended purpose (config intended_purpose)')}",
+        "",
+        f"**Provider**: {_value(c.ai_act.provider, 'annex-iv.1a.provider', 'name and address of the provider (config ai_act.provider)')}. "
+        f"**Owners**: {_value(owners, 'annex-iv.1a.owners', 'responsible team (config owners)')}.",
+        "",
+        f"**Version**: {r.name} {r.version}. {r.description}",
+        "",
+        f"**Relation to earlier versions**: {fill('annex-iv.1a.versions', 'what changed since the previous version (see CHANGELOG)')}",
+        "",
+        f"**(b) Interaction with other software and AI systems**: the component is an MCP (Model Context Protocol) "
+        f"server named `{ev.surface.name}`. AI agents (MCP clients, usually driven by a language model) call its "
+        f"capabilities:",
+        *_capabilities(ev.surface),
+        "",
+        f"**(c) Software versions and update requirements**: {r.name} {r.version}; third-party components in the SBOM "
+        f"(section 2(h)). {fill('annex-iv.1c.updates', 'how updates are delivered and required')}",
+        "",
+        "**(d) Forms of placing on the market**: an MCP server reachable over stdio or streamable HTTP (an API for "
+        f"AI agents). {fill('annex-iv.1d.distribution', 'package, container image, hosted endpoint?')}",
+        "",
+        f"**(e) Hardware**: {fill('annex-iv.1e.hardware', 'where it runs (CPU, memory, platform)')}",
+        "",
+        f"**(f) Product markings**: {fill('annex-iv.1f.markings', 'photos or markings, if the system is a product component; else not applicable')}",
+        "",
+        f"**(g) User interface for deployers**: {fill('annex-iv.1g.ui', 'how deployers configure and operate it')}",
+        "",
+        "**(h) Instructions for use**: see `art-13-instructions-for-use.md`.",
+        "",
+        f"## {ANNEX_IV_SECTIONS[1]}",
+        "",
+        f"**(a) Methods, pre-trained systems and third-party tools**: the server's tools are deterministic code (section 1(b)). "
+        f"{fill('annex-iv.2a.models', 'any models or external AI services the tools call')}",
+        "",
+        f"**(b) Design choices**: {fill('annex-iv.2b.design', 'key design choices, logic, trade-offs')}",
+        "",
+        f"**(c) Architecture**: MCP server with {len(ev.surface.of('tool'))} tools, instrumented with mcp-comply "
+        f"(metrics, OpenTelemetry spans, tamper-evident audit log). {fill('annex-iv.2c.architecture', 'deployment architecture and compute resources')}",
+        "",
+        f"**(d) Data requirements**: {fill('annex-iv.2d.data', 'data the tools read or return; training data if any')}",
+        "",
+        f"**(e) Human oversight ({art['art14']})**: {_value(c.ai_act.human_oversight, 'annex-iv.2e.oversight', 'how people oversee tool use (config ai_act.human_oversight)')}",
+        "",
+        f"**(f) Pre-determined changes**: {fill('annex-iv.2f.changes', 'changes planned in advance, if any')}",
+        "",
+        f"**(g) Validation and testing**: {fill('annex-iv.2g.testing', 'test suites, metrics, dated and signed test logs')}",
+        "",
+        f"**(h) Cybersecurity measures ({art['art15']})**:",
+        "",
+        *_supply_chain_lines(ev),
+        "- **Record-keeping**: tamper-evident audit log, see `art-12-record-keeping.md`.",
+        "",
+        f"## {ANNEX_IV_SECTIONS[2]}",
+        "",
+        f"**Capabilities and limitations**: {_value(c.ai_act.limitations, 'annex-iv.3.limitations', 'known limitations and foreseeable misuse (config ai_act.limitations)')}",
+        "",
+        "**Input specifications**: each tool's input schema (section 1(b)); arguments that fail it are rejected "
+        "and counted as `validation_error`.",
+        "",
+        "**Monitoring and control**: every call is measured and logged (section 9, `art-12-record-keeping.md`).",
+        "",
+        f"## {ANNEX_IV_SECTIONS[3]}",
+        "",
+        f"The operational metrics below measure availability and latency per tool. "
+        f"{fill('annex-iv.4.metrics', 'why these metrics are appropriate; accuracy metrics of the AI system if any')}",
+        "",
+        *_monitoring_lines(ev),
+        "",
+        f"## {ANNEX_IV_SECTIONS[4]}",
+        "",
+        f"{fill('annex-iv.5.risk', 'the risk management system (Art. 9): risks identified, measures, residual risks')} "
+        "Indicative classification: `risk-classification.md`.",
+        "",
+        f"## {ANNEX_IV_SECTIONS[5]}",
+        "",
+        f"Version {r.version}. {_supply_chain_lines(ev)[1][2:]} {fill('annex-iv.6.changes', 'lifecycle changes (link the changelog)')}",
+        "",
+        f"## {ANNEX_IV_SECTIONS[6]}",
+        "",
+        f"{fill('annex-iv.7.standards', 'harmonised standards or common specifications applied, or other solutions')} "
+        "Formats used: CycloneDX 1.6 (SBOM), SLSA v1 and in-toto (provenance), RFC 6962 and C2SP signed notes (audit "
+        "checkpoints), OpenTelemetry semantic conventions for MCP (traces).",
+        "",
+        f"## {ANNEX_IV_SECTIONS[7]}",
+        "",
+        f"{fill('annex-iv.8.declaration', 'attach a copy of the EU declaration of conformity (Art. 47), if the system is high-risk')}",
+        "",
+        f"## {ANNEX_IV_SECTIONS[8]}",
+        "",
+        f"Post-market monitoring ({art['art72']}) uses the runtime evidence:",
+        "",
+        *_monitoring_lines(ev),
+        f"- **Logs**: see `art-12-record-keeping.md`. {fill('annex-iv.9.plan', 'who reviews the dashboards and alerts, how often, and what triggers corrective action')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def art12(ev: Evidence) -> str:
+    art = ev.regulation["articles"]
+    lines = _header(ev, "Record-keeping statement", art["art12"])
+    lines += [
+        "The system logs events automatically over its lifetime. Every MCP request to the server produces one "
+        "audit record, written by mcp-comply's audit writer:",
+        "",
+        *_audit_lines(ev),
+        "",
+        "## What the records let you do (Art. 12(2))",
+        "",
+        "- (a) identify situations that may present a risk or lead to a substantial modification: every failed "
+        "call keeps its error type and, for crashes, the scrubbed error text; refused calls are logged too.",
+        "- (b) post-market monitoring (Art. 72): the records and the metrics feed the dashboards and alerts listed "
+        "in the technical documentation, section 9.",
+        "- (c) monitoring of the operation by deployers (Art. 26(5)): deployers read the records with "
+        "`mcp-comply audit show` and verify them with `mcp-comply audit verify`.",
+        "",
+        "Metrics are aggregates and are not the Art. 12 logs; the audit records are.",
+        "",
+        f"**Retention**: logs are kept for {ev.policy.audit.retention_days} days. "
+        f"{fill('art12.retention-law', 'confirm that no other Union or national law (e.g. data protection) requires a different period')}",
+        "",
+        f"**Access**: {fill('art12.access', 'who may read the logs and how access is controlled')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def art13(ev: Evidence) -> str:
+    c, art = ev.config, ev.regulation["articles"]
+    lines = _header(ev, "Instructions for use", art["art13"])
+    lines += [
+        f"**(a) Provider**: {_value(c.ai_act.provider, 'art13.a.provider', 'identity and contact details of the provider')}. "
+        f"Contact: {_value(c.ai_act.contact, 'art13.a.contact', 'contact (config ai_act.contact)')}.",
+        "",
+        "**(b) Characteristics, capabilities and limitations**",
+        "",
+        f"- Purpose: {_value(c.intended_purpose, 'art13.b.purpose', 'intended purpose')}",
+        f"- Capabilities: {len(ev.surface.of('tool'))} tools "
+        f"({', '.join('`' + t.name + '`' for t in ev.surface.of('tool'))}), "
+        f"{len(ev.surface.of('resource')) + len(ev.surface.of('resource-template'))} resources, "
+        f"{len(ev.surface.of('prompt'))} prompts; inputs are specified by each tool's JSON schema (technical "
+        "documentation, section 1(b)).",
+        f"- Limitations and foreseeable misuse: {_value(c.ai_act.limitations, 'art13.b.limitations', 'limitations')}",
+        f"- Accuracy, robustness, cybersecurity ({art['art15']}): availability and latency objectives "
+        f"{ev.policy.slo.availability * 100:g} % / {ev.policy.slo.latency_target * 100:g} % under "
+        f"{ev.policy.slo.latency_threshold_s:g} s; SBOM and signed provenance per release. "
+        f"{fill('art13.b.accuracy', 'accuracy levels and metrics of the AI system')}",
+        "",
+        f"**(c) Pre-determined changes**: {fill('art13.c.changes', 'changes planned in advance, if any')}",
+        "",
+        f"**(d) Human oversight ({art['art14']})**: {_value(c.ai_act.human_oversight, 'art13.d.oversight', 'oversight measures')}",
+        "",
+        f"**(e) Resources, lifetime, maintenance**: {fill('art13.e.maintenance', 'compute and hardware needed, expected lifetime, maintenance and updates')}",
+        "",
+        "**(f) Collecting, storing and interpreting logs (Art. 12)**:",
+        "",
+        *_audit_lines(ev),
+        "- To collect them, point `audit.directory` (or `$MCP_COMPLY_AUDIT_DIR`) at durable storage, ship "
+        "`checkpoints/` off-host, and keep the audit public key with the verifier.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def art50(ev: Evidence) -> str:
+    art, risk = ev.regulation["articles"], ev.config.ai_act.risk
+    lines = _header(ev, "Transparency notice", art["art50"])
+    rows = [
+        ("50(1)", "People are told they interact with an AI system (unless obvious)", risk.interacts_with_people,
+         "art50.1", "do people interact with the system directly?"),
+        ("50(2)", "Synthetic audio, image, video or text is marked machine-readably", risk.generates_synthetic_content,
+         "art50.2", "does the system generate synthetic content?"),
+        ("50(3)", "People exposed to emotion recognition or biometric categorisation are informed",
+         risk.emotion_or_biometric_categorisation, "art50.3", "emotion recognition or biometric categorisation?"),
+    ]
+    lines += ["| paragraph | duty | applies | how it is met |", "|---|---|---|---|"]
+    for para, duty, answer, mid, question in rows:
+        applies = _yes_no(answer, f"{mid}.applies", question)
+        how = fill(f"{mid}.measure", "how the duty is met") if answer else "not applicable" if answer is False \
+            else fill(f"{mid}.measure", "answer the question first")
+        lines.append(f"| {para} | {duty} | {applies} | {how} |")
+    lines += [
+        "",
+        "Art. 50(4) (deep fakes, AI-generated text on matters of public interest) and 50(5) (information at the "
+        "latest at the first interaction) apply to deployers of such systems.",
+        "",
+        f"**Notice text shown to people**: {fill('art50.notice', 'the wording users see, and where')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def classify(ev: Evidence) -> tuple[str, list[str]]:
+    risk, areas = ev.config.ai_act.risk, ev.regulation["annex_iii_areas"]
+    reasons: list[str] = []
+    if risk.prohibited_practice:
+        return "prohibited: an Art. 5 practice must not be placed on the market or used", ["prohibited_practice: yes"]
+    high = False
+    if risk.annex_iii_areas:
+        unknown = [a for a in risk.annex_iii_areas if a not in areas]
+        if unknown:
+            raise ConfigError(f"unknown Annex III area(s) {', '.join(unknown)}; use {', '.join(areas)}",
+                              source="mcp-comply config", path="ai_act.risk.annex_iii_areas")
+        high = True
+        reasons.append("used in Annex III area(s): " + ", ".join(areas[a] for a in risk.annex_iii_areas))
+    if risk.annex_i_safety_component:
+        high = True
+        reasons.append("safety component of an Annex I product")
+    if high:
+        return "high-risk (indicative; Art. 6(3) exceptions may apply)", reasons
+    unanswered = [name for name in ("prohibited_practice", "annex_iii_areas", "annex_i_safety_component")
+                  if getattr(risk, name) is None]
+    if unanswered:
+        return "not determined: answer " + ", ".join(unanswered), reasons
+    return "not high-risk on these answers (transparency duties and AI literacy may still apply)", reasons
+
+
+def risk_classification(ev: Evidence) -> str:
+    art, risk, reg = ev.regulation["articles"], ev.config.ai_act.risk, ev.regulation
+    result, reasons = classify(ev)
+    lines = _header(ev, "Risk classification questionnaire", f"{art['art5']}, {art['art6']}, {art['annex_iii']}")
+    lines += [
+        "Answers live in the mcp-comply config (`ai_act.risk`), so they survive regeneration.",
+        "",
+        "| question | config key | answer |",
+        "|---|---|---|",
+        f"| Does the AI system engage in a practice {art['art5']} prohibits? | `prohibited_practice` | "
+        f"{_yes_no(risk.prohibited_practice, 'risk.prohibited', 'Art. 5 practice?')} |",
+        f"| In which {art['annex_iii']} areas is it used? | `annex_iii_areas` | "
+        + (", ".join(risk.annex_iii_areas) if risk.annex_iii_areas else "none" if risk.annex_iii_areas == ()
+           else fill("risk.annex-iii", "list the areas, or [] for none")) + " |",
+        f"| Is it a safety component of a product under {art['annex_i']}? | `annex_i_safety_component` | "
+        f"{_yes_no(risk.annex_i_safety_component, 'risk.annex-i', 'Annex I safety component?')} |",
+        f"| Do you provide a general-purpose AI model ({art['art53']})? | `gpai_model_provided` | "
+        f"{_yes_no(risk.gpai_model_provided, 'risk.gpai', 'do you provide a GPAI model?')} |",
+        f"| Do people interact with it directly ({art['art50']}(1))? | `interacts_with_people` | "
+        f"{_yes_no(risk.interacts_with_people, 'risk.interacts', 'direct interaction?')} |",
+        "",
+        f"**Indicative result**: {result}.",
+    ]
+    lines += [f"- {reason}" for reason in reasons]
+    if risk.gpai_model_provided:
+        lines.append(f"- GPAI model provider: {art['art53']} duties, documentation per {art['annex_xi']} and "
+                     f"{art['annex_xii']}.")
+    lines += ["", "Annex III area keys: " + ", ".join(f"`{k}` ({v})" for k, v in reg["annex_iii_areas"].items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def timeline(reg: Mapping[str, Any], applied: tuple[str, ...]) -> list[str]:
+    rows = [(str(d["date"]), d["applies"], d.get("status", "enacted")) for d in reg["dates"]]
+    pending = []
+    for amendment in reg.get("amendments", []):
+        for change in amendment.get("changes", []):
+            if amendment["id"] in applied:
+                rows.append((str(change["date"]), f"{change['applies']} [{amendment['title']}]", "applied by policy"))
+            else:
+                pending.append(f"- {change['date']}: {change['applies']} ({amendment['title']}: {amendment['status']})")
+    lines = ["| date | applies | status |", "|---|---|---|"]
+    lines += [f"| {d} | {w} | {s} |" for d, w, s in sorted(rows)]
+    if pending:
+        lines += ["", "Proposed changes, not applied (policy `ai_act.apply_amendments` applies them):", "", *pending]
+    return lines
+
+
+def readme(ev: Evidence, counts: Mapping[str, int]) -> str:
+    reg = ev.regulation
+    lines = _header(ev, "EU AI Act documentation", "overview")
+    lines += [
+        "| document | unfilled markers |",
+        "|---|---:|",
+        *[f"| [{name}]({name}) | {counts[name]} |" for name in FILES[1:]],
+        f"| **total** | **{sum(counts.values())}** |",
+        "",
+        "## Application dates",
+        "",
+        *timeline(reg, ev.policy.ai_act.apply_amendments),
+        "",
+        f"Regulatory data: `{reg['_source']}` version {reg['version']} ({reg['regulation']['published']}, "
+        f"{reg['regulation']['url']}). Check the Official Journal before relying on any date.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_documents(ev: Evidence) -> dict[str, str]:
+    docs = {
+        "annex-iv-technical-documentation.md": annex_iv(ev),
+        "art-12-record-keeping.md": art12(ev),
+        "art-13-instructions-for-use.md": art13(ev),
+        "art-50-transparency-notice.md": art50(ev),
+        "risk-classification.md": risk_classification(ev),
+    }
+    counts = {name: count_markers(text) for name, text in docs.items()}
+    return {"README.md": readme(ev, counts), **docs}
