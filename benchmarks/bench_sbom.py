@@ -67,7 +67,8 @@ def main() -> None:
         times["cyclonedx-py"].append(run(theirs_cmd))
     ours, theirs = summary(out / "release/sbom.cdx.json"), summary(theirs_out)
     def names(path: Path) -> set[str]:
-        return {f"{canonicalize_name(c['name'])}=={c.get('version')}" for c in json.loads(path.read_text())["components"]}
+        components = json.loads(path.read_text())["components"]
+        return {f"{canonicalize_name(c['name'])}=={c.get('version')}" for c in components}
 
     our_names, their_names = names(out / "release/sbom.cdx.json"), names(theirs_out)
     print(f"{args.rounds} rounds, alternating; environment: {ours['components']} components")

@@ -47,14 +47,27 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
     assert '"api_key": "[REDACTED:hmac-sha256:' in text
     assert b"d3m0d3m0" not in b"".join(p.read_bytes() for p in (tmp_path / "demo" / "audit").rglob("*")
                                       if p.is_file())
-    # The monitoring files, identical to the repository's committed ones (same default policy).
+    # The release part: a project around the example server, every artefact, and the gate.
+    project = tmp_path / "demo" / "project"
     root = Path(__file__).resolve().parents[1]
     for rel in ("dashboards/mcp-overview.json", "dashboards/mcp-tool.json", "alerts/mcp-comply-alerts.rules.yaml",
-                "alerts/mcp-comply-recording.rules.yaml", "alerts/mcp-comply.rules.test.yaml", "alerts/runbook.md"):
-        assert (tmp_path / "demo" / rel).read_bytes() == (root / rel).read_bytes(), rel
-    assert "Generated 8 monitoring files (default policy)" in text
-    assert "Dashboards > New > Import" in text
-    assert "rule unit tests (promtool test rules): SUCCESS" in text or "install promtool" in text
+                "alerts/mcp-comply-recording.rules.yaml", "alerts/mcp-comply.rules.test.yaml"):
+        assert (project / rel).read_bytes() == (root / rel).read_bytes(), rel  # same default monitoring policy
+    assert "## MCPAuditWriteErrors" in (project / "alerts/runbook.md").read_text()
+    for rel in ("release/sbom.cdx.json", "release/provenance.intoto.json", "ai-act/1.0.0/README.md",
+                "ai-act/1.0.0/annex-iv-technical-documentation.md", "dist/weather_server-1.0.0.tar.gz"):
+        assert (project / rel).is_file(), rel
+    assert "Grafana > Dashboards > New > Import" in text
+    gate = text.split("Release gate (mcp-comply check, policy demo):", 1)[1]
+    statuses = {line.split()[0]: line.split()[2] for line in gate.splitlines()
+                if line.split() and line.split()[0] in {"instrumentation", "audit-signing", "audit-chain", "retention",
+                                                       "sbom", "provenance", "monitoring", "ai-act-docs",
+                                                       "strict-schemas", "http-auth"}}
+    assert statuses == {"instrumentation": "PASS", "audit-signing": "PASS", "audit-chain": "PASS", "retention": "PASS",
+                        "sbom": "PASS", "provenance": "PASS", "monitoring": "PASS", "ai-act-docs": "PASS",
+                        "strict-schemas": "PASS", "http-auth": "FAIL"}
+    assert "PASS: every required control passes" in gate
+    assert "mcp_comply_instrumented" not in text
 
 
 def test_cli_demo_exit_code_and_usage() -> None:

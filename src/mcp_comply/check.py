@@ -269,7 +269,7 @@ def _ai_act_docs(project: Project, inputs: CheckInputs) -> tuple[str, str]:
     counts = markers_in(folder)
     total = sum(counts.values())
     limit = project.policy.check.max_unfilled_markers
-    worst = ", ".join(f"{n} {c}" for n, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c)[:120]
+    worst = ", ".join(f"{n} {c}" for n, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3] if c)
     if limit is not None and total > limit:
         return "fail", f"{total} unfilled markers (policy allows {limit}): {worst}"
     return "pass", f"{len(FILES)} documents for {version}; {total} unfilled markers" + (f" ({worst})" if total else "")

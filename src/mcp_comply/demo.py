@@ -192,6 +192,9 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
     from mcp_comply.audit.verify import verify_directory
 
     out = out or sys.stdout
+    # Generating and checking import the example server, which instruments itself: keep its
+    # start-up log line out of the demo's output.
+    os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "warning")
     script = example_script()
     output_dir = (output_dir or Path("mcp-comply-demo")).resolve()
     if output_dir.exists():
@@ -246,12 +249,13 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
     if redacted:
         print(f"  a call that passed a secret, as recorded: {redacted}", file=out)
     print(f"  verify it yourself: mcp-comply audit verify {audit_dir} --key {public_key}", file=out)
-    rules_ok = _write_monitoring(output_dir, out)
+    release_ok = _release(output_dir, script, out)
     print(f"Done in {time.monotonic() - started:.1f} s; the example server was stopped.", file=out)
-    ok = seen == expected and counted == len(calls) and report.intact and checkpoints > 0 and rules_ok
+    ok = seen == expected and counted == len(calls) and report.intact and checkpoints > 0 and release_ok
     if not ok:
         print(f"\nMISMATCH: client saw {seen.count('isError')} errors (expected {expected.count('isError')}); "
-              f"metrics counted {counted} of {len(calls)} calls; audit intact: {report.intact}", file=out)
+              f"metrics counted {counted} of {len(calls)} calls; audit intact: {report.intact}; "
+              f"release gate passed: {release_ok}", file=out)
         return 1
     return 0
 
@@ -265,30 +269,108 @@ def _redacted_example(audit_dir: Path) -> str | None:
     return None
 
 
-def _write_monitoring(output_dir: Path, out: TextIO) -> bool:
-    """Generate the dashboards and rules (default policy) into the demo folder and say how to load
-    them; when promtool is installed, run the generated rule unit tests too."""
-    from mcp_comply.config import Policy
-    from mcp_comply.generate import Project, generate
-    from mcp_comply.generate.rules import ALERTS_FILE, RECORDING_FILE, TESTS_FILE
+_DEMO_CONFIG = """\
+# The demo's project configuration (what `mcp-comply generate` and `check` read).
+server: weather_server:build_server
+service_name: weather
+policy: policy.yaml
+owners: [weather-team@example.org]
+intended_purpose: Weather forecasts and trip planning tools that a travel assistant's AI agent calls.
+ai_act:
+  role: provider
+  provider: Example Travel Ltd. (demo data)
+  contact: weather-team@example.org
+  human_oversight: Travellers see every suggestion before booking; the agent cannot book or pay.
+  risk:
+    prohibited_practice: false
+    annex_iii_areas: []
+    annex_i_safety_component: false
+    gpai_model_provided: false
+    interacts_with_people: true
+    generates_synthetic_content: false
+    emotion_or_biometric_categorisation: false
+release:
+  artifacts: [dist/*]
+  provenance_key: keys/provenance-signing.pub
+  audit_dir: ../audit
+  audit_key: ../keys/audit-signing.pub
+"""
 
-    result = generate(Project(output_dir, None, None, Policy(), "(built-in defaults)"), ["dashboards", "alerts"],
-                      output_dir)
-    dashboards, alerts = output_dir / "dashboards", output_dir / "alerts"
-    print(f"\nGenerated {len(result.artifacts)} monitoring files (default policy):", file=out)
-    print(f"  Grafana dashboards: {dashboards}/mcp-overview.json and mcp-tool.json: in Grafana, Dashboards > New >"
-          " Import, upload the file, pick your Prometheus data source (or provision them with"
-          f" {dashboards}/provisioning/)", file=out)
-    print(f"  Prometheus rules: add {alerts / RECORDING_FILE} and {alerts / ALERTS_FILE} to rule_files: in"
-          f" prometheus.yml; runbook: {alerts / 'runbook.md'}", file=out)
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        print(f"  rule unit tests: install promtool (Debian package prometheus), then: cd {alerts} &&"
-              f" promtool test rules {TESTS_FILE}", file=out)
-        return True
-    proc = subprocess.run([promtool, "test", "rules", TESTS_FILE], cwd=alerts, capture_output=True, text=True,  # noqa: S603
-                          timeout=120, check=False)
-    print(f"  rule unit tests (promtool test rules): {'SUCCESS' if proc.returncode == 0 else 'FAILED'}", file=out)
-    if proc.returncode != 0:
-        print(proc.stdout[-2000:] + proc.stderr[-2000:], file=out)
-    return proc.returncode == 0
+_DEMO_POLICY = """\
+# The demo's policy: the audit trail is on and signed; the gate requires every control but
+# http-auth (the demo serves plain HTTP on loopback) and provenance is checked against dist/*.
+version: 1
+name: demo
+audit:
+  directory: ../audit
+  signing_key: ../keys/audit-signing.key
+check:
+  required: [instrumentation, audit-signing, audit-chain, retention, sbom, provenance, monitoring, ai-act-docs,
+             strict-schemas]
+"""
+
+_DEMO_PYPROJECT = """\
+[project]
+name = "weather-server"
+version = "1.0.0"
+description = "Weather forecasts and trip planning tools for AI agents (MCP server)."
+license = "Apache-2.0"
+requires-python = ">=3.11"
+dependencies = ["mcp-comply"]
+
+[project.urls]
+Homepage = "https://example.org/weather-server"
+"""
+
+
+def _demo_project(project: Path, script: Path) -> Path:
+    """A small but complete release project around the example server; returns the built archive."""
+    import tarfile
+
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(_DEMO_PYPROJECT, encoding="utf-8")
+    (project / "mcp-comply.yaml").write_text(_DEMO_CONFIG, encoding="utf-8")
+    (project / "policy.yaml").write_text(_DEMO_POLICY, encoding="utf-8")
+    shutil.copyfile(script, project / "weather_server.py")
+    (project / "dist").mkdir()
+    archive = project / "dist" / "weather_server-1.0.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:  # the release artefact: the server's source
+        for name in ("pyproject.toml", "weather_server.py"):
+            info = tar.gettarinfo(str(project / name), arcname=f"weather_server-1.0.0/{name}")
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            with (project / name).open("rb") as fh:
+                tar.addfile(info, fh)
+    return archive
+
+
+def _release(output_dir: Path, script: Path, out: TextIO) -> bool:
+    """Generate every release artefact for a demo project around the example server, then run the
+    release gate on it. True when the gate passes."""
+    from mcp_comply.check import inputs_from, run_check
+    from mcp_comply.generate import Options, generate, resolve_project
+    from mcp_comply.generate.provenance import KEY_FILE, keygen
+
+    project_dir = output_dir / "project"
+    archive = _demo_project(project_dir, script)
+    keygen(project_dir / "keys")
+    project = resolve_project(project_dir)
+    options = Options(artifacts=(archive,), signing_key=project_dir / "keys" / KEY_FILE)
+    kinds = ("dashboards", "alerts", "sbom", "provenance", "ai-act")
+    result = generate(project, kinds, project_dir, options=options)
+    by_kind: dict[str, list[str]] = {}
+    for artifact in result.artifacts:
+        by_kind.setdefault(artifact.kind, []).append(artifact.path)
+    print(f"\nRelease artefacts for the demo project {project_dir} (mcp-comply generate):", file=out)
+    print(f"  dashboards  {', '.join(by_kind['dashboards'][:2])}: Grafana > Dashboards > New > Import, upload the "
+          "file, pick your Prometheus data source (or use dashboards/provisioning/)", file=out)
+    print(f"  alerts      {', '.join(by_kind['alerts'][:2])}: add both to rule_files: in prometheus.yml; "
+          "runbook in alerts/runbook.md", file=out)
+    print(f"  sbom        {by_kind['sbom'][0]}", file=out)
+    print(f"  provenance  {by_kind['provenance'][0]} (SLSA v1, DSSE, Ed25519) for dist/{archive.name}", file=out)
+    ai_docs = by_kind["ai-act"]
+    print(f"  ai-act      {ai_docs[0].rsplit('/', 1)[0]}/ ({len(ai_docs)} documents)", file=out)
+    report = run_check(project, inputs_from(project))
+    print(f"\nRelease gate (mcp-comply check, policy {project.policy.name}):\n", file=out)
+    print(report.table(), file=out)
+    print(f"\nTry it: cd {project_dir} && mcp-comply check", file=out)
+    return report.ok

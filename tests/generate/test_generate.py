@@ -139,9 +139,9 @@ def test_default_kinds_follow_the_inputs(tmp_path: Path, capsys: pytest.CaptureF
     assert default_kinds(bare, Options()) == ("dashboards", "alerts")
     (tmp_path / "mcp-comply.yaml").write_text("server: no_such_module:server\n")
     configured = resolve_project(tmp_path)
-    assert default_kinds(configured, Options()) == ("dashboards", "alerts", "sbom")
+    assert default_kinds(configured, Options()) == ("dashboards", "alerts", "sbom", "ai-act")
     assert default_kinds(configured, Options(artifacts=(tmp_path / "x.whl",))) == (
-        "dashboards", "alerts", "sbom", "provenance")
+        "dashboards", "alerts", "sbom", "provenance", "ai-act")
     # The SBOM introspects the server: a bad import path is a configuration error naming it.
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo-server"\nversion = "1.0"\n')
     assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml"), "--out", str(tmp_path / "o")]) == 2

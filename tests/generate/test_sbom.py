@@ -77,8 +77,15 @@ def test_services_are_the_servers_tools_with_schema_digests(env_bom: sbom.SbomRe
     expected = anyio.run(listed)
     service = json.loads(env_bom.text)["services"][0]
     assert service["name"] == "weather"
-    tools = {s["name"]: s for s in service["services"]}
-    assert set(tools) == set(expected) == {"get_forecast", "convert_temperature", "plan_trip", "station_status"}
+    kinds = {s["name"]: next(p["value"] for p in s["properties"] if p["name"] == "mcp:capability")
+             for s in service["services"]}
+    assert kinds == {"get_forecast": "tool", "convert_temperature": "tool", "plan_trip": "tool",
+                     "station_status": "tool", "cities": "resource", "plan_weekend": "prompt"}
+    tools = {s["name"]: s for s in service["services"] if kinds[s["name"]] == "tool"}
+    assert set(tools) == set(expected)
+    cities = next(s for s in service["services"] if s["name"] == "cities")
+    assert [d["flow"] for d in cities["data"]] == ["outbound"]
+    assert {"name": "mcp:uri", "value": "weather://cities"} in cities["properties"]
     for name, digest in expected.items():
         props = {p["name"]: p["value"] for p in tools[name]["properties"]}
         assert props == {"mcp:capability": "tool", "mcp:input-schema:sha256": digest}

@@ -1,0 +1,162 @@
+"""`mcp-comply check`: passes on a complete project, and fails with the right row for each missing
+or broken control; configuration errors exit 2 with their location."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_comply.check import schema_issues
+from mcp_comply.cli import main
+from project_fixture import make_project
+
+
+@pytest.fixture(scope="module")
+def complete(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project(tmp_path_factory.mktemp("complete") / "project")
+
+
+@pytest.fixture
+def project(complete: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "project"
+    shutil.copytree(complete, copy)
+    return copy
+
+
+def check(folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = main(["check", "--config", str(folder / "mcp-comply.yaml"), "--json", *extra])
+    report = json.loads(capsys.readouterr().out)
+    return code, report
+
+
+def rows(report: dict[str, Any]) -> dict[str, tuple[str, bool, str]]:
+    return {c["control"]: (c["status"], c["required"], c["detail"]) for c in report["controls"]}
+
+
+def test_complete_project_passes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = check(project, capsys)
+    assert code == 0, report
+    got = rows(report)
+    assert {k: v[0] for k, v in got.items()} == {
+        "instrumentation": "pass", "audit-signing": "pass", "audit-chain": "pass", "retention": "pass",
+        "sbom": "pass", "provenance": "pass", "monitoring": "pass", "ai-act-docs": "pass",
+        "strict-schemas": "pass", "http-auth": "fail"}
+    assert got["http-auth"][1] is False  # advisory in this policy
+    assert got["audit-chain"][2] == "8 records in 1 chain(s), 2 signed checkpoint(s) verified"
+    assert got["provenance"][2] == "signature verifies; 1 artefact(s) match its subjects"
+    assert report["failed_required"] == []
+    # The table form says the same.
+    main(["check", "--config", str(project / "mcp-comply.yaml")])
+    table = capsys.readouterr().out
+    assert "PASS: every required control passes" in table
+    assert "http-auth        no        FAIL" in table
+
+
+def _fails(project: Path, capsys: pytest.CaptureFixture[str], control: str, *extra: str) -> str:
+    code, report = check(project, capsys, *extra)
+    got = rows(report)
+    failing = sorted(k for k, v in got.items() if v[0] != "pass" and v[1])
+    assert (code, failing) == (1, [control]), report
+    return got[control][2]
+
+
+def test_uninstrumented_server_fails_instrumentation(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = (project / "weather_server.py").read_text()
+    one_line = "    instrument(server, metrics_port=metrics_port)\n"
+    assert one_line in source
+    (project / "weather_server.py").write_text(source.replace(one_line, ""))
+    (project / "mcp-comply.yaml").write_text((project / "mcp-comply.yaml").read_text().replace(
+        "server: weather_server:build_server", "server: plain_weather:build_server"))
+    (project / "plain_weather.py").write_text((project / "weather_server.py").read_text())
+    detail = _fails(project, capsys, "instrumentation")
+    assert "is not instrumented" in detail
+
+
+def test_unsigned_audit_fails_audit_signing(project: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCP_COMPLY_AUDIT_SIGNING_KEY", raising=False)
+    (project / "policy.yaml").write_text((project / "policy.yaml").read_text().replace(
+        ", signing_key: keys/audit-signing.key", ""))
+    assert "checkpoints are unsigned" in _fails(project, capsys, "audit-signing")
+
+
+def test_tampered_audit_log_fails_audit_chain(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    segment = sorted((project / "audit").glob("chain-*/segment-*.jsonl"))[0]
+    segment.write_text(segment.read_text().replace('"oslo"', '"OSLO"', 1))
+    assert "finding(s), first:" in _fails(project, capsys, "audit-chain")
+
+
+def test_short_retention_fails(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "policy.yaml").write_text((project / "policy.yaml").read_text().replace(
+        "audit: {", "audit: {retention_days: 30, "))
+    assert _fails(project, capsys, "retention") == \
+        "audit.retention_days is 30; needs at least 183 (policy 183, EU AI Act 183)"
+
+
+def test_missing_or_stale_sbom_fails(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sbom = project / "release" / "sbom.cdx.json"
+    data = json.loads(sbom.read_text())
+    data["components"] = data["components"][1:]
+    removed = json.loads(sbom.read_text())["components"][0]["purl"]
+    sbom.write_text(json.dumps(data))
+    detail = _fails(project, capsys, "sbom")
+    assert f"+{removed}" in detail
+    assert "is stale: 1 component(s) missing" in detail
+    sbom.unlink()
+    assert "no SBOM in" in _fails(project, capsys, "sbom")
+
+
+def test_rebuilt_artifact_fails_provenance(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "dist" / "weather_server-1.0.0.tar.gz").write_bytes(b"a different build")
+    assert "is not a subject of the provenance" in _fails(project, capsys, "provenance")
+
+
+def test_edited_rules_fail_monitoring(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "alerts" / "mcp-comply-alerts.rules.yaml").write_text("groups: []\n")
+    detail = _fails(project, capsys, "monitoring")
+    assert detail == "1 of 8 files missing or out of date: alerts/mcp-comply-alerts.rules.yaml (differs)"
+
+
+def test_unfilled_markers_fail_when_the_policy_sets_a_limit(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "policy.yaml").write_text((project / "policy.yaml").read_text() + "  max_unfilled_markers: 0\n")
+    detail = _fails(project, capsys, "ai-act-docs")
+    assert detail == ("25 unfilled markers (policy allows 0): annex-iv-technical-documentation.md 18, "
+                      "art-13-instructions-for-use.md 3, art-12-record-keeping.md 2")
+    shutil.rmtree(project / "ai-act")
+    assert "missing in" in _fails(project, capsys, "ai-act-docs")
+
+
+def test_untyped_tool_argument_fails_strict_schemas() -> None:
+    assert schema_issues({"type": "object", "properties": {"a": {"type": "string"}, "b": {}}}) == \
+        ["property b has no type"]
+    assert schema_issues({"type": "object", "$defs": {"Leg": {"type": "object", "properties": {"n": {"title": "N"}}}},
+                          "properties": {"leg": {"$ref": "#/$defs/Leg"}}}) == ["property $defs.Leg.n has no type"]
+    assert schema_issues({"type": "array"}) == ["the input schema is not of type object"]
+
+
+@pytest.mark.parametrize(("policy_text", "path", "reason"), [
+    ("check: {required: [instrumentation, telepathy]}\n", "check.required", "unknown control(s) telepathy"),
+    ("check: {max_unfilled_markers: -1}\n", "check.max_unfilled_markers", "greater than or equal to 0"),
+])
+def test_invalid_policy_exits_2_with_the_location(project: Path, capsys: pytest.CaptureFixture[str],
+                                                  policy_text: str, path: str, reason: str) -> None:
+    (project / "policy.yaml").write_text(policy_text)
+    assert main(["check", "--config", str(project / "mcp-comply.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert f"file:   {project / 'policy.yaml'}" in err
+    assert f"path:   {path}" in err
+    assert reason in err
+
+
+def test_unknown_annex_iii_area_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "mcp-comply.yaml").write_text((project / "mcp-comply.yaml").read_text().replace(
+        "annex_iii_areas: []", "annex_iii_areas: [astrology]"))
+    assert main(["generate", "--config", str(project / "mcp-comply.yaml"), "--only", "ai-act"]) == 2
+    err = capsys.readouterr().err
+    assert "path:   ai_act.risk.annex_iii_areas" in err
+    assert "unknown Annex III area(s) astrology" in err
