@@ -35,3 +35,45 @@ def test_example_server_over_stdio() -> None:
             assert crashed.is_error is True
 
     anyio.run(go)
+
+
+def test_github_release_workflow_uses_only_real_cli_options() -> None:
+    """Every mcp-comply command in examples/github/release.yml parses with the real CLI parser."""
+    import re
+    import shlex
+
+    import yaml
+
+    from mcp_comply.cli import _parser
+
+    workflow = yaml.safe_load((EXAMPLE.parent / "github" / "release.yml").read_text())
+    job = workflow["jobs"]["release"]
+    assert workflow["permissions"] == {"contents": "write", "id-token": "write"}
+    commands = []
+    for step in job["steps"]:
+        script = re.sub(r"\$\{\{[^}]*\}\}", "X", step.get("run", "")).replace("\\\n", " ")
+        commands += [line.strip() for line in script.splitlines() if line.strip().startswith("mcp-comply ")]
+    assert [c.split()[1] for c in commands] == ["generate", "verify-provenance", "check"]
+    for command in commands:
+        args = _parser().parse_args(shlex.split(command)[1:])
+        assert args.command in {"generate", "verify-provenance", "check"}
+    generate = _parser().parse_args(shlex.split(commands[0])[1:])
+    assert generate.keyless is True
+    assert generate.only == "dashboards,alerts,sbom,provenance"
+
+
+def test_committed_sample_provenance_verifies(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's sample: the signed provenance matches its artefact, and the SBOM is valid."""
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+    from cyclonedx.validation import make_schemabased_validator
+
+    from mcp_comply.cli import main
+
+    sample = EXAMPLE.parent / "sample-output"
+    code = main(["verify-provenance", str(sample / "release" / "provenance.intoto.json"), "--key",
+                 str(sample / "keys" / "provenance-signing.pub"), "--artifacts",
+                 str(sample / "dist" / "weather_server-1.0.0.tar.gz"), "--builder-id", "urn:mcp-comply:builder:local"])
+    assert code == 0, capsys.readouterr().out
+    text = (sample / "release" / "sbom.cdx.json").read_text()
+    assert make_schemabased_validator(OutputFormat.JSON, SchemaVersion.V1_6).validate_str(text) is None
+    assert not list(sample.rglob("*.key"))  # never a private key

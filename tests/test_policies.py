@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 import servers
 from mcp_comply import instrument
-from mcp_comply.config import Policy, load_policy
+from mcp_comply.config import CONTROLS, Policy, load_policy
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
@@ -26,6 +26,9 @@ def test_strict_policy() -> None:
     assert strict.audit.fsync == "always"
     assert strict.audit.pii is True
     assert strict.audit.retention_days >= 183
+    assert set(strict.check.required) == set(CONTROLS)
+    assert strict.check.max_unfilled_markers == 0
+    assert strict.check.min_retention_days <= strict.audit.retention_days
 
 
 def test_strict_policy_through_instrument(tmp_path: Path) -> None:
