@@ -64,3 +64,21 @@ def series(registry: CollectorRegistry, name: str) -> list[dict[str, str]]:
             if s.name == name:
                 out.append(dict(s.labels))
     return out
+
+
+@pytest.fixture(scope="session")
+def complete_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete release project (see project_fixture.py), built once for the session."""
+    from project_fixture import make_project
+
+    return make_project(tmp_path_factory.mktemp("complete") / "project")
+
+
+@pytest.fixture
+def project(complete_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the complete project, for a test to break."""
+    import shutil
+
+    copy = tmp_path / "project"
+    shutil.copytree(complete_project, copy)
+    return copy

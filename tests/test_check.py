@@ -12,19 +12,6 @@ import pytest
 
 from mcp_comply.check import schema_issues
 from mcp_comply.cli import main
-from project_fixture import make_project
-
-
-@pytest.fixture(scope="module")
-def complete(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_project(tmp_path_factory.mktemp("complete") / "project")
-
-
-@pytest.fixture
-def project(complete: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "project"
-    shutil.copytree(complete, copy)
-    return copy
 
 
 def check(folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:

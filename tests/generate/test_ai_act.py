@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import anyio
@@ -15,40 +14,27 @@ from mcp import Client
 from mcp_comply.cli import main
 from mcp_comply.exceptions import ConfigError
 from mcp_comply.generate import ai_act, build, resolve_project
-from project_fixture import make_project
-
-
-@pytest.fixture(scope="module")
-def complete(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_project(tmp_path_factory.mktemp("ai-act") / "project")
-
-
-@pytest.fixture
-def project(complete: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "project"
-    shutil.copytree(complete, copy)
-    return copy
 
 
 def docs(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted((folder / "ai-act" / "1.0.0").glob("*.md"))}
 
 
-def test_one_folder_per_release_with_every_document(complete: Path) -> None:
-    assert sorted(docs(complete)) == sorted(ai_act.FILES)
+def test_one_folder_per_release_with_every_document(complete_project: Path) -> None:
+    assert sorted(docs(complete_project)) == sorted(ai_act.FILES)
 
 
-def test_annex_iv_has_all_nine_sections_and_every_capability_with_its_schema(complete: Path) -> None:
-    text = docs(complete)["annex-iv-technical-documentation.md"]
+def test_annex_iv_has_all_nine_sections_and_every_capability_with_its_schema(complete_project: Path) -> None:
+    text = docs(complete_project)["annex-iv-technical-documentation.md"]
     headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
     assert headings == list(ai_act.ANNEX_IV_SECTIONS)
     import sys
 
-    sys.path.insert(0, str(complete))
+    sys.path.insert(0, str(complete_project))
     try:
         from weather_server import build_server
     finally:
-        sys.path.remove(str(complete))
+        sys.path.remove(str(complete_project))
 
     async def listed() -> tuple[list[object], list[object], list[object]]:
         async with Client(build_server()) as client:
@@ -66,14 +52,14 @@ def test_annex_iv_has_all_nine_sections_and_every_capability_with_its_schema(com
     assert (len(resources), len(prompts)) == (1, 1)
 
 
-def test_prefilled_from_config_pyproject_audit_policy_sbom_and_provenance(complete: Path) -> None:
-    d = docs(complete)
+def test_prefilled_from_config_pyproject_audit_policy_sbom_and_provenance(complete_project: Path) -> None:
+    d = docs(complete_project)
     annex = d["annex-iv-technical-documentation.md"]
     assert "**weather-server 1.0.0**" in annex
     assert "**(a) Intended purpose**: Weather tools for a travel assistant." in annex
     assert "**Provider**: Example Travel Ltd.." in annex
     assert "annex-iv.1a.provider" not in annex
-    sbom = json.loads((complete / "release" / "sbom.cdx.json").read_text())
+    sbom = json.loads((complete_project / "release" / "sbom.cdx.json").read_text())
     assert f"CycloneDX 1.6, {len(sbom['components'])} third-party components" in annex
     assert "builder `urn:mcp-comply:builder:local`, subjects `weather_server-1.0.0.tar.gz`" in annex
     assert "`MCPAuditWriteErrors` (critical): Audit records could not be written." in annex
@@ -84,9 +70,9 @@ def test_prefilled_from_config_pyproject_audit_policy_sbom_and_provenance(comple
     assert "**Location**: audit;" in art12
 
 
-def test_markers_are_counted_exactly(complete: Path) -> None:
+def test_markers_are_counted_exactly(complete_project: Path) -> None:
     assert ai_act.count_markers("x [FILL a.b: one] y [FILL c-d.e: two, three] [FILL ...] [FILL Bad: x]") == 2
-    d = docs(complete)
+    d = docs(complete_project)
     counts = {name: ai_act.count_markers(text) for name, text in d.items() if name != "README.md"}
     readme = d["README.md"]
     for name, count in counts.items():

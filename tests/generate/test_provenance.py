@@ -249,3 +249,20 @@ def test_keyless_without_an_identity_says_what_to_do(tmp_path: Path, monkeypatch
     statement = pv.build_statement([artifact], pv.build_context({}, ROOT), sbom=None)
     with pytest.raises(MCPComplyError, match="no OIDC identity for Sigstore keyless signing"):
         pv.sign_keyless(statement, identity_token=None)
+
+
+def test_sigstore_bundle_path_rejects_a_non_bundle_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The offline Sigstore verifier (trust root shipped with sigstore) runs and reports a finding.
+
+    No real keyless bundle can be made here (signing needs Fulcio and Rekor), so the positive path
+    is exercised only in CI with a real identity; see the README."""
+    bogus = tmp_path / "provenance.sigstore.json"
+    bogus.write_text(json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}))
+    code = main(["verify-provenance", str(bogus), "--cert-identity", "https://github.com/acme/weather/.github/"
+                 "workflows/release.yml@refs/tags/v1.0", "--cert-oidc-issuer",
+                 "https://token.actions.githubusercontent.com"])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "FINDING  not a Sigstore bundle:" in out
+    assert main(["verify-provenance", str(bogus), "--cert-identity", "someone"]) == 2
+    assert "needs both --cert-identity and --cert-oidc-issuer" in capsys.readouterr().err

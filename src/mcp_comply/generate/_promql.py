@@ -50,13 +50,18 @@ def humanize(value: float) -> str:
             prefix = p
             value /= 1000
         return f"{_go_g4(value)}{prefix}"
+    return _small(value)
+
+
+def _small(value: float, unit: str = "") -> str:
+    """Below 1: scale by 1000 per SI prefix (m, u, n, ...) until the value reaches 1, as Go's template funcs do."""
     prefix = ""
     for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
         if abs(value) >= 1:
             break
         prefix = p
         value *= 1000
-    return f"{_go_g4(value)}{prefix}"
+    return f"{_go_g4(value)}{prefix}{unit}"
 
 
 def humanize_percentage(value: float) -> str:
@@ -82,13 +87,7 @@ def humanize_duration(value: float) -> str:  # noqa: PLR0911 - mirrors Prometheu
         if mins:
             return f"{sign}{mins}m {secs}s"
         return f"{sign}{_go_g4(value)}s"
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(value) >= 1:
-            break
-        prefix = p
-        value *= 1000
-    return f"{_go_g4(value)}{prefix}s"
+    return _small(value, "s")
 
 
 def duration_seconds(text: str) -> int:
