@@ -245,3 +245,12 @@ def test_quick_iri_check_agrees_with_the_full_parser_on_ascii(value: str) -> Non
         quick = Draft7Validator.FORMAT_CHECKER.checkers["iri-reference"][0](value)
     assert quick == is_valid_syntax_iri_reference(value)
     assert Draft7Validator.FORMAT_CHECKER.checkers["iri-reference"][0].__name__ != "check"  # restored
+
+
+def test_requirements_missing_from_the_source_are_reported(tmp_path: Path) -> None:
+    lock = tmp_path / "uv.lock"
+    lock.write_text('version = 1\n[[package]]\nname = "pyyaml"\nversion = "6.0.2"\n')
+    root = sbom.RootProject("svc", "1.0", "", None, ("pyyaml>=6", "not-installed-anywhere>=1"), ())
+    result = sbom.build_sbom(root, sbom.load_inventory("lock", lock), None, service_name="svc")
+    assert result.components == 1
+    assert result.notes == ["not in the lock file uv.lock: not-installed-anywhere>=1"]

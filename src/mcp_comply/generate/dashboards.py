@@ -2,8 +2,8 @@
 
 grafanalib 0.7.1 (the last release) still emits a schemaVersion-12 shell with legacy fields
 (``rows``, ``style``, threshold steps with ``op``/``yaxis``, ``maxDataPoints: 100`` that caps the
-resolution). :func:`_modernise` rewrites its output to the schemaVersion 39 form that Grafana 10.x to
-13.x import as they are, so nothing is migrated on load.
+resolution). The panels are rewritten to the schemaVersion 39 form (Grafana 10.4 / 11.0), which
+later Grafana versions (to 13.x) migrate on load like any classic dashboard.
 
 Queries read the raw metrics (not recording rules), so the dashboards work on any Prometheus that
 scrapes an instrumented server, with or without the generated rules loaded.

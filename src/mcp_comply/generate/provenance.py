@@ -198,9 +198,9 @@ def build_statement(artifacts: Sequence[Path], ctx: BuildContext, *, sbom: tuple
         raise ConfigError("no artefacts to attest: pass --artifacts (e.g. dist/*)", source="--artifacts")
     subjects = [Subject(name=p.name, digest=DigestSet(sha256=sha256_file(p))) for p in sorted(artifacts)]
     deps: list[ResourceDescriptor] = []
-    if ctx.source_uri or ctx.commit:
-        deps.append(ResourceDescriptor(uri=ctx.source_uri, digest=DigestSet(gitCommit=ctx.commit) if ctx.commit
-                                       and len(ctx.commit) in (40, 64) else None))
+    commit = DigestSet(gitCommit=ctx.commit) if ctx.commit and len(ctx.commit) in (40, 64) else None
+    if ctx.source_uri or commit:  # a ResourceDescriptor needs a uri, a digest or content
+        deps.append(ResourceDescriptor(uri=ctx.source_uri, digest=commit))
     if sbom is not None:
         name, content = sbom
         deps.append(ResourceDescriptor(name=name, digest=DigestSet(sha256=hashlib.sha256(content).hexdigest()),

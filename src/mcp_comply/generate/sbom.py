@@ -354,7 +354,7 @@ def resolve_graph(inventory: Inventory, root_deps: Iterable[str], scope: Literal
                 missing.append(str(req))
         return sorted(set(found))
 
-    direct = deps_of(root_deps, ())
+    direct: list[str] = []
     # Extras requested anywhere (``jsonschema[format-nongpl]``) add edges to that package, so walk
     # again until the set of requested extras stops growing.
     extras_seen: dict[str, set[str]] = {}
@@ -362,6 +362,7 @@ def resolve_graph(inventory: Inventory, root_deps: Iterable[str], scope: Literal
         before = {k: set(v) for k, v in extras_seen.items()}
         missing.clear()
         edges.clear()
+        direct = deps_of(root_deps, ())
         for req in _requirements(root_deps):
             extras_seen.setdefault(canonicalize_name(req.name), set()).update(req.extras)
         queue = list(direct) if scope == "runtime" else sorted(pkgs)
