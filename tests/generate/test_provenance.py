@@ -266,3 +266,14 @@ def test_sigstore_bundle_path_rejects_a_non_bundle_offline(tmp_path: Path, capsy
     assert "FINDING  not a Sigstore bundle:" in out
     assert main(["verify-provenance", str(bogus), "--cert-identity", "someone"]) == 2
     assert "needs both --cert-identity and --cert-oidc-issuer" in capsys.readouterr().err
+
+
+def test_provenance_alone_picks_up_the_sbom_already_written(release: dict[str, Path]) -> None:
+    out = release["envelope"].parent.parent
+    wheel = release["dist"] / "weather_server-1.0-py3-none-any.whl"
+    assert main(["generate", "--config", str(ROOT / "pyproject.toml"), "--out", str(out), "--only", "provenance",
+                 "--artifacts", str(wheel), "--signing-key", str(release["key"])]) == 0
+    st = statement_of(release["envelope"])
+    assert [s["name"] for s in st["subject"]] == [wheel.name]
+    sbom_dep = st["predicate"]["buildDefinition"]["resolvedDependencies"][1]
+    assert sbom_dep["digest"]["sha256"] == hashlib.sha256(release["sbom"].read_bytes()).hexdigest()

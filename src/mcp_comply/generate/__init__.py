@@ -223,15 +223,11 @@ def _provenance(project: Project, options: Options, built: list[Artifact], out_d
     from mcp_comply.generate.sbom import SBOM_JSON, SBOM_XML
 
     sbom: tuple[str, bytes] | None = None
-    for artifact in built:
-        if artifact.kind == "sbom":
-            sbom = (artifact.path.rsplit("/", 1)[-1], artifact.content)
-    if sbom is None and out_dir is not None:
-        for name in (SBOM_JSON, SBOM_XML):
-            existing = out_dir / RELEASE_DIR / name
-            if existing.is_file():
-                sbom = (name, existing.read_bytes())
-                break
+    for name in (SBOM_JSON, SBOM_XML):
+        content = _existing(f"{RELEASE_DIR}/{name}", built, out_dir)
+        if content is not None:
+            sbom = (name, content)
+            break
     missing = [str(p) for p in options.artifacts if not p.is_file()]
     if missing:
         raise ConfigError(f"no such file(s): {', '.join(missing)}", source="--artifacts")
