@@ -109,12 +109,12 @@ def inputs_from(project: Project, *, out_dir: Path | None = None, artifacts: tup
 
 
 def _server(project: Project) -> Any:
-    from mcp_comply.generate.introspect import resolve_server
+    from mcp_comply.generate import server_of
 
     if project.config is None:
         raise ConfigError("mcp-comply check needs the project config (mcp-comply.yaml or [tool.mcp-comply])",
                           source=str(project.root))
-    return resolve_server(project.config.server, project.root)
+    return server_of(project, "mcp-comply check")
 
 
 def _instrumentation(server: Any, spec: str) -> tuple[str, str]:
@@ -276,9 +276,9 @@ def _ai_act_docs(project: Project, inputs: CheckInputs) -> tuple[str, str]:
 
 
 def _strict_schemas(project: Project) -> tuple[str, str]:
-    from mcp_comply.generate.introspect import introspect
+    from mcp_comply.generate import surface_of
 
-    surface = introspect(_server(project))
+    surface = surface_of(project, "mcp-comply check")
     problems = []
     open_tools = []
     for tool in surface.of("tool"):

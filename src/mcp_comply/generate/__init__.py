@@ -24,7 +24,7 @@ RELEASE_DIR = "release"
 AI_ACT_DIR = "ai-act"
 
 __all__ = ["AI_ACT_DIR", "KINDS", "RELEASE_DIR", "Artifact", "GenerateResult", "Options", "Project", "build",
-           "default_kinds", "generate", "parse_only", "resolve_project"]
+           "default_kinds", "generate", "parse_only", "resolve_project", "server_of", "surface_of"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class Project:
     config_source: str | None
     policy: Policy
     policy_source: str
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The imported server and its introspected surface, shared by the kinds of one run."""
 
 
 @dataclass
@@ -191,11 +193,23 @@ def require_config(project: Project, kind: str) -> ProjectConfig:
     return project.config
 
 
-def surface_of(project: Project, kind: str) -> Any:
-    from mcp_comply.generate.introspect import introspect, resolve_server
+def server_of(project: Project, kind: str) -> Any:
+    """The configured server object, imported (and a factory called) once per project."""
+    from mcp_comply.generate.introspect import resolve_server
 
     config = require_config(project, kind)
-    return introspect(resolve_server(config.server, project.root))
+    if "server" not in project.cache:
+        project.cache["server"] = resolve_server(config.server, project.root)
+    return project.cache["server"]
+
+
+def surface_of(project: Project, kind: str) -> Any:
+    """What the server exposes, asked once per project."""
+    from mcp_comply.generate.introspect import introspect
+
+    if "surface" not in project.cache:
+        project.cache["surface"] = introspect(server_of(project, kind))
+    return project.cache["surface"]
 
 
 def _sbom(project: Project, options: Options) -> Artifact:
