@@ -106,7 +106,7 @@ def test_rebuilt_artifact_fails_provenance(project: Path, capsys: pytest.Capture
 def test_edited_rules_fail_monitoring(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "alerts" / "mcp-comply-alerts.rules.yaml").write_text("groups: []\n")
     detail = _fails(project, capsys, "monitoring")
-    assert detail == "1 of 8 files missing or out of date: alerts/mcp-comply-alerts.rules.yaml (differs)"
+    assert detail == "1 of 10 files missing or out of date: alerts/mcp-comply-alerts.rules.yaml (differs)"
 
 
 def test_unfilled_markers_fail_when_the_policy_sets_a_limit(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

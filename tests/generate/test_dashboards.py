@@ -164,3 +164,21 @@ def test_dashboards_and_rules_use_only_metrics_an_instrumented_server_exports() 
 def test_output_is_deterministic() -> None:
     again = dashboards.build_dashboards(Policy())
     assert {k: to_json(v) for k, v in again.items()} == {k: to_json(v) for k, v in BOARDS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_layout_preview_draws_every_panel(name: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    board = BOARDS[name]
+    svg = ET.fromstring(dashboards.preview_svg(board))  # noqa: S314 - our own generated text
+    ns = "{http://www.w3.org/2000/svg}"
+    rects = svg.findall(f"{ns}rect")
+    texts = [t.text for t in svg.findall(f"{ns}text")]
+    panels_only = [p for p in panels(board) if p["type"] != "row"]
+    assert len(rects) == 1 + len(panels_only)  # the background, then one box per panel
+    for panel in panels(board):
+        assert panel["title"] in texts
+    first = panels_only[0]["gridPos"]
+    assert (int(rects[1].get("x") or 0), int(rects[1].get("width") or 0)) == (
+        first["x"] * 40 + 3, first["w"] * 40 - 6)

@@ -15,7 +15,8 @@ from mcp_comply.generate import KINDS, parse_only, resolve_project
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = [
-    "dashboards/mcp-overview.json", "dashboards/mcp-tool.json", "dashboards/provisioning/dashboards.yaml",
+    "dashboards/mcp-overview.json", "dashboards/mcp-overview.svg", "dashboards/mcp-tool.json",
+    "dashboards/mcp-tool.svg", "dashboards/provisioning/dashboards.yaml",
     "dashboards/provisioning/datasource.yaml", "alerts/mcp-comply-recording.rules.yaml",
     "alerts/mcp-comply-alerts.rules.yaml", "alerts/mcp-comply.rules.test.yaml", "alerts/runbook.md",
 ]
@@ -32,7 +33,7 @@ def test_generate_writes_every_file_and_check_passes(tmp_path: Path, monkeypatch
     assert sorted(files(tmp_path / "out")) == sorted(EXPECTED)
     assert "policy: (built-in defaults)" in capsys.readouterr().out
     assert main(["generate", "--out", "out", "--check"]) == 0
-    assert "up to date: 8 files (dashboards, alerts)" in capsys.readouterr().out
+    assert "up to date: 10 files (dashboards, alerts)" in capsys.readouterr().out
 
 
 def test_check_names_every_drifted_file_and_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -46,7 +47,7 @@ def test_check_names_every_drifted_file_and_exits_1(tmp_path: Path, monkeypatch:
     err = capsys.readouterr().err
     assert f"drift: {Path('out/dashboards/mcp-tool.json')}: missing" in err
     assert f"drift: {Path('out/alerts/runbook.md')}: differs" in err
-    assert "2 of 8 generated files are out of date" in err
+    assert "2 of 10 generated files are out of date" in err
     assert (tmp_path / "out/alerts/runbook.md").read_text() == "edited by hand\n"  # --check writes nothing
 
 

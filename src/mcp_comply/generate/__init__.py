@@ -131,6 +131,8 @@ def build(project: Project, kinds: Iterable[str], options: Options | None = None
 
             for name, model in dashboards.build_dashboards(project.policy).items():
                 artifacts.append(Artifact(f"{DASHBOARDS_DIR}/{name}", to_json(model), kind))
+                artifacts.append(Artifact(f"{DASHBOARDS_DIR}/{name.removesuffix('.json')}.svg",
+                                          dashboards.preview_svg(model).encode(), kind))
             for name, data in dashboards.provisioning().items():
                 artifacts.append(Artifact(f"{DASHBOARDS_DIR}/provisioning/{name}", to_yaml(data, _HEADER), kind))
         elif kind == "alerts":

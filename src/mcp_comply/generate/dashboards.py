@@ -11,6 +11,7 @@ scrapes an instrumented server, with or without the generated rules loaded.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -492,3 +493,49 @@ def provisioning() -> dict[str, dict[str, Any]]:
             "name": "Prometheus", "type": "prometheus", "access": "proxy", "url": "http://prometheus:9090",
             "isDefault": True, "jsonData": {"timeInterval": "15s"}}]},
     }
+
+
+# --- a picture of the layout -----------------------------------------------------------------------
+
+_CELL_W, _CELL_H, _PAD = 40, 28, 3
+_KIND_COLOURS = {"stat": "#e8f1fb", "timeseries": "#eef7ee", "bargauge": "#fdf3e6", "heatmap": "#fbeaea"}
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def preview_svg(model: dict[str, Any]) -> str:
+    """An SVG of the dashboard's grid: every panel at its position with title, type and unit.
+
+    Not a Grafana screenshot (no data is drawn): a picture of what the JSON lays out, so a reader
+    can see the dashboard before importing it."""
+    panels = model["panels"]
+    bottom = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
+    width, height = GRID_WIDTH * _CELL_W, (bottom + 2) * _CELL_H
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
+           f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+           f'<text x="{_PAD * 2}" y="{_CELL_H - 8}" font-size="16" font-weight="bold">{_escape(model["title"])}</text>',
+           f'<text x="{width - _PAD * 2}" y="{_CELL_H - 8}" font-size="11" text-anchor="end" fill="#555">'
+           f'variables: {_escape(", ".join(v["name"] for v in model["templating"]["list"]))}</text>']
+    for panel in panels:
+        pos = panel["gridPos"]
+        x, y = pos["x"] * _CELL_W + _PAD, (pos["y"] + 1) * _CELL_H + _PAD
+        w, h = pos["w"] * _CELL_W - 2 * _PAD, pos["h"] * _CELL_H - 2 * _PAD
+        title = _escape(panel["title"])
+        if panel["type"] == "row":
+            out.append(f'<text x="{x + 2}" y="{y + h - 4}" font-size="13" font-weight="bold" fill="#333">{title}</text>')
+            continue
+        unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
+        fill = _KIND_COLOURS.get(panel["type"], "#f4f4f4")
+        out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="#9aa5b1"/>')
+        out.append(f'<text x="{x + 6}" y="{y + 16}" font-size="12" font-weight="bold">{title}</text>')
+        detail = f"{panel['type']}{', ' + unit if unit else ''}; {len(panel.get('targets', []))} quer" \
+                 f"{'y' if len(panel.get('targets', [])) == 1 else 'ies'}"
+        out.append(f'<text x="{x + 6}" y="{y + 31}" font-size="10" fill="#555">{_escape(detail)}</text>')
+        room = max(0, (h - 40) // 13)
+        for i, line in enumerate(textwrap.wrap(panel.get("description", ""), width=max(10, w // 6))[:room]):
+            out.append(f'<text x="{x + 6}" y="{y + 48 + 13 * i}" font-size="10" fill="#333">{_escape(line)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
