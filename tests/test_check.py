@@ -147,3 +147,27 @@ def test_unknown_annex_iii_area_exits_2(project: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "path:   ai_act.risk.annex_iii_areas" in err
     assert "unknown Annex III area(s) astrology" in err
+
+
+def test_http_auth_sees_each_frameworks_auth_settings() -> None:
+    import fastmcp
+    from fastmcp.server.auth.providers.jwt import StaticTokenVerifier
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.mcpserver import MCPServer
+
+    from mcp_comply.check import _http_auth
+
+    class Verifier:
+        async def verify_token(self, token: str) -> AccessToken | None:
+            return None
+
+    secured = MCPServer("secured", token_verifier=Verifier(),
+                        auth=AuthSettings(issuer_url="http://127.0.0.1:9/",  # type: ignore[arg-type]
+                                          resource_server_url="http://127.0.0.1:9/mcp",  # type: ignore[arg-type]
+                                          validate_token_resource=False))
+    assert _http_auth(secured) == ("pass", "a token verifier / auth settings are configured")
+    assert _http_auth(MCPServer("open"))[0] == "fail"
+    verifier = StaticTokenVerifier(tokens={"t": {"client_id": "agent", "scopes": []}})
+    assert _http_auth(fastmcp.FastMCP("secured", auth=verifier)) == ("pass", "fastmcp auth provider configured")
+    assert _http_auth(fastmcp.FastMCP("open")) == ("fail", "no auth provider: FastMCP(auth=...)")
