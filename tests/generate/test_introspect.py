@@ -34,3 +34,13 @@ def test_a_failing_factory_is_a_configuration_error(tmp_path: Path) -> None:
         resolve_server("broken_factory:build", tmp_path)
     assert info.value.reason == "calling the server factory failed: RuntimeError: no database"
     assert (info.value.source, info.value.path) == ("broken_factory:build", "server")
+
+
+def test_only_supported_servers_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "not_a_server.py").write_text("URL = 'http://example.org/mcp'\n\ndef build():\n    return 42\n")
+    with pytest.raises(ConfigError, match="is a str, not an MCP server or a function that builds one"):
+        resolve_server("not_a_server:URL", tmp_path)
+    with pytest.raises(ConfigError) as info:
+        resolve_server("not_a_server:build", tmp_path)
+    assert info.value.reason.startswith("the factory returned an unsupported object: cannot instrument an object "
+                                        "of type builtins.int")

@@ -45,13 +45,27 @@ def schema_digest(schema: dict[str, Any]) -> str:
 
 
 def resolve_server(spec: str, root: Any) -> Any:
-    """Import ``module:attr``; a zero-argument factory (like ``build_server``) is called."""
+    """Import ``module:attr``; a zero-argument factory (like ``build_server``) is called. The result
+    must be a server ``instrument()`` supports."""
+    from mcp_comply.exceptions import InstrumentationError
+    from mcp_comply.instrument._frameworks import detect
+
     value = load_server(spec, root)
-    if callable(value) and not hasattr(value, "run") and not hasattr(value, "request_handlers"):
+    try:
+        detect(value)
+    except InstrumentationError:
+        if not callable(value):
+            raise ConfigError(f"{spec} is a {type(value).__name__}, not an MCP server or a function that builds "
+                              "one", source=spec, path="server") from None
         try:
             value = value()
         except Exception as exc:  # noqa: BLE001 - any failure of user code becomes a configuration error
             raise ConfigError(f"calling the server factory failed: {type(exc).__name__}: {exc}", source=spec,
+                              path="server") from None
+        try:
+            detect(value)
+        except InstrumentationError as exc:
+            raise ConfigError(f"the factory returned an unsupported object: {exc}", source=spec,
                               path="server") from None
     return value
 
