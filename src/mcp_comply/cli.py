@@ -109,8 +109,21 @@ def _generate(args: argparse.Namespace) -> int:
     for artifact in result.artifacts:
         state = "wrote" if artifact.path in result.written else "unchanged"
         print(f"{state:9} {where / artifact.path}")
+        if artifact.kind == "sbom" and artifact.path.endswith(".json"):
+            _sbom_hint(artifact.content)
     print(f"policy: {project.policy_source}")
     return 0
+
+
+def _sbom_hint(content: bytes) -> None:
+    import json
+
+    components = json.loads(content).get("components", [])
+    hashed = sum(1 for c in components if c.get("hashes"))
+    print(f"          {len(components)} components, {hashed} with artefact hashes")
+    if components and not hashed:
+        print("          an installed environment records no artefact hashes: install with "
+              "`pip install --report install-report.json ...` and pass --hashes-from install-report.json")
 
 
 def _check(args: argparse.Namespace) -> int:

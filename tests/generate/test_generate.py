@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -149,3 +150,11 @@ def test_default_kinds_follow_the_inputs(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert "file:   no_such_module:server" in err
     assert "cannot import 'no_such_module'" in err
+
+
+def test_sbom_output_says_how_many_components_have_hashes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--config", str(ROOT / "pyproject.toml"), "--only", "sbom", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "release" / "sbom.cdx.json").read_text())
+    assert f"{len(data['components'])} components, 0 with artefact hashes" in out
+    assert "pass --hashes-from install-report.json" in out
