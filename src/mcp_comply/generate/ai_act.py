@@ -125,6 +125,15 @@ def provenance_summary(envelope_text: str) -> dict[str, Any] | None:
 # --- rendering helpers ------------------------------------------------------------------------
 
 
+def _short(article: str) -> str:
+    """``Art. 14 (human oversight)`` -> ``Art. 14``, for use inside parentheses."""
+    return article.split(" (", 1)[0]
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _value(value: str | None, marker_id: str, what: str) -> str:
     return value if value else fill(marker_id, what)
 
@@ -203,9 +212,9 @@ def _audit_lines(ev: Evidence) -> list[str]:
         + f"; on failure: `{a.on_failure}`"
         + (" (the tool call is refused when its record cannot be made durable)" if a.on_failure == "fail-closed"
            else " (the call is served and a `gap` record marks the loss)") + ".",
-        f"- **Retention**: {a.retention_days} days (policy `audit.retention_days`; the Act's minimum is "
-        f"{ev.regulation['log_retention_min_days']} days, {ev.regulation['articles']['art19']} and "
-        f"{ev.regulation['articles']['art26']}); segments rotate at {a.max_segment_mb:g} MB or "
+        f"- **Retention**: {a.retention_days} days (policy `audit.retention_days`; the Act asks for at least six "
+        f"months, taken as {ev.regulation['log_retention_min_days']} days: {_short(ev.regulation['articles']['art19'])} "
+        f"and {_short(ev.regulation['articles']['art26'])}); segments rotate at {a.max_segment_mb:g} MB or "
         f"{a.max_segment_age_h:g} h.",
         f"- **Location**: {_value(a.directory, 'art12.location', 'where the audit directory lives in production')}"
         f"; checkpoints: {a.checkpoint_dir or 'the `checkpoints/` folder inside it (ship it off-host)'}.",
@@ -258,10 +267,10 @@ def annex_iv(ev: Evidence) -> str:
     c, r, reg = ev.config, ev.root, ev.regulation
     art = reg["articles"]
     owners = ", ".join(c.owners) if c.owners else None
-    lines = _header(ev, "Technical documentation", f"{art['art11']} and {art['annex_iv']}")
+    lines = _header(ev, "Technical documentation", f"{_short(art['art11'])} and {art['annex_iv']}")
     lines += [
         f"Keep this documentation for {reg['documentation_retention_years']} years after the system is placed on "
-        f"the market ({art['art18']}).",
+        f"the market ({_short(art['art18'])}).",
         "",
         f"## {ANNEX_IV_SECTIONS[0]}",
         "",
@@ -305,13 +314,13 @@ def annex_iv(ev: Evidence) -> str:
         "",
         f"**(d) Data requirements**: {fill('annex-iv.2d.data', 'data the tools read or return; training data if any')}",
         "",
-        f"**(e) Human oversight ({art['art14']})**: {_value(c.ai_act.human_oversight, 'annex-iv.2e.oversight', 'how people oversee tool use (config ai_act.human_oversight)')}",
+        f"**(e) Human oversight ({_short(art['art14'])})**: {_value(c.ai_act.human_oversight, 'annex-iv.2e.oversight', 'how people oversee tool use (config ai_act.human_oversight)')}",
         "",
         f"**(f) Pre-determined changes**: {fill('annex-iv.2f.changes', 'changes planned in advance, if any')}",
         "",
         f"**(g) Validation and testing**: {fill('annex-iv.2g.testing', 'test suites, metrics, dated and signed test logs')}",
         "",
-        f"**(h) Cybersecurity measures ({art['art15']})**:",
+        f"**(h) Cybersecurity measures ({_short(art['art15'])})**:",
         "",
         *_supply_chain_lines(ev),
         "- **Record-keeping**: tamper-evident audit log, see `art-12-record-keeping.md`.",
@@ -353,7 +362,7 @@ def annex_iv(ev: Evidence) -> str:
         "",
         f"## {ANNEX_IV_SECTIONS[8]}",
         "",
-        f"Post-market monitoring ({art['art72']}) uses the runtime evidence:",
+        f"Post-market monitoring ({_short(art['art72'])}) uses the runtime evidence:",
         "",
         *_monitoring_lines(ev),
         f"- **Logs**: see `art-12-record-keeping.md`. {fill('annex-iv.9.plan', 'who reviews the dashboards and alerts, how often, and what triggers corrective action')}",
@@ -401,18 +410,18 @@ def art13(ev: Evidence) -> str:
         f"- Purpose: {_value(c.intended_purpose, 'art13.b.purpose', 'intended purpose')}",
         f"- Capabilities: {len(ev.surface.of('tool'))} tools "
         f"({', '.join('`' + t.name + '`' for t in ev.surface.of('tool'))}), "
-        f"{len(ev.surface.of('resource')) + len(ev.surface.of('resource-template'))} resources, "
-        f"{len(ev.surface.of('prompt'))} prompts; inputs are specified by each tool's JSON schema (technical "
+        f"{_count(len(ev.surface.of('resource')) + len(ev.surface.of('resource-template')), 'resource')}, "
+        f"{_count(len(ev.surface.of('prompt')), 'prompt')}; inputs are specified by each tool's JSON schema (technical "
         "documentation, section 1(b)).",
         f"- Limitations and foreseeable misuse: {_value(c.ai_act.limitations, 'art13.b.limitations', 'limitations')}",
-        f"- Accuracy, robustness, cybersecurity ({art['art15']}): availability and latency objectives "
+        f"- Accuracy, robustness, cybersecurity ({_short(art['art15'])}): availability and latency objectives "
         f"{ev.policy.slo.availability * 100:g} % / {ev.policy.slo.latency_target * 100:g} % under "
         f"{ev.policy.slo.latency_threshold_s:g} s; SBOM and signed provenance per release. "
         f"{fill('art13.b.accuracy', 'accuracy levels and metrics of the AI system')}",
         "",
         f"**(c) Pre-determined changes**: {fill('art13.c.changes', 'changes planned in advance, if any')}",
         "",
-        f"**(d) Human oversight ({art['art14']})**: {_value(c.ai_act.human_oversight, 'art13.d.oversight', 'oversight measures')}",
+        f"**(d) Human oversight ({_short(art['art14'])})**: {_value(c.ai_act.human_oversight, 'art13.d.oversight', 'oversight measures')}",
         "",
         f"**(e) Resources, lifetime, maintenance**: {fill('art13.e.maintenance', 'compute and hardware needed, expected lifetime, maintenance and updates')}",
         "",
@@ -493,9 +502,9 @@ def risk_classification(ev: Evidence) -> str:
            else fill("risk.annex-iii", "list the areas, or [] for none")) + " |",
         f"| Is it a safety component of a product under {art['annex_i']}? | `annex_i_safety_component` | "
         f"{_yes_no(risk.annex_i_safety_component, 'risk.annex-i', 'Annex I safety component?')} |",
-        f"| Do you provide a general-purpose AI model ({art['art53']})? | `gpai_model_provided` | "
+        f"| Do you provide a general-purpose AI model ({_short(art['art53'])})? | `gpai_model_provided` | "
         f"{_yes_no(risk.gpai_model_provided, 'risk.gpai', 'do you provide a GPAI model?')} |",
-        f"| Do people interact with it directly ({art['art50']}(1))? | `interacts_with_people` | "
+        f"| Do people interact with it directly ({_short(art['art50'])}(1))? | `interacts_with_people` | "
         f"{_yes_no(risk.interacts_with_people, 'risk.interacts', 'direct interaction?')} |",
         "",
         f"**Indicative result**: {result}.",
