@@ -56,7 +56,7 @@ def main() -> None:
     print(row("`generate --only dashboards,alerts` (fresh process, empty folder)", fresh))
     print(row("`generate ... --check` (fresh process)", check))
     print(row("interpreter start + `import mcp_comply.cli`", startup))
-    print(row("in-process build of all 8 files (imports warm)", builds))
+    print(row(f"in-process build of all {len(artifacts)} files (imports warm)", builds))
 
 
 if __name__ == "__main__":
