@@ -174,6 +174,19 @@ async def _drive(url: str, calls: list[tuple[str, dict[str, Any], str]]) -> list
     return seen
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop a server we started: SIGINT first (uvicorn shuts down gracefully and the process exits
+    normally, so the audit writer seals its chain), then SIGKILL if it does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def _wait_port_open(port: int) -> None:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -221,14 +234,7 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
         text = _fetch(metrics_url)
         ready = _fetch(metrics_url.replace("/metrics", "/readyz"))
     finally:
-        # SIGINT: uvicorn shuts down gracefully, then the process exits normally, so the audit
-        # writer seals its chain (close record, final signed checkpoint).
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
     tools = summarise(text)
     counted = sum(t.calls for t in tools.values())
     print(f"\nSent {len(calls)} tools/call requests with the MCP SDK client (both protocol eras).\n", file=out)

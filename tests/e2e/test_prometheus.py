@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from mcp import Client
 
 import prometheus_tools
 from mcp_comply.config import Policy
-from mcp_comply.demo import example_script, free_port, traffic
+from mcp_comply.demo import example_script, free_port, stop_process, traffic
 from mcp_comply.generate import Project, generate, rules
 
 pytestmark = pytest.mark.e2e
@@ -54,16 +53,6 @@ def _wait(what: str, check: Any, timeout: float = 60.0) -> Any:
                 return last
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}: {last!r}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 class Prom:
@@ -132,8 +121,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prom, Path
         time.sleep(4 * SCRAPE_S)
         yield client, tmp
     finally:
-        _stop(server)
-        _stop(prom)
+        stop_process(server)
+        stop_process(prom)
         server_log.close()
         prom_log.close()
 
