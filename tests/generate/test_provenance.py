@@ -74,6 +74,17 @@ def test_round_trip_verifies_and_states_what_was_built(release: dict[str, Path],
     from sigstore.dsse._predicate import SLSAPredicateV1_0
 
     assert SLSAPredicateV1_0.model_validate(st["predicate"]).run_details.builder.id == pv.LOCAL_BUILDER
+    # And the in-toto project's own protobuf models: the Statement validates, and the predicate
+    # parses into the official SLSA v1 Provenance message (unknown fields would be rejected).
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.statement import Statement
+
+    Statement.copy_from_pb(json_format.ParseDict(st, statement_pb2.Statement())).validate()
+    official = json_format.ParseDict(st["predicate"], provenance_pb2.Provenance())
+    assert official.run_details.builder.id == pv.LOCAL_BUILDER
+    assert official.build_definition.resolved_dependencies[1].name == "sbom.cdx.json"
 
 
 def test_tampered_artifact_is_rejected(release: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
