@@ -118,7 +118,7 @@ def test_unfilled_markers_fail_when_the_policy_sets_a_limit(project: Path, capsy
     assert "missing in" in _fails(project, capsys, "ai-act-docs")
 
 
-def test_untyped_tool_argument_fails_strict_schemas() -> None:
+def test_schema_issues_name_untyped_properties() -> None:
     assert schema_issues({"type": "object", "properties": {"a": {"type": "string"}, "b": {}}}) == \
         ["property b has no type"]
     assert schema_issues({"type": "object", "$defs": {"Leg": {"type": "object", "properties": {"n": {"title": "N"}}}},

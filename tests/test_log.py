@@ -28,3 +28,19 @@ def test_configure_redirects_and_adds_processors() -> None:
     assert (record["event"], record["ms"], record["deployment"], record["level"]) == ("disk_slow", 12, "eu-1",
                                                                                       "warning")
     assert record["logger_name"] == "mcp_comply"
+
+
+def test_quiet_drops_info_inside_the_block_only() -> None:
+    stream = io.StringIO()
+    handle = _log.get_logger()
+    _log.configure(stream=stream)
+    try:
+        handle.info("before")
+        with _log.quiet():
+            handle.info("inside_info")
+            handle.warning("inside_warning")
+        handle.info("after")
+    finally:
+        _log.configure()
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == [
+        "before", "inside_warning", "after"]

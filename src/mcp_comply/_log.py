@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 import structlog
@@ -64,9 +67,23 @@ def _build() -> Any:
                                  context_class=dict, logger_name=semconv.LOGGER_NAME)
 
 
+_floor: ContextVar[int] = ContextVar("mcp_comply_log_floor", default=logging.NOTSET)
+
+
+@contextmanager
+def quiet(level: int = logging.WARNING) -> Iterator[None]:
+    """Drop the toolkit's log events below ``level`` inside the block (this context only): e.g.
+    the start-up line of a server that ``generate`` imports just to introspect it."""
+    token = _floor.set(level)
+    try:
+        yield
+    finally:
+        _floor.reset(token)
+
+
 def _level_filter(level: int) -> Any:
     def filter_level(_logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        if _LEVELS.get(method, logging.INFO) < level:
+        if _LEVELS.get(method, logging.INFO) < max(level, _floor.get()):
             raise structlog.DropEvent
         return event_dict
 

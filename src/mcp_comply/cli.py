@@ -84,9 +84,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "warning")  # importing the server instruments it
     from mcp_comply.generate import Options, default_kinds, generate, parse_only, resolve_project
 
     options = Options(artifacts=tuple(args.artifacts), signing_key=args.signing_key, keyless=args.keyless,
@@ -128,12 +125,10 @@ def _sbom_hint(content: bytes) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     import json
-    import os
 
     from mcp_comply.check import inputs_from, run_check
     from mcp_comply.generate import resolve_project
 
-    os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "warning")  # importing the server instruments it
     project = resolve_project(config=args.config, policy=args.policy)
     inputs = inputs_from(project, out_dir=args.out, artifacts=tuple(args.artifacts),
                          provenance_key=args.provenance_key, audit_dir=args.audit_dir, audit_key=args.audit_key)

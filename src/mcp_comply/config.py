@@ -195,7 +195,8 @@ def _validate(model: type[_M], data: object, source: str) -> _M:
         raise ConfigError(reason, source=source, path=_location(tuple(first["loc"]))) from None
 
 
-def _read_yaml(path: Path, what: str) -> object:
+def read_yaml(path: Path, what: str) -> object:
+    """Parse a YAML file; ConfigError names the file (and line and column for syntax errors)."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -209,13 +210,25 @@ def _read_yaml(path: Path, what: str) -> object:
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source, path=where) from None
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; ConfigError names the file and the reason."""
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
+
+
 def parse_policy(data: object, source: str) -> Policy:
     return _validate(Policy, {} if data is None else data, source)
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and validate a policy file; ConfigError names file, path and reason."""
-    return parse_policy(_read_yaml(Path(path), "policy file"), os.fspath(path))
+    return parse_policy(read_yaml(Path(path), "policy file"), os.fspath(path))
 
 
 def metrics_port_from_env(env: Mapping[str, str]) -> int | None:
@@ -322,18 +335,11 @@ def load_project(root: str | os.PathLike[str], filename: str | None = None) -> t
     use_yaml = yaml_path.is_file() if filename is None else not filename.endswith(".toml")
     if use_yaml:
         source = str(yaml_path)
-        data = _read_yaml(yaml_path, "project configuration")
+        data = read_yaml(yaml_path, "project configuration")
     else:
-        import tomllib
-
         pyproject = base / (filename or "pyproject.toml")
         source = f"{pyproject} [tool.mcp-comply]"
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("mcp-comply")
-        except OSError:
-            data = None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", source=str(pyproject)) from None
+        data = read_toml(pyproject, "pyproject.toml").get("tool", {}).get("mcp-comply") if pyproject.is_file() else None
         if data is None:
             raise NoProjectConfigError(f"no {PROJECT_FILE} and no [tool.mcp-comply] table in {pyproject.name}",
                                        source=str(base))

@@ -252,15 +252,7 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
     if redacted:
         print(f"  a call that passed a secret, as recorded: {redacted}", file=out)
     print(f"  verify it yourself: mcp-comply audit verify {audit_dir} --key {public_key}", file=out)
-    # Generating and checking import the example server, which instruments itself: keep its
-    # start-up log line out of the demo's output.
-    saved_level = os.environ.get("MCP_COMPLY_LOG_LEVEL")
-    os.environ["MCP_COMPLY_LOG_LEVEL"] = saved_level or "warning"
-    try:
-        release_ok = _release(output_dir, script, out)
-    finally:
-        if saved_level is None:
-            os.environ.pop("MCP_COMPLY_LOG_LEVEL", None)
+    release_ok = _release(output_dir, script, out)
     print(f"Done in {time.monotonic() - started:.1f} s; the example server was stopped.", file=out)
     ok = seen == expected and counted == len(calls) and report.intact and checkpoints > 0 and release_ok
     if not ok:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_comply.config import NoProjectConfigError, Policy, ProjectConfig, load_policy, load_project
 from mcp_comply.exceptions import ConfigError
-from mcp_comply.generate._output import Artifact, drift, to_json, to_yaml, write_atomic
+from mcp_comply.generate._output import Artifact, drift, source_date_epoch, to_json, to_yaml, write_atomic
 
 KINDS: tuple[str, ...] = ("dashboards", "alerts", "sbom", "provenance", "ai-act")
 DASHBOARDS_DIR = "dashboards"
@@ -88,12 +88,6 @@ def default_kinds(project: Project, options: Options) -> tuple[str, ...]:
     if project.config is not None:
         kinds.append("ai-act")
     return tuple(kinds)
-
-
-def default_policy_path() -> Path | None:
-    """The shipped ``policies/default.yaml`` when running from a checkout (None when installed)."""
-    candidate = Path(__file__).resolve().parents[3] / "policies" / "default.yaml"
-    return candidate if candidate.is_file() else None
 
 
 def resolve_project(root: Path | None = None, config: Path | None = None, policy: Path | None = None) -> Project:
@@ -250,7 +244,7 @@ def _provenance(project: Project, options: Options, built: list[Artifact], out_d
     byproducts = [(a.path, a.content) for a in built if a.kind in {"dashboards", "alerts"}]
     ctx = pv.build_context(os.environ, project.root, options.builder_id)
     statement = pv.build_statement(list(options.artifacts), ctx, sbom=sbom, byproducts=byproducts,
-                                   started=pv.now_or_epoch())
+                                   started=source_date_epoch())
     if options.keyless:
         bundle = pv.sign_keyless(statement, identity_token=options.identity_token,
                                  trust_config=options.sigstore_trust_config)

@@ -6,10 +6,13 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mcp_comply.exceptions import ConfigError
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,17 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
+
+
+def source_date_epoch() -> datetime | None:
+    """``$SOURCE_DATE_EPOCH`` as a UTC time: the only source of timestamps in generated files."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return datetime.fromtimestamp(int(raw), tz=UTC)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"not a Unix timestamp: {raw!r}", source="$SOURCE_DATE_EPOCH") from None
 
 
 def to_yaml(data: Any, header: str = "") -> bytes:

@@ -21,10 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mcp_comply import semconv
-from mcp_comply.config import Policy, ProjectConfig
+from mcp_comply.config import Policy, ProjectConfig, read_yaml
 from mcp_comply.exceptions import ConfigError
 from mcp_comply.generate.introspect import Capability, ServerSurface
 from mcp_comply.generate.sbom import RootProject
@@ -59,19 +57,15 @@ def markers_in(folder: Path) -> dict[str, int]:
 
 def load_regulatory_data(policy: Policy, root: Path) -> dict[str, Any]:
     if policy.ai_act.regulatory_data:
-        path = root / policy.ai_act.regulatory_data
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from None
-        source = str(path)
+        path, source = root / policy.ai_act.regulatory_data, str(root / policy.ai_act.regulatory_data)
     else:
-        text = resources.files("mcp_comply.generate").joinpath("data/eu-ai-act.yaml").read_text(encoding="utf-8")
-        data, source = yaml.safe_load(text), "mcp_comply/generate/data/eu-ai-act.yaml"
+        path = Path(str(resources.files("mcp_comply.generate").joinpath("data/eu-ai-act.yaml")))
+        source = "mcp_comply/generate/data/eu-ai-act.yaml"
+    data = read_yaml(path, "regulatory data file")
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", source=source)
     for key in ("version", "regulation", "articles", "dates", "log_retention_min_days", "annex_iii_areas"):
-        if not isinstance(data, dict) or key not in data:
+        if key not in data:
             raise ConfigError(f"missing {key!r}", source=source, path=key)
     known = {a["id"] for a in data.get("amendments", [])}
     unknown = sorted(set(policy.ai_act.apply_amendments) - known)
@@ -111,15 +105,18 @@ def sbom_summary(text: str) -> dict[str, Any]:
 
 
 def provenance_summary(envelope_text: str) -> dict[str, Any] | None:
+    """Subjects and builder of a DSSE envelope (its signature is checked by verify-provenance)."""
+    from pydantic import ValidationError
+
+    from mcp_comply.generate.provenance import Envelope, Statement
+
     try:
-        envelope = json.loads(envelope_text)
-        statement = json.loads(base64.b64decode(envelope["payload"]))
-    except (ValueError, KeyError, TypeError):
+        statement = Statement.model_validate_json(base64.b64decode(Envelope.model_validate_json(envelope_text).payload))
+    except (ValidationError, ValueError):
         return None
-    pred = statement.get("predicate", {})
-    return {"subjects": [(s.get("name"), s.get("digest", {}).get("sha256")) for s in statement.get("subject", [])],
-            "builder": pred.get("runDetails", {}).get("builder", {}).get("id"),
-            "build_type": pred.get("buildDefinition", {}).get("buildType")}
+    pred = statement.predicate
+    return {"subjects": [(s.name, s.digest.sha256) for s in statement.subject],
+            "builder": pred.runDetails.builder.id, "build_type": pred.buildDefinition.buildType}
 
 
 # --- rendering helpers ------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 grafanalib 0.7.1 (the last release) still emits a schemaVersion-12 shell with legacy fields
 (``rows``, ``style``, threshold steps with ``op``/``yaxis``, ``maxDataPoints: 100`` that caps the
 resolution). The panels are rewritten to the schemaVersion 39 form (Grafana 10.4 / 11.0), which
-later Grafana versions (to 13.x) migrate on load like any classic dashboard.
+newer Grafana migrates on load like any classic dashboard (not tried here: no Grafana server).
 
 Queries read the raw metrics (not recording rules), so the dashboards work on any Prometheus that
 scrapes an instrumented server, with or without the generated rules loaded.

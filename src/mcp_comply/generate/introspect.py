@@ -47,6 +47,15 @@ def schema_digest(schema: dict[str, Any]) -> str:
 def resolve_server(spec: str, root: Any) -> Any:
     """Import ``module:attr``; a zero-argument factory (like ``build_server``) is called. The result
     must be a server ``instrument()`` supports."""
+    from mcp_comply import _log
+
+    # Importing the project's module (or calling its factory) usually instruments the server;
+    # its start-up log line is noise here.
+    with _log.quiet():
+        return _resolve(spec, root)
+
+
+def _resolve(spec: str, root: Any) -> Any:
     from mcp_comply.exceptions import InstrumentationError
     from mcp_comply.instrument._frameworks import detect
 

@@ -18,13 +18,14 @@ import os
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from mcp_comply.exceptions import ConfigError, MCPComplyError
+from mcp_comply.generate._output import to_json
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -300,7 +301,7 @@ def sign_envelope(payload: bytes, private_key: Any) -> bytes:
     envelope = Envelope(payloadType=PAYLOAD_TYPE, payload=base64.b64encode(payload).decode(),
                         signatures=[Signature(keyid=keyid(private_key.public_key()),
                                               sig=base64.b64encode(signature).decode())])
-    return (json.dumps(_dump(envelope), indent=2) + "\n").encode()
+    return to_json(_dump(envelope))
 
 
 # --- Sigstore keyless -------------------------------------------------------------------------
@@ -478,8 +479,3 @@ def verify_bundle(path: Path, *, identity: str, issuer: str, artifacts: Sequence
         return report
     _check_statement(report, payload, artifacts, expected_builder)
     return report
-
-
-def now_or_epoch() -> datetime | None:
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    return datetime.fromtimestamp(int(raw), tz=UTC) if raw and raw.strip().isdigit() else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from mcp_comply import semconv
@@ -102,22 +103,12 @@ class RuleSet:
 # --- building --------------------------------------------------------------------------------
 
 
-class _Names:
-    """Metric selectors with the policy's extra matchers applied."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-
-    def __call__(self, metric: str, *matchers: str) -> str:
-        return selector(metric, *matchers, base=self.base)
-
-
 def _error_types_regex(types: tuple[str, ...]) -> str:
     return "|".join(sorted(types))
 
 
 def recording_rules(policy: Policy) -> tuple[Recording, ...]:
-    m = _Names(policy.alerts.selector)
+    m = partial(selector, base=policy.alerts.selector)
     calls = semconv.TOOL_CALLS_TOTAL
     status_error = f'{semconv.LABEL_STATUS}="{semconv.STATUS_ERROR}"'
     rules = [
@@ -214,7 +205,7 @@ def _burn_alerts(policy: Policy, kind: str, url: str) -> list[Alert]:
 
 def alert_rules(policy: Policy) -> tuple[Alert, ...]:
     a = policy.alerts
-    m = _Names(a.selector)
+    m = partial(selector, base=a.selector)
     url = a.runbook_url
     info_1d = f"max_over_time({m(semconv.COMPLY_INFO)}[1d])"
     info_15m = f"max_over_time({m(semconv.COMPLY_INFO)}[15m])"
@@ -442,10 +433,6 @@ def _expect(alert: Alert, labels: dict[str, str], value: str) -> dict[str, Any]:
             "exp_annotations": _annotations(alert, _render(alert.description, labels, value))}
 
 
-def _fmt(value: float) -> str:
-    return number(value)
-
-
 def unit_tests(policy: Policy, rules: RuleSet) -> list[dict[str, Any]]:
     by_name = {a.name: a for a in rules.alerts}
     base = _selector_labels(policy)
@@ -459,7 +446,7 @@ def unit_tests(policy: Policy, rules: RuleSet) -> list[dict[str, Any]]:
         labels = {**base, "instance": instance, "tool": tool, "status": status}
         if error_type:
             labels["error_type"] = error_type
-        return _series(calls, labels, f"0+{_fmt(per_min)}x40")
+        return _series(calls, labels, f"0+{number(per_min)}x40")
 
     # 1. Error rate: a failing tool fires, a healthy tool and a low-traffic failing tool do not.
     alert = by_name["MCPToolHighErrorRate"]

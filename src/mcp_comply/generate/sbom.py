@@ -12,14 +12,11 @@ become CycloneDX ``services``. Validated with the library's strict validator bef
 from __future__ import annotations
 
 import json
-import os
 import re
-import tomllib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +25,9 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from mcp_comply.config import read_toml
 from mcp_comply.exceptions import ConfigError, MCPComplyError
+from mcp_comply.generate._output import source_date_epoch
 from mcp_comply.generate.introspect import ServerSurface
 
 SBOM_JSON = "sbom.cdx.json"
@@ -90,10 +89,17 @@ class Inventory:
 # --- sources ----------------------------------------------------------------------------------
 
 
+def _licence_text(value: str | None) -> str | None:
+    """A short ``License`` field (an identifier or name); None for a whole licence text."""
+    return value if value and "\n" not in value and len(value) <= 80 else None
+
+
+def _licence_classifiers(classifiers: Iterable[str]) -> tuple[str, ...]:
+    """``License :: OSI Approved :: MIT License`` -> ``MIT License``."""
+    return tuple(c.rsplit(" :: ", 1)[-1] for c in classifiers if c.startswith("License ::") and c.count("::") >= 2)
+
+
 def _from_metadata(meta: Any) -> Package:
-    license_text = meta.get("License")
-    if license_text and ("\n" in license_text or len(license_text) > 80):
-        license_text = None  # a whole licence text, not an identifier
     urls = meta.get_all("Project-URL") or []
     homepage = meta.get("Home-page")
     for entry in urls:
@@ -102,9 +108,8 @@ def _from_metadata(meta: Any) -> Package:
             homepage = url.strip()
     return Package(
         name=meta["Name"], version=meta["Version"], summary=meta.get("Summary") or "",
-        license_expression=meta.get("License-Expression"), license_text=license_text,
-        license_classifiers=tuple(c.rsplit(" :: ", 1)[-1] for c in (meta.get_all("Classifier") or [])
-                                  if c.startswith("License ::") and c.count("::") >= 2),
+        license_expression=meta.get("License-Expression"), license_text=_licence_text(meta.get("License")),
+        license_classifiers=_licence_classifiers(meta.get_all("Classifier") or []),
         requires=tuple(meta.get_all("Requires-Dist") or []), homepage=homepage,
     )
 
@@ -117,19 +122,10 @@ def from_environment() -> Inventory:
         pkg = _from_metadata(dist.metadata)
         if pkg.key in packages:
             continue  # the first on sys.path wins, as for imports
-        direct = dist.read_text("direct_url.json")
+        direct = dist.read_text("direct_url.json")  # PEP 610: the same shape as pip's download_info
         if direct:
-            try:
-                info = json.loads(direct)
-            except ValueError:
-                info = {}
-            archive = info.get("archive_info", {})
-            for alg, value in (archive.get("hashes") or {}).items():
-                pkg.add_hash(alg, value)
-            if "hash" in archive and "=" in archive["hash"]:
-                pkg.add_hash(*archive["hash"].split("=", 1))
-            if archive:
-                pkg.download_url = info.get("url")
+            with suppress(ValueError):
+                _hashes_from_download_info(pkg, json.loads(direct))
         packages[pkg.key] = pkg
     return Inventory(packages, "installed environment")
 
@@ -142,9 +138,8 @@ def from_pip_report(path: Path) -> Inventory:
         pkg = Package(
             name=meta.get("name", ""), version=meta.get("version", ""), summary=meta.get("summary") or "",
             license_expression=meta.get("license_expression"),
-            license_text=meta.get("license") if meta.get("license") and len(meta["license"]) <= 80 else None,
-            license_classifiers=tuple(c.rsplit(" :: ", 1)[-1] for c in meta.get("classifier", [])
-                                      if c.startswith("License ::") and c.count("::") >= 2),
+            license_text=_licence_text(meta.get("license")),
+            license_classifiers=_licence_classifiers(meta.get("classifier", [])),
             requires=tuple(meta.get("requires_dist", [])), homepage=meta.get("home_page"),
         )
         _hashes_from_download_info(pkg, item.get("download_info", {}))
@@ -177,15 +172,6 @@ def from_lock(path: Path) -> Inventory:
                       "--hash options", source=str(path))
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -199,7 +185,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _from_uv_lock(path: Path) -> Inventory:
-    data = _read_toml(path)
+    data = read_toml(path, "lock file")
     packages: dict[str, Package] = {}
     for entry in data.get("package", []):
         if "version" not in entry:
@@ -216,7 +202,7 @@ def _from_uv_lock(path: Path) -> Inventory:
 
 
 def _from_pylock(path: Path) -> Inventory:
-    data = _read_toml(path)
+    data = read_toml(path, "lock file")
     packages: dict[str, Package] = {}
     for entry in data.get("packages", []):
         if "version" not in entry:
@@ -298,7 +284,7 @@ class RootProject:
 
 def read_pyproject(root: Path) -> RootProject:
     path = root / "pyproject.toml"
-    data = _read_toml(path).get("project")
+    data = read_toml(path, "lock file").get("project")
     if not isinstance(data, dict) or "name" not in data:
         raise ConfigError("no [project] table with a name", source=str(path), path="project")
     version = data.get("version")
@@ -399,16 +385,6 @@ class SbomResult:
         return SBOM_JSON if self.format == "json" else SBOM_XML
 
 
-def source_date() -> datetime | None:
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        return datetime.fromtimestamp(int(raw), tz=UTC)
-    except (ValueError, OverflowError):
-        raise ConfigError(f"not a Unix timestamp: {raw!r}", source="$SOURCE_DATE_EPOCH") from None
-
-
 def _licenses(pkg: Package) -> list[Any]:
     from cyclonedx.contrib.license.factories import LicenseFactory
 
@@ -484,6 +460,17 @@ def _quick_iri_check() -> Iterator[None]:
         checkers["iri-reference"] = original
 
 
+def validate(text: str, fmt: Literal["json", "xml"]) -> str | None:
+    """cyclonedx-python-lib's strict CycloneDX 1.6 schema validation; the first error, or None."""
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+    from cyclonedx.validation import make_schemabased_validator
+
+    output_format = OutputFormat.JSON if fmt == "json" else OutputFormat.XML
+    with _quick_iri_check():
+        error = make_schemabased_validator(output_format, SchemaVersion.V1_6).validate_str(text)
+    return None if error is None else str(error)
+
+
 def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface | None, *, service_name: str,
                scope: Literal["runtime", "all"] = "runtime", fmt: Literal["json", "xml"] = "json") -> SbomResult:
     from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, XsUri
@@ -491,12 +478,11 @@ def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface |
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output import make_outputter
     from cyclonedx.schema import OutputFormat, SchemaVersion
-    from cyclonedx.validation import make_schemabased_validator
     from packageurl import PackageURL
 
     from mcp_comply import __version__
 
-    _REF_TYPES = {"homepage": ExternalReferenceType.WEBSITE, "source": ExternalReferenceType.VCS,
+    ref_types = {"homepage": ExternalReferenceType.WEBSITE, "source": ExternalReferenceType.VCS,
                   "repository": ExternalReferenceType.VCS, "documentation": ExternalReferenceType.DOCUMENTATION,
                   "issues": ExternalReferenceType.ISSUE_TRACKER, "changelog": ExternalReferenceType.RELEASE_NOTES}
     direct, edges, missing = resolve_graph(inventory, root.dependencies, scope)
@@ -508,12 +494,12 @@ def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface |
         name=root.name, version=root.version, type=ComponentType.APPLICATION, bom_ref=root_purl.to_string(),
         purl=root_purl, description=root.description or None,
         licenses=_licenses(Package(root.name, root.version, license_expression=root.license)) if root.license else (),
-        external_references=[ExternalReference(type=_REF_TYPES.get(label.lower(), ExternalReferenceType.OTHER),
+        external_references=[ExternalReference(type=ref_types.get(label.lower(), ExternalReferenceType.OTHER),
                                                url=XsUri(url), comment=label) for label, url in root.urls],
     )
     tool = Component(name="mcp-comply", version=__version__, type=ComponentType.APPLICATION,
                      bom_ref=f"pkg:pypi/mcp-comply@{__version__}?tool")
-    timestamp = source_date()
+    timestamp = source_date_epoch()
     meta = BomMetaData(component=root_component, timestamp=timestamp)
     meta.tools.components.add(tool)
     bom = Bom(metadata=meta, serial_number=uuid.UUID(int=0))
@@ -557,8 +543,7 @@ def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface |
     # A stable serial number, derived from the content itself.
     serial = uuid.uuid5(uuid.NAMESPACE_URL, "mcp-comply:" + draft).urn
     text = draft.replace(uuid.UUID(int=0).urn, serial, 1)
-    with _quick_iri_check():
-        error = make_schemabased_validator(output_format, version).validate_str(text)
+    error = validate(text, fmt)
     if error is not None:
         raise MCPComplyError(f"the generated SBOM does not validate against CycloneDX {version.to_version()}: {error}")
     return SbomResult(text, fmt, len(by_key), with_hashes, with_licenses, edge_count, services, notes)
