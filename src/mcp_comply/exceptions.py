@@ -29,6 +29,10 @@ class ConfigError(MCPComplyError):
                f"  reason: {self.reason}"
 
 
+class IntegrityError(MCPComplyError):
+    """Audit data, a checkpoint, a proof or a signature does not verify, or cannot be kept intact."""
+
+
 class InstrumentationError(MCPComplyError):
     """instrument() was handed an object or framework version it cannot instrument."""
 

@@ -34,8 +34,9 @@ def test_verify_exit_codes(log: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert {f["kind"] for f in report["findings"]} >= {"modified", "inconsistent_checkpoint"}
     first = next(f for f in report["findings"] if f["kind"] == "modified")
     assert first["file"].endswith("segment-000001.jsonl")
-    assert first["line"] == 6
-    assert first["seq"] == 5
+    # open, checkpoint, then calls a=0.. from seq 2: a=3 is seq 5, so the link of seq 6 breaks
+    assert first["line"] == 7
+    assert first["seq"] == 6
     assert main(["audit", "verify", str(tmp_path / "nowhere")]) == 2
     assert main(["audit", "verify", str(log), "--key", str(tmp_path / "missing.pub")]) == 2
     assert "missing.pub" in capsys.readouterr().err
@@ -51,7 +52,8 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_show_filters(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "show", str(log), "--kind", "checkpoint", "--json"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["size"] for r in records] == [5, 11, 16]
+    # at open, after every 5 records since the last one, and at close
+    assert [r["size"] for r in records] == [1, 7, 13, 17]
     assert main(["audit", "show", str(log), "--tool", "add"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 12
 
@@ -62,11 +64,12 @@ def test_prove_outputs_proofs_that_verify(log: Path, capsys: pytest.CaptureFixtu
     b64 = base64.b64decode
     merkle.verify_inclusion(b64(inclusion["leaf_hash"]), 3, inclusion["size"],
                             [b64(h) for h in inclusion["proof"]], b64(inclusion["root"]))
-    assert main(["audit", "prove", str(log), "--old-size", "5", "--size", "11"]) == 0
+    assert main(["audit", "prove", str(log), "--old-size", "8", "--size", "14"]) == 0
     consistency = json.loads(capsys.readouterr().out)
-    merkle.verify_consistency(5, 11, b64(consistency["old_root"]), b64(consistency["root"]),
+    merkle.verify_consistency(8, 14, b64(consistency["old_root"]), b64(consistency["root"]),
                               [b64(h) for h in consistency["proof"]])
     # the roots are the ones the signed checkpoints carry
-    note5 = (log / "checkpoints" / "chain-0" / "000000000005.note").read_text().split("\n")[2]
-    assert consistency["old_root"] == note5
+    notes = log / "checkpoints" / "chain-0"
+    assert consistency["old_root"] == (notes / "000000000008.note").read_text().split("\n")[2]
+    assert consistency["root"] == (notes / "000000000014.note").read_text().split("\n")[2]
     assert main(["audit", "prove", str(log)]) == 2

@@ -33,10 +33,12 @@ def test_pristine_log_is_intact(pristine: Path) -> None:
     assert report.intact
     assert report.findings == []
     (chain,) = report.chains
-    # open + 40 calls + close + 5 checkpoint records (every 10 records and at close)
-    assert chain.records == 47
+    # open + 40 calls + close + 6 checkpoint records (at open, every 10 records and at close),
+    # each followed by a signed note whose tree includes it
+    assert chain.records == 48
     assert chain.checkpoints_verified == 6
-    assert chain.latest_checkpoint == 47
+    assert chain.latest_checkpoint == 48
+    assert (chain.authenticated, chain.unsigned, chain.sealed) == (48, 0, True)
     assert report.unchecked == ["no remembered state (--state): a rollback to an older copy of the whole "
                                 "directory cannot be ruled out"]
 
@@ -97,11 +99,11 @@ def test_inserted_and_reordered_records(pristine: Path, copy_of: Callable[[Path]
 def test_modified_record_names_line_and_seq(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
     target = copy_of(pristine)
     lines = _lines(target)
-    lines[3] = lines[3].replace(b'"a":2', b'"a":9')
+    lines[4] = lines[4].replace(b'"a":2', b'"a":9')  # open, checkpoint, a=0, a=1, a=2 (seq 4)
     _write_lines(target, lines)
     report = _verify(target)
     modified = [f for f in report.findings if f.kind == v.MODIFIED]
-    assert [(f.line, f.seq) for f in modified] == [(5, 4)]  # the next record's link breaks
+    assert [(f.line, f.seq) for f in modified] == [(6, 5)]  # the next record's link breaks
     assert v.INCONSISTENT in _kinds(report)  # and every checkpoint above it disagrees
 
 
@@ -110,7 +112,7 @@ def test_truncation_below_a_checkpoint(pristine: Path, copy_of: Callable[[Path],
     _write_lines(target, _lines(target)[:30])
     report = _verify(target)
     truncated = [f for f in report.findings if f.kind == v.TRUNCATED]
-    assert sorted(f.seq for f in truncated) == [32, 43, 46, 47]  # checkpoints the short log cannot reach
+    assert sorted(f.seq for f in truncated) == [35, 46, 48]  # checkpoints the short log cannot reach
     assert not report.intact
 
 
@@ -141,7 +143,7 @@ def test_rewrite_without_the_key_is_caught(pristine: Path, copy_of: Callable[[Pa
 
 def test_forged_signature_is_a_bad_signature(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
     target = copy_of(pristine)
-    note = target / "checkpoints" / "chain-0" / "000000000010.note"
+    note = target / "checkpoints" / "chain-0" / "000000000013.note"
     text = note.read_text()
     sig = text.rsplit(" ", 1)[1]
     flipped = ("A" if sig[10] != "A" else "B").join([sig[:10], sig[11:]])
@@ -171,16 +173,17 @@ def test_duplicate_keys_nan_and_invalid_utf8(pristine: Path, copy_of: Callable[[
     for bad, kind in ((b'"tool":"add"', v.DUPLICATE_KEY), (b'"a":NaN', v.MALFORMED), (b"\xff\xfe", v.INVALID_UTF8)):
         target = copy_of(pristine)
         lines = _lines(target)
-        line = lines[4]
+        line = lines[5]  # the call with a=3
         if kind == v.DUPLICATE_KEY:
-            lines[4] = line.replace(b'"tool":"add"', b'"tool":"add","tool":"delete_all"')
+            lines[5] = line.replace(b'"tool":"add"', b'"tool":"add","tool":"delete_all"')
         elif kind == v.MALFORMED:
-            lines[4] = line.replace(b'"a":3', bad)
+            lines[5] = line.replace(b'"a":3', bad)
         else:
-            lines[4] = line.replace(b"\xc3\xa9", bad)
+            lines[5] = line.replace(b"\xc3\xa9", bad)
+        assert lines[5] != line
         _write_lines(target, lines)
         report = _verify(target)
-        assert [(f.kind, f.line) for f in report.findings if f.line == 5] == [(kind, 5)]
+        assert [(f.kind, f.line) for f in report.findings if f.line == 6] == [(kind, 6)]
         shutil.rmtree(target)
 
 

@@ -101,7 +101,11 @@ def test_processes_and_threads_each_keep_their_own_chain(tmp_path: Path) -> None
         from pathlib import Path
         from mcp_comply.audit.writer import AuditWriter, WriterConfig
         writer = AuditWriter(WriterConfig(directory=Path(sys.argv[2]), checkpoint_every=100))
-        time.sleep(max(0.0, float(sys.argv[3]) - time.time()))   # all three hold a chain at once
+        barrier = Path(sys.argv[3])
+        (barrier / str(os.getpid())).touch()
+        deadline = time.time() + 60
+        while len(list(barrier.iterdir())) < 3 and time.time() < deadline:   # all three hold a chain at once
+            time.sleep(0.01)
         def work(t):
             for i in range(250):
                 writer.submit("call", {"thread": t, "i": i})
@@ -109,8 +113,9 @@ def test_processes_and_threads_each_keep_their_own_chain(tmp_path: Path) -> None
         [t.start() for t in threads]; [t.join() for t in threads]
         writer.close()
     """)
-    start = str(time.time() + 3.0)
-    procs = [subprocess.Popen([sys.executable, "-c", code, SRC, str(directory), start]) for _ in range(3)]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", code, SRC, str(directory), str(barrier)]) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     report = verify_directory(directory)
     assert report.intact, report.findings
@@ -190,36 +195,53 @@ def test_rotation_keeps_one_chain_and_a_missing_segment_is_found(tmp_path: Path)
     assert v.DELETED in kinds
 
 
-def test_retention_prunes_whole_segments_and_leaves_a_verifiable_marker(tmp_path: Path) -> None:
-    config = WriterConfig(directory=tmp_path, max_segment_bytes=3000, retention_days=30, signer=SIGNER)
-    writer = AuditWriter(config)
+def test_retention_goes_by_the_records_own_time_and_leaves_a_signed_marker(tmp_path: Path) -> None:
+    """File times say nothing (backdating them removes nothing); once the records themselves are
+    older than the signed period, whole segments go, named by a marker a checkpoint signs."""
+    now = [time.time()]
+
+    def writer() -> AuditWriter:
+        return AuditWriter(WriterConfig(directory=tmp_path, max_segment_bytes=3000, retention_days=30,
+                                        signer=SIGNER, clock=lambda: now[0]))
+
+    first = writer()
     for i in range(60):
-        writer.submit("call", {"i": i, "pad": "r" * 50})
-        writer.flush()
-    writer.close()
+        first.submit("call", {"i": i, "pad": "r" * 50})
+        first.flush()
+    first.close()
     segments = sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
-    old = time.time() - 40 * 86400
-    for seg in segments[:2]:
+    assert len(segments) >= 4
+    old = time.time() - 400 * 86400
+    for seg in segments:
         os.utime(seg, (old, old))
-    writer = AuditWriter(WriterConfig(directory=tmp_path, max_segment_bytes=3000, retention_days=30,
-                                      signer=SIGNER))
+    writer().close()
+    assert sorted((tmp_path / "chain-0").glob("segment-*.jsonl")) == segments
+
+    now[0] += 31 * 86400
+    third = writer()
     for i in range(30):
-        writer.submit("call", {"i": 1000 + i, "pad": "r" * 50})
-        writer.flush()
-    writer.close()
+        third.submit("call", {"i": 1000 + i, "pad": "r" * 50})
+        third.flush()
+    third.close()
     remaining = sorted((tmp_path / "chain-0").glob("segment-*.jsonl"))
-    assert segments[0] not in remaining
-    assert segments[1] not in remaining
+    # the last old segment also holds the new life's first records: it stays
+    assert set(segments) & set(remaining) == {segments[-1]}
     markers = [json.loads(line) for seg in remaining for line in seg.read_text().splitlines()
                if '"kind":"retention"' in line]
-    assert [m["pruned_segments"] for m in markers] == [[segments[0].name, segments[1].name]]
+    assert [m["segments"] for m in markers] == [[p.name for p in segments[:-1]]]
+    assert (markers[0]["first_seq"], markers[0]["retention_days"]) == (0, 30)
+    rotation = json.loads(segments[-1].read_text().splitlines()[0])
+    assert (markers[0]["last_seq"], markers[0]["last_hash"]) == (rotation["seq"] - 1, rotation["prev"])
     report = verify_directory(tmp_path, verifiers=[SIGNER.verifier])
-    assert report.intact, report.findings
-    # without the marker, the missing start is a finding
+    assert report.findings == []
+    (chain,) = report.chains
+    assert chain.first_seq == markers[0]["last_seq"] + 1
+    assert (chain.unsigned, chain.sealed) == (0, True)
+    # without the markers, the missing start is a finding
     for seg in remaining:
         seg.write_bytes(b"".join(line for line in seg.read_bytes().splitlines(keepends=True)
                                  if b'"kind":"retention"' not in line))
-    assert not verify_directory(tmp_path).intact
+    assert v.DELETED in {f.kind for f in verify_directory(tmp_path).findings}
 
 
 def test_clock_jumps_are_recorded_and_order_is_by_seq(tmp_path: Path) -> None:

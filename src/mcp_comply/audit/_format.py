@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
+
+from mcp_comply.exceptions import IntegrityError
 
 FORMAT_VERSION = 1
+MAX_LINE = 16 * 1024 * 1024
+"""The longest record line (newline included) readers take whole; longer lines are hashed in
+bounded chunks and reported, never held in memory."""
 GENESIS = "0" * 64
 SEGMENT_PREFIX = "segment-"
 SEGMENT_SUFFIX = ".jsonl"
@@ -34,15 +41,91 @@ def timestamp(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+HEADER = ("v", "seq", "ts", "chain", "kind", "prev")
+"""The chain fields every record starts with, in this order; only the writer sets them."""
+_RESERVED = frozenset(HEADER)
+
+
+def safe_key(key: str, body: dict[str, Any]) -> str:
+    """The name a body field is stored under: a header name gets underscores in front until it is
+    free (``seq`` becomes ``_seq``), so no body or processor can set or shadow a chain field."""
+    if key not in _RESERVED:
+        return key
+    renamed = "_" + key
+    while renamed in body:
+        renamed = "_" + renamed
+    return renamed
+
+
 def encode(seq: int, ts: str, chain: str, kind: str, prev: str, body: dict[str, Any]) -> bytes:
-    """The exact bytes of one record, newline included; the chain fields lead in a fixed order."""
+    """The exact bytes of one record, newline included; the chain fields lead in a fixed order and
+    a body field with a header name is renamed (see :func:`safe_key`)."""
     record = {"v": FORMAT_VERSION, "seq": seq, "ts": ts, "chain": chain, "kind": kind, "prev": prev}
-    record.update(body)
+    if _RESERVED.isdisjoint(body):
+        record.update(body)
+    else:
+        for key, value in body.items():
+            record[safe_key(key, body) if key in _RESERVED else key] = value
     return (_encoder.encode(record) + "\n").encode("utf-8", "surrogatepass")
 
 
 def line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def parse_ts(ts: object) -> float | None:
+    """Seconds since the epoch of an RFC 3339 ``ts`` as the writer writes it; None if it is not one."""
+    if not isinstance(ts, str) or len(ts) != 27 or not ts.endswith("Z"):
+        return None
+    try:
+        return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+class LongLine(NamedTuple):
+    """A line longer than the reader's limit: only its length and hashes, computed in chunks."""
+
+    length: int
+    complete: bool
+    """It ended with a newline (False: it ran to the end of the file)."""
+    sha256: str
+    """Hex SHA-256 of its bytes (what the next record's ``prev`` commits to)."""
+    leaf: bytes
+    """Its RFC 6962 leaf hash."""
+
+
+_CHUNK = 1 << 20
+
+
+def read_lines(fh: IO[bytes], limit: int = MAX_LINE) -> Iterator[bytes | LongLine]:
+    """The lines of a file, newline included, in memory bounded by ``limit``: a longer line comes
+    as a :class:`LongLine`. The last line may lack its newline (a torn tail)."""
+    readline = fh.readline
+    while True:
+        line = readline(limit)
+        if len(line) < limit or line.endswith(b"\n"):
+            if not line:
+                return
+            yield line
+            continue
+        plain, leaf = hashlib.sha256(line), hashlib.sha256(b"\x00" + line)
+        length, complete = len(line), False
+        while True:
+            chunk = readline(_CHUNK)
+            if not chunk:
+                break
+            plain.update(chunk)
+            leaf.update(chunk)
+            length += len(chunk)
+            if chunk.endswith(b"\n"):
+                complete = True
+                break
+        yield LongLine(length, complete, plain.hexdigest(), leaf.digest())
 
 
 def segment_name(index: int) -> str:
@@ -62,15 +145,19 @@ def segments(chain_dir: Path) -> list[Path]:
     return [p for _, p in indexed]
 
 
-class StrictJSONError(ValueError):
-    pass
+class StrictJSONError(IntegrityError):
+    """A stored line is not the strict JSON the writer writes; ``kind`` names the finding."""
+
+    def __init__(self, message: str, kind: str = "malformed") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise StrictJSONError(f"duplicate key {key!r}")
+            raise StrictJSONError(f"duplicate key {key!r}", "duplicate_key")
         out[key] = value
     return out
 
@@ -90,7 +177,7 @@ def parse_line(line: bytes) -> dict[str, Any]:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise StrictJSONError(f"invalid UTF-8 at byte {exc.start}") from None
+        raise StrictJSONError(f"invalid UTF-8 at byte {exc.start}", "invalid_utf8") from None
     try:
         value = _decoder.decode(text)
     except json.JSONDecodeError as exc:

@@ -18,13 +18,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from mcp_comply.exceptions import IntegrityError
+
 _ALG_ED25519 = b"\x01"
 _DASH = "\u2014"
 _MAX_SIGNATURES = 16
 
 
-class NoteError(ValueError):
+class NoteError(IntegrityError):
     """A note or checkpoint is malformed, or no trusted signature verifies."""
+
+
+class UntrustedNoteError(NoteError):
+    """A well-formed note that no trusted key signed (unsigned, or signed by another key)."""
 
 
 def _check_name(name: str) -> None:
@@ -137,7 +143,7 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, list[str]]:
             raise NoteError(f"bad signature from key {name!r}") from None
         verified.append(name)
     if not verified:
-        raise NoteError("no signature from a trusted key")
+        raise UntrustedNoteError("no signature from a trusted key")
     return body, verified
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from mcp_comply import semconv
+from mcp_comply._record import CallRecord, semconv_error_type
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit.keys import load_signer
 from mcp_comply.audit.redact import DEFAULT_DENY_KEYS, RedactionRules, Redactor
 from mcp_comply.audit.writer import AuditWriter, WriterConfig, audit_metrics_hooks
 from mcp_comply.config import AuditPolicy
-from mcp_comply.exceptions import ConfigError
-from mcp_comply.instrument._record import CallRecord, semconv_error_type
+from mcp_comply.exceptions import ConfigError, IntegrityError
 
 ENV_SIGNING_KEY = "MCP_COMPLY_AUDIT_SIGNING_KEY"
 Processor = Callable[[Any, str, dict[str, Any]], dict[str, Any]]
@@ -77,6 +77,7 @@ class AuditSink:
         self.server_name = server_name
         self.policy_name = policy_name
         self.fail_closed = policy.on_failure == "fail-closed"
+        self.wait_durable = policy.fsync == "always"
         self._schemas = schemas
         self.processors: list[Processor] = []
         """structlog-style processors ``(logger, method_name, event_dict) -> event_dict``, run on the
@@ -88,19 +89,35 @@ class AuditSink:
         return "hmac-sha256:" + hmac.digest(self.redactor.key, data.encode("utf-8", "surrogatepass"),
                                             "sha256").hex()[:32]
 
-    def __call__(self, record: CallRecord) -> None:
-        """On the request path: redact (arguments, error text) and enqueue. The record body is
-        built, digested and serialised on the writer thread."""
-        schema = self._schemas.schema(record.tool) if self._schemas is not None and record.tool else None
+    def __call__(self, record: CallRecord) -> asyncio.Future[bool] | None:
+        """On the request path: redact (arguments, error text, resource URI) and enqueue. The
+        record body is built, digested and serialised on the writer thread. With ``fsync:
+        always`` the returned future completes once the record is on disk (the middleware holds
+        the response until then); otherwise nothing waits."""
+        tool_call = record.method == semconv.METHOD_TOOLS_CALL
+        schema = (self._schemas.schema(record.tool) if tool_call and self._schemas is not None and record.tool
+                  else None)
         secrets: set[str] = set()
         args, pointers = self.redactor.arguments(record.arguments, schema, secrets)
         error = self.redactor.text(record.error_message, secrets) if record.error_message else None
+        uri = self.redactor.text(record.uri) if record.uri is not None else None
         # Processors run on the writer thread inside a copy of the request's context (O(1)), so
         # structlog.contextvars.merge_contextvars sees what the application bound for this request.
         context = contextvars.copy_context() if self.processors else None
-        self.writer.submit(fmt.KIND_CALL, partial(self._body, record, args, pointers, error, context))
+        body = partial(self._body, record, args, pointers, error, uri, context)
+        if not self.wait_durable:
+            self.writer.submit(fmt.KIND_CALL, body)
+            return None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
 
-    def _body(self, record: CallRecord, args: Any, pointers: list[str], error: str | None,
+        def durable(ok: bool) -> None:  # on the writer thread
+            loop.call_soon_threadsafe(_resolve, future, ok)
+
+        self.writer.submit(fmt.KIND_CALL, body, durable)
+        return future
+
+    def _body(self, record: CallRecord, args: Any, pointers: list[str], error: str | None, uri: str | None,
               context: contextvars.Context | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "method": record.method, "tool": record.tool, "outcome": record.outcome,
@@ -115,6 +132,8 @@ class AuditSink:
             "server": self.server_name, "framework": record.framework, "policy": self.policy_name,
             "args": args, "redacted": pointers,
         }
+        if uri is not None:
+            body["uri"] = uri
         if record.method == semconv.METHOD_TOOLS_CALL:
             # Keyed (HMAC) digests of the raw arguments and result: equality stays checkable, the
             # values never reach disk.
@@ -122,10 +141,15 @@ class AuditSink:
             body["result_digest"] = self._digest(record.result) if record.result is not None else None
         for processor in self.processors:
             try:
-                body = (context.run(processor, None, fmt.KIND_CALL, body) if context is not None
-                        else processor(None, fmt.KIND_CALL, body))
+                changed: object = (context.run(processor, None, fmt.KIND_CALL, dict(body)) if context is not None
+                           else processor(None, fmt.KIND_CALL, dict(body)))
             except Exception as exc:  # noqa: BLE001 - a user's processor must not lose the record
                 body["processor_error"] = f"{type(exc).__name__}: {exc}"[:200]
+                continue
+            if isinstance(changed, dict):
+                body = changed  # header names in it are renamed by the encoder, never obeyed
+            else:
+                body["processor_error"] = f"returned {type(changed).__name__}, not a dict"
         return body
 
     def add_processor(self, processor: Processor) -> None:
@@ -152,5 +176,10 @@ class AuditSink:
         self.writer.close()
 
 
-class AuditRefusal(Exception):
+def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
+    if not future.done():
+        future.set_result(ok)
+
+
+class AuditRefusal(IntegrityError):
     """The fail-closed policy refuses a call whose audit record cannot be made durable."""

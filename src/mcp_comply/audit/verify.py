@@ -1,25 +1,36 @@
 """Streaming verification of an audit directory: every chain, every segment, every checkpoint.
 
-Constant memory: lines are read one at a time, the Merkle tree is kept as its frontier, and only
-the roots at checkpointed sizes are remembered. Every problem becomes a :class:`Finding` naming
-file, line, seq and kind; what could not be checked is said in :attr:`Report.unchecked`.
+Constant memory: lines are read one at a time in bounded chunks, the Merkle tree is kept as its
+frontier, and only the roots at checkpointed sizes (and one entry per segment and per retention
+marker) are remembered. Every problem becomes a :class:`Finding` naming file, line, seq and kind;
+what could not be checked is said in :attr:`Report.unchecked`.
+
+With a key, verify also says how much of each chain is *authenticated*: the records covered by
+the newest checkpoint whose signature and Merkle root verify. A chain with records and no such
+checkpoint is a finding; so is anything after it in a sealed chain (one that ended with
+``close``), and an unsigned tail older than the chain's checkpoint interval plus ``grace_s``
+(a live writer signs within the interval). A younger tail is reported as a notice: no verifier can
+tell those records from ones an attacker appended a moment ago.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit.merkle import EMPTY_ROOT, CompactTree, leaf_hash
-from mcp_comply.audit.note import Checkpoint, NoteError, Verifier, open_note
+from mcp_comply.audit.note import Checkpoint, NoteError, UntrustedNoteError, Verifier, open_note
 
-MAX_LINE = 16 * 1024 * 1024
+MAX_LINE = fmt.MAX_LINE
+MAX_NOTE = 64 * 1024
+DEFAULT_GRACE_S = 30.0
+_DEFAULT_INTERVAL_S = 5.0
 
 # Finding kinds
 MODIFIED = "modified"
@@ -27,6 +38,7 @@ INSERTED = "inserted"
 DELETED = "deleted"
 REORDERED = "reordered"
 MALFORMED = "malformed"
+OVERLONG = "overlong_line"
 DUPLICATE_KEY = "duplicate_key"
 INVALID_UTF8 = "invalid_utf8"
 TORN_TAIL = "torn_tail"
@@ -36,11 +48,18 @@ UNSIGNED = "unsigned_checkpoint"
 INCONSISTENT = "inconsistent_checkpoint"
 ROLLBACK = "rollback"
 MISSING_SEGMENT = "missing_segment"
-NOTICES = frozenset({TORN_TAIL})  # crash artefacts, not tampering
+NOT_AUTHENTICATED = "not_authenticated"
+UNSIGNED_TAIL = "unsigned_tail"
+YOUNG_TAIL = "young_unsigned_tail"
+AFTER_CLOSE = "after_close"
+BAD_RETENTION = "invalid_retention"
+NOTICES = frozenset({TORN_TAIL, YOUNG_TAIL})  # crash artefacts and live writers, not tampering
 
-_HEADER = re.compile(rb'\{"v":1,"seq":(\d+),"ts":"[0-9T:.Z-]{27}","chain":"([^"\\]*)","kind":"([a-z_]+)",'
+_HEADER = re.compile(rb'\{"v":1,"seq":(\d+),"ts":"([0-9T:.Z-]{27})","chain":"([^"\\]*)","kind":"([a-z_]+)",'
                      rb'"prev":"([0-9a-f]{64})"[,}]')
-_PLAIN_KINDS = frozenset({b"call", b"intent", b"open", b"close", b"gap", b"recovery", b"clock_jump"})
+# Records with no chain-level meaning: the fast path may skip their JSON parse.
+_PLAIN_KINDS = frozenset({b"call", b"intent", b"gap", b"clock_jump"})
+_AFTER_CLOSE_OK = frozenset({fmt.KIND_CHECKPOINT, fmt.KIND_RECOVERY, fmt.KIND_OPEN})
 _LEAF0 = hashlib.sha256(b"\x00")
 
 
@@ -70,12 +89,21 @@ class Finding:
 class ChainResult:
     chain: str
     records: int = 0
+    """The chain's length: seq of its last record + 1 (records removed by retention included)."""
+    first_seq: int = 0
+    """The first record still present (above 0 once retention has removed older segments)."""
     segments: int = 0
     root: str = ""
     checkpoints_verified: int = 0
     latest_checkpoint: int = 0
     latest_checkpoint_root: str = EMPTY_ROOT.hex()
     """Hex root of the largest verified checkpoint: what ``--state`` remembers."""
+    authenticated: int | None = None
+    """Records up to this size are covered by a checkpoint signed by a trusted key (None: no key)."""
+    unsigned: int | None = None
+    """Records after the newest signed checkpoint (None: no key)."""
+    sealed: bool = False
+    """The chain's last life ended with a ``close`` record."""
 
 
 @dataclass
@@ -93,220 +121,399 @@ class Report:
                 "unchecked": self.unchecked, "chains": [asdict(c) for c in self.chains]}
 
 
-def _classify_parse_error(message: str) -> str:
-    if message.startswith("duplicate key"):
-        return DUPLICATE_KEY
-    if message.startswith("invalid UTF-8"):
-        return INVALID_UTF8
-    return MALFORMED
+@dataclass
+class _Marker:
+    """A retention record, remembered until the end of the chain (when coverage is known)."""
+
+    seq: int
+    where: str
+    line: int
+    last_seq: int
+    last_hash: str
+    newest_ts: str
 
 
-def _notes(directory: Path, verifiers: list[Verifier], report: Report) -> dict[int, tuple[Checkpoint, Path]]:
-    """Checkpoint notes of one chain, by size, after signature checks."""
+def read_notes(directory: Path, verifiers: list[Verifier], report: Report) -> dict[int, tuple[Checkpoint, Path]]:
+    """Checkpoint notes of one chain, by size, after signature checks (bounded reads)."""
     out: dict[int, tuple[Checkpoint, Path]] = {}
     if not directory.is_dir():
         return out
     for path in sorted(directory.glob("*.note")):
         if path.name == "latest.note":
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_NOTE + 1)
+        if len(data) > MAX_NOTE:
+            report.findings.append(Finding(MALFORMED, str(path), None, None, f"note larger than {MAX_NOTE} bytes"))
+            continue
+        text = data.decode("utf-8", errors="replace")
         try:
             if verifiers:
                 body, _ = open_note(text, verifiers)
             else:
                 body = text.split("\n\n", 1)[0] + "\n"
             checkpoint = Checkpoint.parse(body)
+        except UntrustedNoteError as exc:
+            report.findings.append(Finding(UNSIGNED, str(path), None, None, str(exc)))
+            continue
         except NoteError as exc:
-            kind = UNSIGNED if "no signature from a trusted key" in str(exc) else BAD_SIGNATURE
-            report.findings.append(Finding(kind, str(path), None, None, str(exc)))
+            report.findings.append(Finding(BAD_SIGNATURE, str(path), None, None, str(exc)))
             continue
         out[checkpoint.size] = (checkpoint, path)
     return out
 
 
-def verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier], report: Report,
-                 state: dict[str, Any] | None, *, strict_json: bool = True) -> ChainResult:
-    """Verify one chain. ``strict_json=False`` reads ordinary records' headers from the bytes and
-    skips the full JSON parse of their bodies (about 4x faster): the chain, the Merkle roots and the
-    signatures still cover every byte, but a duplicate key inside a body would not be reported."""
-    chain = chain_dir.name
-    result = ChainResult(chain)
-    notes = _notes(checkpoint_dir / chain, verifiers, report)
-    wanted_sizes = set(notes)
-    if state is not None:
-        wanted_sizes.add(int(state["size"]))
-    roots: dict[int, bytes] = {}
-    tree = CompactTree()
-    if 0 in wanted_sizes:
-        roots[0] = tree.root()
-    segments = fmt.segments(chain_dir)
-    expected_seq, prev_hash = 0, fmt.GENESIS
-    prev_bytes, chain_bytes = prev_hash.encode(), chain.encode()
-    pending_retention: tuple[int, str, str] | None = None
-    pruned_below = 0
-    first = True
-    previous_index: int | None = None
-    for seg_no, path in enumerate(segments):
-        index = fmt.segment_index(path.name) or 0
-        if previous_index is not None and index != previous_index + 1:
-            report.findings.append(Finding(MISSING_SEGMENT, str(path), None, None,
-                                           f"segment {previous_index + 1} is missing before {path.name}"))
-        previous_index = index
-        result.segments += 1
-        last_segment = seg_no == len(segments) - 1
-        where = str(path)
-        leaf0_copy, sha256, append_leaf, header = _LEAF0.copy, hashlib.sha256, tree.append_leaf_hash, _HEADER.match
+class ChainVerifier:
+    """Verifies one chain in one pass: the line-level chain and Merkle tree, one method per record
+    kind with chain-level meaning, then the checkpoints, retention, coverage and remembered state."""
+
+    def __init__(self, chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier], report: Report,
+                 remembered: dict[str, Any] | None, *, strict_json: bool = True, now: float | None = None,
+                 grace_s: float = DEFAULT_GRACE_S) -> None:
+        self.chain_dir = chain_dir
+        self.chain = chain_dir.name
+        self.verifiers = verifiers
+        self.report = report
+        self.remembered = remembered
+        self.strict_json = strict_json
+        self.now = time.time() if now is None else now
+        self.grace_s = grace_s
+        self.result = ChainResult(self.chain)
+        self.notes = read_notes(checkpoint_dir / self.chain, verifiers, report)
+        self.wanted = set(self.notes)
+        if remembered is not None:
+            self.wanted.add(int(remembered["size"]))
+        self.roots: dict[int, bytes] = {}
+        self.ts_at: dict[int, float | None] = {}
+        self.tree = CompactTree()
+        if 0 in self.wanted:
+            self.roots[0] = self.tree.root()
+        self.expected_seq = 0
+        self.prev_hash = fmt.GENESIS
+        self.prev_bytes = self.prev_hash.encode()
+        self.chain_bytes = self.chain.encode()
+        self.first = True
+        self.start: dict[str, Any] | None = None  # the rotation record a pruned chain starts with
+        self.rotations: dict[int, tuple[str, object]] = {}  # seq -> (prev, prev_segment_newest_ts)
+        self.markers: list[_Marker] = []
+        self.start_marker: _Marker | None = None
+        self.period: float | None = None
+        self.interval = _DEFAULT_INTERVAL_S
+        self.closed = False
+        self.where = ""
+
+    def finding(self, kind: str, line: int | None, seq: int | None, detail: str, where: str | None = None) -> None:
+        self.report.findings.append(Finding(kind, self.where if where is None else where, line, seq, detail))
+
+    # ---- the pass over the lines ----------------------------------------------------------------
+    def run(self) -> ChainResult:
+        segments = fmt.segments(self.chain_dir)
+        previous_index: int | None = None
+        for seg_no, path in enumerate(segments):
+            index = fmt.segment_index(path.name) or 0
+            self.where = str(path)
+            if previous_index is not None and index != previous_index + 1:
+                self.finding(MISSING_SEGMENT, None, None, f"segment {previous_index + 1} is missing before {path.name}")
+            previous_index = index
+            self.result.segments += 1
+            self._segment(path, last_segment=seg_no == len(segments) - 1)
+        self.result.records = self.tree.size
+        self.result.root = self.tree.root().hex()
+        self.result.sealed = self.closed
+        self._check_retention()
+        self._check_notes()
+        self._check_remembered()
+        if self.verifiers:
+            self._check_coverage()
+        return self.result
+
+    def _segment(self, path: Path, *, last_segment: bool) -> None:
+        wanted, roots, tree = self.wanted, self.roots, self.tree
+        header, leaf0_copy, sha256 = _HEADER.match, _LEAF0.copy, hashlib.sha256
         with path.open("rb", buffering=1 << 20) as fh:
-            for line_no, raw in enumerate(fh, start=1):
-                if not raw.endswith(b"\n"):
-                    at_end = last_segment and fh.read(1) == b""
-                    kind = TORN_TAIL if at_end else MALFORMED
-                    report.findings.append(Finding(kind, where, line_no, None,
-                                                   f"incomplete last line ({len(raw)} bytes, no newline)"))
-                    break
-                if len(raw) > MAX_LINE:
-                    report.findings.append(Finding(MALFORMED, where, line_no, None, "line too long"))
+            for line_no, raw in enumerate(fmt.read_lines(fh), start=1):
+                if isinstance(raw, fmt.LongLine):
+                    self._overlong(raw, line_no)
+                    if not raw.complete:
+                        break
                     continue
-                if not strict_json and not first:
+                if not raw.endswith(b"\n"):
+                    kind = TORN_TAIL if last_segment and fh.read(1) == b"" else MALFORMED
+                    self.finding(kind, line_no, None, f"incomplete last line ({len(raw)} bytes, no newline)")
+                    break
+                if not self.strict_json and not self.first and not self.closed:
                     # Fast path: the header is read from the bytes; the body is only checked for
-                    # UTF-8 and non-JSON numbers. Special records still take the full parse.
+                    # UTF-8 and non-JSON numbers. Records with chain-level meaning take the full parse.
                     m = header(raw)
-                    if (m is not None and m[2] == chain_bytes and m[3] in _PLAIN_KINDS
+                    if (m is not None and m[3] == self.chain_bytes and m[4] in _PLAIN_KINDS
                             and b"NaN" not in raw and b"Infinity" not in raw and _utf8(raw)
-                            and int(m[1]) == expected_seq and m[4] == prev_bytes):
+                            and int(m[1]) == self.expected_seq and m[5] == self.prev_bytes):
+                        if tree.size in wanted:
+                            self.ts_at[tree.size] = fmt.parse_ts(m[2].decode())
                         h = leaf0_copy()
                         h.update(raw)
-                        append_leaf(h.digest())
-                        if tree.size in wanted_sizes:
+                        tree.append_leaf_hash(h.digest())
+                        if tree.size in wanted:
                             roots[tree.size] = tree.root()
-                        prev_bytes = sha256(raw).hexdigest().encode()
-                        expected_seq += 1
+                        self.prev_bytes = sha256(raw).hexdigest().encode()
+                        self.expected_seq += 1
                         continue
-                    prev_hash = prev_bytes.decode()  # the full path below names the problem
-                try:
-                    record = fmt.parse_line(raw[:-1])
-                except ValueError as exc:
-                    kind = _classify_parse_error(str(exc))
-                    if b"\x00" in raw and last_segment:
-                        kind = TORN_TAIL
-                    report.findings.append(Finding(kind, where, line_no, None, str(exc)))
-                    tree.append_leaf_hash(leaf_hash(raw))
-                    prev_hash = fmt.line_hash(raw)
-                    prev_bytes = prev_hash.encode()
-                    expected_seq += 1
-                    continue
-                seq, prev = record.get("seq"), record.get("prev")
-                if first and isinstance(seq, int) and seq > 0 and prev != fmt.GENESIS:
-                    # pruned by retention: accepted once a retention marker vouches for it; the
-                    # rotation record that opens the segment carries the Merkle frontier to resume from
-                    pending_retention = (seq, str(prev), where)
-                    expected_seq, prev_hash = seq, str(prev)
-                    prev_bytes = prev_hash.encode()
-                    pruned_below = seq
-                    if record.get("kind") == fmt.KIND_ROTATION and record.get("tree_size") == seq:
-                        try:
-                            tree = CompactTree.from_state(seq, record.get("frontier") or [])
-                            append_leaf = tree.append_leaf_hash
-                        except (ValueError, TypeError):
-                            report.findings.append(Finding(MODIFIED, where, line_no, seq, "bad Merkle frontier"))
-                first = False
-                if record.get("v") != fmt.FORMAT_VERSION or record.get("chain") != chain \
-                        or record.get("kind") not in fmt.KINDS or list(record)[:6] != [
-                            "v", "seq", "ts", "chain", "kind", "prev"]:
-                    report.findings.append(Finding(MODIFIED, where, line_no, seq if isinstance(seq, int) else None,
-                                                   "record header is not what the writer writes"))
-                if not isinstance(seq, int):
-                    report.findings.append(Finding(MALFORMED, where, line_no, None, "no integer seq"))
-                elif seq != expected_seq:
-                    if seq > expected_seq:
-                        kind, detail = DELETED, f"expected seq {expected_seq}: {seq - expected_seq} record(s) missing"
-                    elif seq < expected_seq - 1 or prev == prev_hash:
-                        kind, detail = REORDERED, f"seq {seq} after seq {expected_seq - 1}"
-                    else:
-                        kind, detail = INSERTED, f"seq {seq} repeats: a record was inserted or duplicated"
-                    report.findings.append(Finding(kind, where, line_no, seq, detail))
-                elif prev != prev_hash:
-                    report.findings.append(Finding(MODIFIED, where, line_no, seq,
-                                                   "prev does not match the hash of the previous record "
-                                                   "(the previous record was changed)"))
-                if record.get("kind") == fmt.KIND_RETENTION and pending_retention is not None:
-                    below, head, _first = pending_retention
-                    if record.get("pruned_below_seq") == below and record.get("head") == head:
-                        pending_retention = None
-                if record.get("kind") == fmt.KIND_CHECKPOINT:
-                    # written right after the records it commits to
-                    size = record.get("size")
-                    here = base64.b64encode(tree.root()).decode()
-                    if size != tree.size or record.get("root") != here:
-                        report.findings.append(Finding(INCONSISTENT, where, line_no, seq,
-                                                       f"checkpoint record for size {size} does not match the "
-                                                       f"{tree.size} records before it"))
-                tree.append_leaf_hash(leaf_hash(raw))
-                if tree.size in wanted_sizes:
-                    roots[tree.size] = tree.root()
-                prev_hash = fmt.line_hash(raw)
-                prev_bytes = prev_hash.encode()
-                # a record from the past (reordered, duplicated) does not move the expectation back
-                expected_seq = max(expected_seq, seq + 1) if isinstance(seq, int) else expected_seq + 1
-    if pending_retention is not None:
-        below, _head, where = pending_retention
-        report.findings.append(Finding(DELETED, where, 1, below,
-                                       f"the chain starts at seq {below} and no retention marker accounts for it"))
-    result.records = tree.size
-    result.root = tree.root().hex()
-    for size, (checkpoint, path) in sorted(notes.items()):
-        if size <= pruned_below:
-            continue  # covers records retention has pruned
-        if size > tree.size:
-            report.findings.append(Finding(TRUNCATED, str(path), None, size,
-                                           f"checkpoint covers {size} records but the log has {tree.size}"))
-        elif roots.get(size) != checkpoint.root:
-            report.findings.append(Finding(INCONSISTENT, str(path), None, size,
-                                           f"checkpoint root for size {size} does not match the log: "
-                                           "records at or below it were changed"))
+                    self.prev_hash = self.prev_bytes.decode()  # the full path below names the problem
+                self._record(raw, line_no, last_segment)
+                tree = self.tree  # a pruned chain's first record replaces the tree
+
+    def _advance(self, sha: str, leaf: bytes) -> None:
+        self.tree.append_leaf_hash(leaf)
+        if self.tree.size in self.wanted:
+            self.roots[self.tree.size] = self.tree.root()
+        self.prev_hash = sha
+        self.prev_bytes = sha.encode()
+
+    def _overlong(self, line: fmt.LongLine, line_no: int) -> None:
+        self.finding(OVERLONG, line_no, None, f"line of {line.length} bytes is longer than the {MAX_LINE}-byte "
+                     "limit: it was hashed in chunks, not read")
+        self._advance(line.sha256, line.leaf)
+        self.expected_seq += 1
+        self.first = False
+
+    def _record(self, raw: bytes, line_no: int, last_segment: bool) -> None:
+        try:
+            record = fmt.parse_line(raw[:-1])
+        except fmt.StrictJSONError as exc:
+            self.finding(TORN_TAIL if b"\x00" in raw and last_segment else exc.kind, line_no, None, str(exc))
+            self._advance(fmt.line_hash(raw), leaf_hash(raw))
+            self.expected_seq += 1
+            self.first = False
+            return
+        seq, prev, kind = record.get("seq"), record.get("prev"), record.get("kind")
+        if self.first:
+            self.first = False
+            if isinstance(seq, int) and seq > 0 and prev != fmt.GENESIS:
+                self._pruned_start(record, line_no)
+        if (record.get("v") != fmt.FORMAT_VERSION or record.get("chain") != self.chain
+                or kind not in fmt.KINDS or list(record)[:6] != list(fmt.HEADER)):
+            self.finding(MODIFIED, line_no, seq if isinstance(seq, int) else None,
+                         "record header is not what the writer writes")
+        if not isinstance(seq, int):
+            self.finding(MALFORMED, line_no, None, "no integer seq")
+        elif seq != self.expected_seq:
+            if seq > self.expected_seq:
+                missing = seq - self.expected_seq
+                found, detail = DELETED, f"expected seq {self.expected_seq}: {missing} record(s) missing"
+            elif seq < self.expected_seq - 1 or prev == self.prev_hash:
+                found, detail = REORDERED, f"seq {seq} after seq {self.expected_seq - 1}"
+            else:
+                found, detail = INSERTED, f"seq {seq} repeats: a record was inserted or duplicated"
+            self.finding(found, line_no, seq, detail)
+        elif prev != self.prev_hash:
+            self.finding(MODIFIED, line_no, seq, "prev does not match the hash of the previous record "
+                         "(the previous record was changed)")
+        position = self.tree.size
+        if position in self.wanted:
+            self.ts_at[position] = fmt.parse_ts(record.get("ts"))
+        if self.closed and kind not in _AFTER_CLOSE_OK:
+            self.finding(AFTER_CLOSE, line_no, seq if isinstance(seq, int) else None,
+                         f"a {kind!r} record after the chain was closed (only a new life may follow a close)")
+            self.closed = False
+        handler = getattr(self, f"_on_{kind}", None) if isinstance(kind, str) else None
+        if handler is not None:
+            handler(record, position, line_no)
+        self._advance(fmt.line_hash(raw), leaf_hash(raw))
+        # a record from the past (reordered, duplicated) does not move the expectation back
+        self.expected_seq = max(self.expected_seq, seq + 1) if isinstance(seq, int) else self.expected_seq + 1
+
+    def _pruned_start(self, record: dict[str, Any], line_no: int) -> None:
+        """The chain starts above seq 0: retention may have removed what came before, which a
+        retention marker must account for (checked at the end). The rotation record that opens
+        every segment carries the Merkle frontier to resume the tree from."""
+        seq = int(record["seq"])
+        self.start = record
+        self.result.first_seq = seq
+        self.expected_seq, self.prev_hash = seq, str(record.get("prev"))
+        self.prev_bytes = self.prev_hash.encode()
+        if record.get("kind") == fmt.KIND_ROTATION and record.get("tree_size") == seq:
+            try:
+                self.tree = CompactTree.from_state(seq, record.get("frontier") or [])
+            except (ValueError, TypeError):
+                self.finding(MODIFIED, line_no, seq, "bad Merkle frontier")
+
+    # ---- one method per record kind with chain-level meaning ---------------------------------
+    def _on_open(self, record: dict[str, Any], _position: int, _line: int) -> None:
+        self.closed = False
+        days, interval = record.get("retention_days"), record.get("checkpoint_interval_s")
+        if isinstance(days, int | float):
+            self.period = float(days)
+        if isinstance(interval, int | float) and interval > 0:
+            self.interval = float(interval)
+
+    def _on_recovery(self, _record: dict[str, Any], _position: int, _line: int) -> None:
+        self.closed = False
+
+    def _on_close(self, _record: dict[str, Any], _position: int, _line: int) -> None:
+        self.closed = True
+
+    def _on_rotation(self, record: dict[str, Any], position: int, line_no: int) -> None:
+        if record.get("tree_size") != position:
+            self.finding(INCONSISTENT, line_no, position, f"rotation record states tree size "
+                         f"{record.get('tree_size')!r} but {position} records precede it")
+        elif self.tree.size == position and position:
+            try:
+                resumed = CompactTree.from_state(position, record.get("frontier") or []).root()
+            except (ValueError, TypeError):
+                resumed = b""
+            if resumed != self.tree.root():
+                self.finding(INCONSISTENT, line_no, position, "rotation record's Merkle frontier does not match "
+                             "the records before it")
+        days = record.get("retention_days")
+        if isinstance(days, int | float):
+            self.period = float(days)
+        self.rotations[position] = (str(record.get("prev")), record.get("prev_segment_newest_ts"))
+
+    def _on_checkpoint(self, record: dict[str, Any], position: int, line_no: int) -> None:
+        # written right after the records it states
+        size = record.get("size")
+        if size != position or record.get("root") != fmt.b64(self.tree.root()):
+            self.finding(INCONSISTENT, line_no, position, f"checkpoint record for size {size} does not match "
+                         f"the {position} records before it")
+
+    def _on_retention(self, record: dict[str, Any], position: int, line_no: int) -> None:
+        last_seq, last_hash, newest = record.get("last_seq"), record.get("last_hash"), record.get("newest_ts")
+        days, ts = record.get("retention_days"), fmt.parse_ts(record.get("ts"))
+        newest_unix = fmt.parse_ts(newest)
+        if (not isinstance(last_seq, int) or not isinstance(last_hash, str) or newest_unix is None
+                or ts is None or not isinstance(days, int | float) or not 0 <= last_seq < position):
+            self.finding(BAD_RETENTION, line_no, position, "retention record does not name a removed range "
+                         "(last_seq, last_hash, newest_ts, retention_days)")
+            return
+        if self.period is None or float(days) != self.period:
+            self.finding(BAD_RETENTION, line_no, position, f"retention record states {days} days; the period "
+                         f"signed into the chain is {self.period}")
+        elif ts - newest_unix < self.period * 86400:
+            age = (ts - newest_unix) / 86400
+            self.finding(BAD_RETENTION, line_no, position, f"removed records were {age:.2f} days old; the "
+                         f"retention period is {self.period:g} days")
+        if self.markers and last_seq <= self.markers[-1].last_seq:
+            self.finding(BAD_RETENTION, line_no, position, "retention record does not move past the previous one")
+        self.markers.append(_Marker(position, self.where, line_no, last_seq, last_hash, str(newest)))
+
+    # ---- after the pass -----------------------------------------------------------------------
+    def _check_retention(self) -> None:
+        """Every marker whose range ends inside what is present must end at a segment boundary
+        with the named hash; a chain that starts above 0 needs a marker that ends right there."""
+        accounted = self.result.first_seq == 0
+        for marker in self.markers:
+            boundary = marker.last_seq + 1
+            if boundary < self.result.first_seq:
+                continue  # an earlier removal; its records are gone with their boundary
+            named = self.rotations.get(boundary)
+            if named is None or named != (marker.last_hash, marker.newest_ts):
+                self.finding(BAD_RETENTION, marker.line, marker.seq, "retention record's range does not end where "
+                             "the chain continues (last_seq, last_hash and newest_ts must match the next "
+                             "segment's rotation record)", where=marker.where)
+            elif boundary == self.result.first_seq:
+                accounted = True
+                self.start_marker = marker
+        if not accounted:
+            self.finding(DELETED, 1, self.result.first_seq, f"the chain starts at seq {self.result.first_seq} and "
+                         "no retention record accounts for the records before it",
+                         where=str(next(iter(fmt.segments(self.chain_dir)), self.chain_dir)))
+
+    def _check_notes(self) -> None:
+        size_now = self.tree.size
+        for size, (checkpoint, path) in sorted(self.notes.items()):
+            if size <= self.result.first_seq:
+                continue  # covers records retention has removed
+            if size > size_now:
+                self.finding(TRUNCATED, None, size, f"checkpoint covers {size} records but the log has {size_now}",
+                             where=str(path))
+            elif self.roots.get(size) != checkpoint.root:
+                self.finding(INCONSISTENT, None, size, f"checkpoint root for size {size} does not match the log: "
+                             "records at or below it were changed", where=str(path))
+            else:
+                self.result.checkpoints_verified += 1
+                self.result.latest_checkpoint, self.result.latest_checkpoint_root = size, checkpoint.root.hex()
+
+    def _check_remembered(self) -> None:
+        if self.remembered is None:
+            return
+        size = int(self.remembered["size"])
+        if size <= self.result.first_seq and size:
+            return  # removed by retention since
+        if size > self.tree.size:
+            self.finding(ROLLBACK, None, size, f"a previous verification saw {size} records; now {self.tree.size}",
+                         where=str(self.chain_dir))
+        elif self.roots.get(size, b"").hex() != self.remembered["root"]:
+            self.finding(ROLLBACK, None, size, "history up to the remembered checkpoint was rewritten",
+                         where=str(self.chain_dir))
+
+    def _check_coverage(self) -> None:
+        """With a key: how much is authenticated, and whether what is not may be a live tail."""
+        result, where = self.result, str(self.chain_dir)
+        present = result.records - result.first_seq
+        signed = result.latest_checkpoint if result.checkpoints_verified else result.first_seq
+        result.authenticated = signed if result.checkpoints_verified else 0
+        result.unsigned = result.records - signed
+        if present > 0 and not result.checkpoints_verified:
+            self.finding(NOT_AUTHENTICATED, None, None, f"nothing authenticated: {present} records and no checkpoint "
+                         "signed by the given key covers any of them", where=where)
+            return
+        start = self.start_marker
+        if start is not None and start.seq >= signed:
+            self.finding(DELETED, 1, result.first_seq, "the retention record that accounts for the start of the "
+                         "chain is not covered by a signed checkpoint", where=where)
+        tail = result.unsigned
+        if tail <= 0:
+            return
+        if result.sealed:
+            self.finding(UNSIGNED_TAIL, None, signed, f"{tail} record(s) after the newest signed checkpoint of a "
+                         "sealed chain (it ended with close, so everything must be signed)", where=where)
+            return
+        ts = self.ts_at.get(signed)
+        limit = self.interval + self.grace_s
+        age = None if ts is None else self.now - ts
+        if age is None or age > limit or age < -self.grace_s:
+            when = "with no readable timestamp" if age is None else (
+                f"from {-age:.0f} s in the future" if age < 0 else f"the oldest {age:.0f} s old")
+            self.finding(UNSIGNED_TAIL, None, signed, f"{tail} record(s) after the newest signed checkpoint, {when}: "
+                         f"a live writer signs within {self.interval:g} s (+{self.grace_s:g} s grace); they may have "
+                         "been appended by someone without the key, or left by a crash with no restart since",
+                         where=where)
         else:
-            result.checkpoints_verified += 1
-            result.latest_checkpoint, result.latest_checkpoint_root = size, checkpoint.root.hex()  # sizes ascend
-    if state is not None:
-        size = int(state["size"])
-        if size > tree.size:
-            report.findings.append(Finding(ROLLBACK, str(chain_dir), None, size,
-                                           f"a previous verification saw {size} records; now {tree.size}"))
-        elif roots.get(size, b"").hex() != state["root"]:
-            report.findings.append(Finding(ROLLBACK, str(chain_dir), None, size,
-                                           "history up to the remembered checkpoint was rewritten"))
-    return result
+            self.finding(YOUNG_TAIL, None, signed, f"{tail} record(s) from the last {max(age, 0):.0f} s are not signed "
+                         f"yet (a live writer signs within {self.interval:g} s): not authenticated", where=where)
 
 
 def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None,
                      checkpoint_dir: Path | None = None, state_file: Path | None = None,
-                     strict_json: bool = True) -> Report:
+                     strict_json: bool = True, now: float | None = None,
+                     grace_s: float = DEFAULT_GRACE_S) -> Report:
     report = Report()
     verifiers = verifiers or []
     checkpoint_dir = checkpoint_dir or directory / "checkpoints"
     remembered: dict[str, Any] = {}
     if state_file is not None and state_file.exists():
         remembered = json.loads(state_file.read_text())
-    chains = sorted(p for p in directory.iterdir()
-                    if p.is_dir() and fmt.segments(p))
+    chains = sorted(p for p in directory.iterdir() if p.is_dir() and fmt.segments(p))
     if not chains:
         report.unchecked.append(f"no audit chains found in {directory}")
     for chain_dir in chains:
-        report.chains.append(verify_chain(chain_dir, checkpoint_dir, verifiers, report,
-                                          remembered.get(chain_dir.name), strict_json=strict_json))
+        checker = ChainVerifier(chain_dir, checkpoint_dir, verifiers, report, remembered.get(chain_dir.name),
+                                strict_json=strict_json, now=now, grace_s=grace_s)
+        report.chains.append(checker.run())
     if not verifiers:
         report.unchecked.append("no public key given (--key): checkpoint signatures were not checked, so a "
-                                "rewrite of the log together with its checkpoints cannot be ruled out")
+                                "rewrite of the log together with its checkpoints, a deleted tail and a forged "
+                                "retention record cannot be ruled out")
+        for chain in report.chains:
+            if chain.checkpoints_verified == 0:
+                report.unchecked.append(f"{chain.chain}: no checkpoint matches the log: truncation of the tail "
+                                        "cannot be ruled out")
     if not strict_json:
         report.unchecked.append("--fast: ordinary records were not parsed as JSON, so duplicate keys inside "
                                 "them were not looked for")
     if state_file is None:
         report.unchecked.append("no remembered state (--state): a rollback to an older copy of the whole "
                                 "directory cannot be ruled out")
-    for chain in report.chains:
-        if chain.checkpoints_verified == 0:
-            report.unchecked.append(f"{chain.chain}: no checkpoint verified: truncation of the tail cannot be "
-                                    "ruled out")
     if state_file is not None and report.intact:
         state = dict(remembered)
         for chain in report.chains:

@@ -3,15 +3,17 @@ checkpoints; the request path only enqueues.
 
     writer = AuditWriter(WriterConfig(directory=Path("/var/log/mcp-audit")))
     writer.submit("call", {...})      # from the request path: never blocks
-    writer.close()                    # flush, final checkpoint, close record
+    writer.close()                    # flush, close record, final signed checkpoint
+
+Every life of a chain is signed: a checkpoint right after the ``open`` record (covering whatever
+recovery found), then at most every ``checkpoint_interval_s`` while records arrive, after every
+retention marker, and at ``close``. A checkpoint is a ``checkpoint`` record followed by a signed
+note whose tree includes that record, so an idle or sealed chain has no unsigned tail.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import json
 import os
 import socket
 import threading
@@ -22,24 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mcp_comply._files import fsync_dir
 from mcp_comply._log import get_logger
 from mcp_comply.audit import _format as fmt
-from mcp_comply.audit.merkle import CompactTree, leaf_hash
-from mcp_comply.audit.note import Checkpoint, Signer
-from mcp_comply.exceptions import MCPComplyError
+from mcp_comply.audit import _retention
+from mcp_comply.audit._checkpoints import NoteWriter, note_name
+from mcp_comply.audit._segments import AuditError, ChainState, lock_chain, recover, save_state
+from mcp_comply.audit.note import Signer
 
 _log = get_logger()
 
 Waiter = Callable[[bool], None]
-_STATE_FILE = "state.json"
-_LOCK_FILE = ".lock"
-_MAX_CHAINS = 1024
 _CLOCK_JUMP_S = 2.0
 _WAKE_AT = 1024
-
-
-class AuditError(MCPComplyError):
-    """The audit log cannot be opened or written."""
+_MAX_BATCH = 4096
 
 
 @dataclass
@@ -53,7 +51,7 @@ class WriterConfig:
     batch_window_s: float = 0.010
     on_failure: Literal["fail-open", "fail-closed"] = "fail-open"
     checkpoint_every: int = 1000
-    checkpoint_interval_s: float = 60.0
+    checkpoint_interval_s: float = 5.0
     max_segment_bytes: int = 64 * 1024 * 1024
     max_segment_age_s: float = 24 * 3600.0
     retention_days: float = 183.0
@@ -81,55 +79,14 @@ class _Item:
 _STOP = object()
 
 
-def choose_chain(directory: Path, wanted: str | None) -> tuple[str, int]:
-    """Lock a chain directory for this process; returns (chain id, lock fd)."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    names = [wanted] if wanted else [f"chain-{i}" for i in range(_MAX_CHAINS)]
-    for name in names:
-        chain_dir = directory / name
-        chain_dir.mkdir(exist_ok=True, mode=0o700)
-        fd = os.open(chain_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) and wanted is None:
-                continue
-            raise AuditError(f"audit chain {name!r} in {directory} is locked by another process") from exc
-        return name, fd
-    raise AuditError(f"no free audit chain in {directory}: {_MAX_CHAINS} processes hold one each")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 class AuditWriter:
     """Owns one chain: its lock, its segments, its Merkle tree and its checkpoints."""
 
     def __init__(self, config: WriterConfig) -> None:
         self.config = config
         self.directory = config.directory
-        self.chain, self._lock_fd = choose_chain(self.directory, config.chain)
+        self.chain, self._lock_fd = lock_chain(self.directory, config.chain)
         self.chain_dir = self.directory / self.chain
-        self.checkpoint_dir = (config.checkpoint_dir or self.directory / "checkpoints") / self.chain
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.origin = config.origin or f"mcp-comply/{socket.gethostname()}/{self.chain}"
         self._items: deque[Any] = deque()
         self._wake = threading.Event()
@@ -140,9 +97,7 @@ class AuditWriter:
         self._gap_since: float | None = None
         self._gap_reason: str | None = None
         self._closed = False
-        self._tree = CompactTree()
-        self.seq = 0
-        self.prev = fmt.GENESIS
+        self._state = ChainState()
         self._segment_index = 0
         self._segment_fd = -1
         self._segment_bytes = 0
@@ -155,12 +110,23 @@ class AuditWriter:
         self._last_wall = config.clock()
         self._last_mono = time.monotonic()
         try:
+            self._notes = NoteWriter((config.checkpoint_dir or self.directory / "checkpoints") / self.chain,
+                                     self.origin, config.signer)
+            self.checkpoint_dir = self._notes.directory
             self._recover_and_open()
         except BaseException:
+            with contextlib.suppress(OSError):
+                if self._segment_fd >= 0:
+                    os.close(self._segment_fd)
             os.close(self._lock_fd)
             raise
         self._thread = threading.Thread(target=self._run, name=f"mcp-comply-audit-{self.chain}", daemon=True)
         self._thread.start()
+
+    @property
+    def seq(self) -> int:
+        """The number of records in the chain (the next record's seq)."""
+        return self._state.seq
 
     # ---- request path -------------------------------------------------------------------------
     def submit(self, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]],
@@ -168,7 +134,9 @@ class AuditWriter:
         """Enqueue a record (a body, or a function the writer thread calls to build it); False,
         and the waiter told so, when the queue is full or the writer closed.
 
-        A deque append: atomic, lock-free, about 0.1 µs; plus waking the writer when it sleeps."""
+        A deque append: atomic, lock-free, about 0.1 µs; plus waking the writer when it sleeps.
+        The waiter, if any, is called on the writer thread once the record is durable (True) or
+        cannot be made so (False)."""
         items = self._items
         if self._closed or len(items) >= self.config.queue_max:
             if not self._closed:
@@ -194,6 +162,10 @@ class AuditWriter:
     def queue_depth(self) -> int:
         return len(self._items)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def readiness(self) -> tuple[bool, str]:
         if not self.healthy:
             return False, f"audit writer unhealthy: {self.broken_reason}"
@@ -210,6 +182,7 @@ class AuditWriter:
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, a ``close`` record and a final signed checkpoint; release the lock."""
         if self._closed:
             return
         self._closed = True
@@ -228,7 +201,7 @@ class AuditWriter:
             if not items:
                 self._housekeeping(force_sync=True)
                 continue
-            if self.config.fsync != "always" and not self._urgent.is_set():
+            if self.config.fsync == "batch" and not self._urgent.is_set():
                 # Group commit: gather what arrives within the window, so producers rarely have to
                 # wake this thread (the queue stays non-empty meanwhile); a waiter ends it early.
                 self._urgent.wait(self.config.batch_window_s)
@@ -236,7 +209,7 @@ class AuditWriter:
             batch: list[_Item] = []
             flushes: list[threading.Event] = []
             stop = False
-            while items and len(batch) < 4096:
+            while items and len(batch) < _MAX_BATCH:
                 item = items.popleft()
                 if item is _STOP:
                     stop = True
@@ -257,10 +230,12 @@ class AuditWriter:
                 return
 
     def _next_wakeup(self) -> float:
-        waits = [max(0.0, self.config.checkpoint_interval_s - (time.monotonic() - self._last_checkpoint))]
+        waits = [self.config.max_segment_age_s - (time.time() - self._segment_opened)]
+        if self._since_checkpoint:
+            waits.append(self.config.checkpoint_interval_s - (time.monotonic() - self._last_checkpoint))
         if self._dirty and self.config.fsync == "batch":
-            waits.append(max(0.0, self.config.batch_window_s - (time.monotonic() - self._last_sync)))
-        return max(0.001, min(waits))
+            waits.append(self.config.batch_window_s - (time.monotonic() - self._last_sync))
+        return min(max(0.001, min(waits)), 60.0)
 
     def _housekeeping(self, *, force_sync: bool) -> None:
         if self._dirty and (force_sync or time.monotonic() - self._last_sync >= self.config.batch_window_s):
@@ -278,11 +253,18 @@ class AuditWriter:
                 prev: str) -> bytes:
         if callable(body):
             body = body()
-        return fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev, body)
+        line = fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev, body)
+        if len(line) > fmt.MAX_LINE:
+            # Readers take lines up to MAX_LINE whole; a larger record keeps its place in the chain
+            # as its size and digest.
+            line = fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev,
+                              {"oversize_bytes": len(line), "oversize_sha256": fmt.line_hash(line)})
+        return line
 
     def _append_lines(self, items: list[tuple[str, Any, float]]) -> bool:
         """Serialise, chain and write; commit chain state only if the write succeeded."""
-        seq, prev = self.seq, self.prev
+        state = self._state
+        seq, prev = state.seq, state.prev
         lines = []
         for kind, body, unix in items:
             line = self._encode(kind, body, unix, seq, prev)
@@ -292,15 +274,14 @@ class AuditWriter:
         data = b"".join(lines)
         start = self._segment_bytes
         try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._segment_fd, data[written:])
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._segment_fd, view):]
         except OSError as exc:
             self._undo_partial(start, exc)
             return False
-        for line in lines:
-            self._tree.append_leaf_hash(leaf_hash(line))
-        self.seq, self.prev = seq, prev
+        for line, (_, _, unix) in zip(lines, items, strict=True):
+            state.advance(line, unix)
         self._segment_bytes += len(data)
         self._since_checkpoint += len(lines)
         self._dirty = True
@@ -326,14 +307,10 @@ class AuditWriter:
                    "reason": self._gap_reason or "queue full"}
             if self._append_lines([(fmt.KIND_GAP, gap, self.config.clock())]):
                 self.dropped, self._gap_since, self._gap_reason = 0, None, None
-        if self.config.fsync == "always":
-            for item in batch:
-                ok = self._append_lines([(item.kind, item.body, item.unix)]) and self._sync()
-                self._settle([item], ok)
-            return
         ok = self._append_lines([(i.kind, i.body, i.unix) for i in batch])
-        if ok and any(i.waiter is not None for i in batch):
-            ok = self._sync()  # someone waits for durability: commit now (group commit)
+        if ok and (self.config.fsync == "always" or any(i.waiter is not None for i in batch)):
+            # Group commit: one fsync for the whole batch, before anyone is told "durable".
+            ok = self._sync()
         self._settle(batch, ok)
 
     def _settle(self, batch: list[_Item], ok: bool) -> None:
@@ -401,14 +378,11 @@ class AuditWriter:
             self._append_lines([(fmt.KIND_CLOCK_JUMP, {"jump_s": round(drift, 6)}, wall)])
 
     def _shutdown(self) -> None:
-        """Final checkpoint, a close record, and the lock released."""
+        """A close record and the final signed checkpoint over it; the lock released."""
         try:
             self._append_lines([(fmt.KIND_CLOSE, {"records": self.seq, "dropped": self.dropped},
                                  self.config.clock())])
             self._checkpoint()
-            # Seal: one more note that also covers the final checkpoint record, so every byte on
-            # disk is committed to by a signed checkpoint.
-            self._write_note()
         except OSError as exc:
             self._break(f"close failed: {exc.strerror or exc}")
         finally:
@@ -416,46 +390,30 @@ class AuditWriter:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    # ---- checkpoints, rotation, recovery ------------------------------------------------------
-    def _write_note(self) -> tuple[str, str] | None:
-        """Sign the current tree into ``<size>.note`` and ``latest.note``; (file name, body)."""
-        if not self._sync():
-            return None
-        body = Checkpoint(self.origin, self._tree.size, self._tree.root()).body()
+    # ---- checkpoints, rotation, retention, recovery -------------------------------------------
+    def _checkpoint(self) -> bool:
+        """A ``checkpoint`` record stating the tree before it, then the signed note over the tree
+        including that record: nothing the writer wrote is left unsigned."""
+        tree = self._state.tree
         signer = self.config.signer
-        note = signer.sign(body) if signer is not None else body
-        name = f"{self._tree.size:012d}.note"
+        record = {"size": tree.size, "root": fmt.b64(tree.root()), "origin": self.origin,
+                  "signed_by": signer.name if signer is not None else None, "file": note_name(tree.size + 1)}
+        if not (self._append_lines([(fmt.KIND_CHECKPOINT, record, self.config.clock())]) and self._sync()):
+            return False
         try:
-            write_atomic(self.checkpoint_dir / name, note.encode())
-            write_atomic(self.checkpoint_dir / "latest.note", note.encode())
+            self._notes.write(tree)
         except OSError as exc:
             self._break(f"checkpoint could not be written: {exc.strerror or exc}")
-            return None
-        return name, body
-
-    def _checkpoint(self) -> None:
-        written = self._write_note()
-        if written is None:
-            return
-        name, body = written
-        size, signer = self._tree.size, self.config.signer
-        record = {"size": size, "root": body.split("\n")[2], "origin": self.origin,
-                  "signed_by": signer.name if signer is not None else None, "file": name}
-        if self._append_lines([(fmt.KIND_CHECKPOINT, record, self.config.clock())]):
-            self._sync()
-            self._save_state()
+            return False
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
-        if self.config.on_checkpoint is not None:
-            self.config.on_checkpoint(self.config.clock())
-
-    def _save_state(self) -> None:
-        state = {"size": self._tree.size, "frontier": self._tree.state(), "seq": self.seq, "prev": self.prev,
-                 "segment": fmt.segment_name(self._segment_index), "offset": self._segment_bytes}
         try:
-            write_atomic(self.chain_dir / _STATE_FILE, json.dumps(state).encode())
+            save_state(self.chain_dir, self._state, fmt.segment_name(self._segment_index), self._segment_bytes)
         except OSError as exc:
             _log.warning("mcp_comply_audit_state_not_saved", error=str(exc))
+        if self.config.on_checkpoint is not None:
+            self.config.on_checkpoint(self.config.clock())
+        return True
 
     def _open_segment(self, index: int) -> None:
         path = self.chain_dir / fmt.segment_name(index)
@@ -470,106 +428,64 @@ class AuditWriter:
         old_name, old_bytes, old_fd = fmt.segment_name(self._segment_index), self._segment_bytes, self._segment_fd
         if sync_old:
             self._checkpoint()
+        newest = self._state.segment_newest
         self._open_segment(self._segment_index + 1)
         os.close(old_fd)
+        self._state.segment_newest = 0.0
         # The Merkle frontier before this record lets a verifier resume here once retention has
-        # pruned the segments before it.
+        # pruned the segments before it; the newest timestamp of the old segment is what retention
+        # decides by.
+        tree = self._state.tree
         body = {"reason": reason, "prev_segment": old_name, "prev_segment_bytes": old_bytes,
-                "tree_size": self._tree.size, "frontier": self._tree.state()}
+                "prev_segment_newest_ts": fmt.timestamp(newest), "tree_size": tree.size,
+                "frontier": tree.state(), "retention_days": self.config.retention_days}
         self._append_lines([(fmt.KIND_ROTATION, body, self.config.clock())])
         if self.config.fsync != "never":
             self._sync()
         self._prune()
 
     def _prune(self) -> None:
-        """Retention: delete whole segments older than the policy allows, leaving a marker."""
-        horizon = time.time() - self.config.retention_days * 86400
-        segments = fmt.segments(self.chain_dir)
-        doomed = [p for p in segments[:-1] if p.stat().st_mtime < horizon]
-        if not doomed:
+        """Retention: a marker naming the removed range, a signed checkpoint over it, then the
+        segments are deleted (a crash in between leaves them, and the marker, in place)."""
+        plan = _retention.plan(self.chain_dir, self.config.clock(), self.config.retention_days)
+        if plan is None:
             return
-        last = doomed[-1].read_bytes().splitlines(keepends=True)[-1]
-        last_record = fmt.parse_line(last.rstrip(b"\n"))
-        marker = {"pruned_segments": [p.name for p in doomed], "pruned_below_seq": last_record["seq"] + 1,
-                  "head": fmt.line_hash(last), "retention_days": self.config.retention_days}
-        if self._append_lines([(fmt.KIND_RETENTION, marker, self.config.clock())]) and self._sync():
-            for path in doomed:
+        if not (self._append_lines([(fmt.KIND_RETENTION, plan.marker, self.config.clock())])
+                and self._checkpoint()):
+            return
+        try:
+            for path in plan.doomed:
                 path.unlink()
             fsync_dir(self.chain_dir)
+        except OSError as exc:
+            _log.error("mcp_comply_audit_retention_failed", chain=self.chain, error=str(exc))
+            return
+        _log.info("mcp_comply_audit_retention", chain=self.chain, removed=plan.marker["segments"],
+                  below_seq=plan.marker["last_seq"] + 1)
 
     def _recover_and_open(self) -> None:
         segments = fmt.segments(self.chain_dir)
         recovery: dict[str, Any] | None = None
         if segments:
-            recovery = self._scan(segments)
+            self._state, recovery = recover(self.chain_dir, segments)
             self._open_segment(fmt.segment_index(segments[-1].name) or 0)
         else:
             self._open_segment(1)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "fsync": self.config.fsync,
                 "on_failure": self.config.on_failure, "origin": self.origin,
                 "signing_key": self.config.signer.verifier.encode() if self.config.signer else None,
+                "retention_days": self.config.retention_days,
+                "checkpoint_interval_s": self.config.checkpoint_interval_s,
                 **self.config.open_info}
         items: list[tuple[str, dict[str, Any], float]] = []
         if recovery is not None:
             items.append((fmt.KIND_RECOVERY, recovery, self.config.clock()))
         items.append((fmt.KIND_OPEN, info, self.config.clock()))
-        if not self._append_lines(items) or not self._sync():
+        if not self._append_lines(items) or not self._checkpoint():
             raise AuditError(f"cannot write to the audit log in {self.chain_dir}: {self.broken_reason}")
         if recovery is not None:
             _log.warning("mcp_comply_audit_recovered", chain=self.chain, **recovery)
-
-    def _scan(self, segments: list[Path]) -> dict[str, Any] | None:
-        """Rebuild chain state from disk; cut a torn or NUL-filled tail into a quarantine file."""
-        start_index, offset = 0, 0
-        state_path = self.chain_dir / _STATE_FILE
-        try:
-            state = json.loads(state_path.read_text())
-            names = [p.name for p in segments]
-            if state["segment"] in names:
-                self._tree = CompactTree.from_state(state["size"], state["frontier"])
-                self.seq, self.prev = state["seq"], state["prev"]
-                start_index, offset = names.index(state["segment"]), state["offset"]
-        except (OSError, ValueError, KeyError, TypeError):
-            self._tree, self.seq, self.prev = CompactTree(), 0, fmt.GENESIS
-        for i, path in enumerate(segments[start_index:], start=start_index):
-            last = i == len(segments) - 1
-            with path.open("rb") as fh:
-                fh.seek(offset)
-                good = offset
-                for line in fh:
-                    if not line.endswith(b"\n") or b"\x00" in line:
-                        break
-                    try:
-                        record = fmt.parse_line(line[:-1])
-                    except ValueError:
-                        break
-                    if record.get("seq") != self.seq or record.get("prev") != self.prev:
-                        break
-                    self._tree.append_leaf_hash(leaf_hash(line))
-                    self.prev, self.seq = fmt.line_hash(line), self.seq + 1
-                    good += len(line)
-            offset = 0
-            size = path.stat().st_size
-            if good == size:
-                continue
-            tail = path.read_bytes()[good:]
-            if not last or not _is_torn_tail(tail):
-                raise AuditError(
-                    f"audit log damaged in {path} at byte {good} (not a torn tail): run "
-                    f"`mcp-comply audit verify {self.directory}`; the writer will not continue this chain")
-            quarantine = path.with_name(f"{path.name}.torn-{int(time.time())}-{os.getpid()}")
-            write_atomic(quarantine, tail)
-            with path.open("r+b") as fh:
-                fh.truncate(good)
-                os.fsync(fh.fileno())
-            return {"segment": path.name, "discarded_bytes": len(tail), "discarded_sha256": fmt.line_hash(tail),
-                    "quarantine": quarantine.name, "nul_filled": tail.strip(b"\x00") == b""}
-        return None
-
-
-def _is_torn_tail(tail: bytes) -> bool:
-    """A crash leaves at most one incomplete line, possibly NUL-filled (delayed allocation)."""
-    return b"\n" not in tail.rstrip(b"\x00")
+        self._prune()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from mcp_comply import semconv
 from mcp_comply._log import get_logger
+from mcp_comply._record import CallRecord
 from mcp_comply.config import Policy, load_policy, metrics_port_from_env
 from mcp_comply.exceptions import InstrumentationError
 from mcp_comply.instrument._context import SdkFacts
@@ -31,8 +32,8 @@ from mcp_comply.instrument._endpoints import EndpointServer, Health, starlette_r
 from mcp_comply.instrument._frameworks import FASTMCP, LOWLEVEL, Binding, bind, check_versions, detect
 from mcp_comply.instrument._metrics import Metrics, metrics_for
 from mcp_comply.instrument._otel import maybe_configure, sdk_configured, shutdown_bounded
-from mcp_comply.instrument._record import CallRecord
 from mcp_comply.instrument._sdk import AmbientCapture, ComplyMiddleware
+from mcp_comply.instrument._signals import SigtermSeal
 
 if TYPE_CHECKING:
     from mcp_comply.audit.sink import AuditSink
@@ -74,6 +75,7 @@ class Instrumentation:
         self._otel_provider = otel_provider
         self.audit = audit
         """The audit sink (its ``writer`` has the chain, directory and health), when auditing."""
+        self._sigterm: SigtermSeal | None = None
         self._active = True
         self.health.checks["instrumentation"] = lambda: (self._active, "active" if self._active
                                                          else "uninstrumented")
@@ -123,6 +125,8 @@ class Instrumentation:
             self._recorder.sinks[:] = [s for s in self._recorder.sinks if s is not self.audit]
             self.audit.close()
             atexit.unregister(self.close)
+            if self._sigterm is not None:
+                self._sigterm.uninstall()
         if self._endpoint is not None:
             self._endpoint.close()
         if self._otel_provider is not None:
@@ -253,9 +257,12 @@ def instrument(
         metrics.info.labels(_package_version(), binding.server_name).set(1)
         _handles[server] = handle
         if sink is not None:
-            # A process that ends normally (stdio EOF, SystemExit, Ctrl-C) seals its chain: close
-            # record and final signed checkpoint. kill -9 leaves a tail the next start recovers.
+            # A process that ends normally (stdio EOF, SystemExit, Ctrl-C) or by SIGTERM seals its
+            # chain: close record and final signed checkpoint. kill -9 leaves a tail the next start
+            # recovers and signs.
             atexit.register(handle.close)
+            handle._sigterm = SigtermSeal(handle.close)
+            handle._sigterm.install()
     _log.info("mcp_comply_instrumented", server=binding.server_name, framework=framework,
               metrics_url=handle.metrics_url, spans="created" if owner_index is None else "enriched",
               audit_chain=str(sink.writer.chain_dir) if sink is not None else None)

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, NamedTuple, Protocol
 
@@ -14,9 +14,9 @@ from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span, Tracer
 
 from mcp_comply import semconv
 from mcp_comply._log import get_logger
+from mcp_comply._record import CallRecord
 from mcp_comply.instrument._catalog import ToolCatalog
 from mcp_comply.instrument._metrics import Metrics
-from mcp_comply.instrument._record import CallRecord
 from mcp_comply.instrument._spans import finish_span
 
 
@@ -45,7 +45,9 @@ class FactsReader(Protocol):
 
 _log = get_logger()
 
-Sink = Callable[[CallRecord], None]
+Sink = Callable[[CallRecord], Awaitable[object] | None]
+"""Receives every finished request. A sink that returns an awaitable (the audit trail with
+``fsync: always``) holds the response until it completes: an acknowledged call is a recorded call."""
 
 
 class Req:
@@ -68,6 +70,7 @@ class Req:
         "t0",
         "tool",
         "tool_label",
+        "uri",
     )
 
     def __init__(self, method: str, tool: str | None, tool_label: str, request_id: object,
@@ -77,6 +80,7 @@ class Req:
         self.tool_label = tool_label
         self.request_id = request_id
         self.arguments = arguments
+        self.uri: str | None = None
         self.span: Span | None = None
         self.result: Any = None
         self.error_text: str | None = None  # an isError result's text: for the record, never the span
@@ -152,9 +156,11 @@ class Recorder:
         req.outcome = semconv.ERROR_EXCEPTION
         req.exception_type = exception_name(exc)
 
-    def finish(self, req: Req, ctx: Any, reader: FactsReader, message: str | None = None) -> CallRecord:
+    def finish(self, req: Req, ctx: Any, reader: FactsReader,
+               message: str | None = None) -> list[Awaitable[object]] | None:
         """Build the one :class:`CallRecord` of a finished request and hand it to metrics, span
-        and sinks. (The middleware counts requests that nothing else consumes without it.)"""
+        and sinks; returns what the response must wait for (None: nothing). (The middleware counts
+        requests that nothing else consumes without it.)"""
         duration = time.perf_counter() - req.t0
         if req.detail_outcome is not None and req.outcome != semconv.OUTCOME_OK:
             req.outcome = req.detail_outcome
@@ -176,7 +182,7 @@ class Recorder:
             facts.client_address, facts.client_port,
             format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
             format(span_ctx.span_id, "016x") if span_ctx.is_valid else None,
-            req.error_result, req.arguments, self.framework, req.result, message or req.error_text,
+            req.error_result, req.arguments, self.framework, req.result, message or req.error_text, req.uri,
         )
         try:
             self.metrics.observe(record)
@@ -188,12 +194,26 @@ class Recorder:
                             has_ids=self.span_has_ids and not req.span_owned)
             except Exception as exc:  # noqa: BLE001
                 self.internal_error("spans", exc)
+        pending: list[Awaitable[object]] | None = None
         for sink in self.sinks:
             try:
-                sink(record)
+                wait = sink(record)
             except Exception as exc:  # noqa: BLE001
                 self.internal_error("sink", exc)
-        return record
+                continue
+            if wait is not None:
+                pending = [wait] if pending is None else [*pending, wait]
+        return pending
+
+    async def settle(self, pending: list[Awaitable[object]]) -> None:
+        """Wait for what sinks asked the response to wait for; their failures are ours, counted."""
+        for wait in pending:
+            try:
+                await wait
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - never break the host server
+                self.internal_error("sink", exc)
 
 
 def derived_correlation(*parts: str | None) -> str:

@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from mcp_comply import semconv
-from mcp_comply.instrument._record import CallRecord, error_type_of, method_label
+from mcp_comply._record import CallRecord, error_type_of, method_label
 
 _lock = threading.Lock()
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, Metrics] = weakref.WeakKeyDictionary()

@@ -19,15 +19,16 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
 
 from mcp_comply import semconv
+from mcp_comply._record import result_is_error, target_name
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Req, current_request
-from mcp_comply.instrument._record import result_is_error, target_name
 from mcp_comply.instrument._spans import link_ambient, start_own_span
 
 _get_current_span = trace.get_current_span
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
 _TOOLS_LIST = semconv.METHOD_TOOLS_LIST
 _PROMPTS_GET = semconv.METHOD_PROMPTS_GET
+_RESOURCES_READ = semconv.METHOD_RESOURCES_READ
 _MAX_NAME = 256
 
 _ambient: ContextVar[otel_context.Context | None] = ContextVar("mcp_comply_ambient", default=None)
@@ -106,7 +107,13 @@ class ComplyMiddleware:
             self._tool_started(label)
             req = Req(method, tool, label, request_id, arguments if isinstance(arguments, dict) else None)
         elif method == _PROMPTS_GET:
-            req = Req(method, target_name(ctx.params), "", request_id, None)
+            params = ctx.params
+            arguments = params.get("arguments") if params else None
+            req = Req(method, target_name(params), "", request_id, arguments if isinstance(arguments, dict) else None)
+        elif method == _RESOURCES_READ:
+            req = Req(method, None, "", request_id, None)
+            uri = ctx.params.get("uri") if ctx.params else None
+            req.uri = uri[:4096] if isinstance(uri, str) else None
         else:
             req = Req(method, None, "", request_id, None)
 
@@ -165,7 +172,9 @@ class ComplyMiddleware:
                 except Exception as exc:  # noqa: BLE001 - never break the host server
                     recorder.internal_error("metrics", exc)
             else:
-                recorder.finish(req, ctx, self.facts, message)
+                pending = recorder.finish(req, ctx, self.facts, message)
+                if pending is not None:
+                    await recorder.settle(pending)  # fsync: always: the response waits for the record
             if otel_token is not None:
                 otel_context.detach(otel_token)
                 if req.span is not None:

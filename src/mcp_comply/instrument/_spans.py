@@ -10,7 +10,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 
 from mcp_comply import semconv
-from mcp_comply.instrument._record import CallRecord, is_client_caused, semconv_error_type
+from mcp_comply._record import CallRecord, is_client_caused, semconv_error_type
 
 
 def parent_context(meta: Mapping[str, Any] | None, headers: Mapping[str, str] | None) -> Context | None:

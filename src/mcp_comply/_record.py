@@ -58,6 +58,8 @@ class CallRecord(NamedTuple):
     """The raw result (wire dict), by reference, for sinks that digest it; never persisted as is."""
     error_message: str | None = None
     """The raw error text (exception message or isError text): sinks must redact it."""
+    uri: str | None = None
+    """The resource URI of a ``resources/read`` (raw: sinks that persist it must redact it)."""
 
     @property
     def ok(self) -> bool:
