@@ -34,7 +34,7 @@ def test_complete_project_passes(project: Path, capsys: pytest.CaptureFixture[st
         "sbom": "pass", "provenance": "pass", "monitoring": "pass", "ai-act-docs": "pass",
         "strict-schemas": "pass", "http-auth": "fail"}
     assert got["http-auth"][1] is False  # advisory in this policy
-    assert got["audit-chain"][2] == "8 records in 1 chain(s), 2 signed checkpoint(s) verified"
+    assert got["audit-chain"][2] == "9 records in 1 chain(s), 2 signed checkpoint(s) verified"
     assert got["provenance"][2] == "signature verifies; 1 artefact(s) match its subjects"
     assert report["failed_required"] == []
     # The table form says the same.
@@ -76,6 +76,30 @@ def test_tampered_audit_log_fails_audit_chain(project: Path, capsys: pytest.Capt
     segment = sorted((project / "audit").glob("chain-*/segment-*.jsonl"))[0]
     segment.write_text(segment.read_text().replace('"oslo"', '"OSLO"', 1))
     assert "finding(s), first:" in _fails(project, capsys, "audit-chain")
+
+
+def test_audit_chain_needs_records_and_a_signed_checkpoint(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty folder passes nothing; a whole log rewritten with its notes deleted is not
+    authenticated, even though every record chains."""
+    empty = project / "empty-audit"
+    empty.mkdir()
+    assert _fails(project, capsys, "audit-chain", "--audit-dir", str(empty)) == \
+        f"no audit records in {empty}: nothing to verify"
+    shutil.rmtree(project / "audit" / "checkpoints")
+    detail = _fails(project, capsys, "audit-chain")
+    assert detail.startswith("1 finding(s), first: not_authenticated: ")
+    assert "nothing authenticated: 9 records and no checkpoint signed by the given key" in detail
+
+
+def test_a_named_audit_dir_gates_whatever_the_policy_requires(project: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    policy = project / "policy.yaml"
+    policy.write_text(policy.read_text().replace("audit-signing, audit-chain,", "audit-signing,"))
+    segment = sorted((project / "audit").glob("chain-*/segment-*.jsonl"))[0]
+    segment.write_text(segment.read_text().replace('"oslo"', '"OSLO"', 1))
+    code, report = check(project, capsys)
+    assert (code, rows(report)["audit-chain"][:2]) == (0, ("fail", False))  # advisory under this policy
+    assert "finding(s), first:" in _fails(project, capsys, "audit-chain", "--audit-dir", str(project / "audit"))
 
 
 def test_short_retention_fails(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,8 @@ class CheckInputs:
     provenance_key: Path | None = None
     audit_dir: Path | None = None
     audit_key: Path | None = None
+    audit_dir_named: bool = False
+    """The audit log was named on the command line: it gates the release whatever the policy requires."""
 
 
 @dataclass
@@ -102,6 +104,7 @@ def inputs_from(project: Project, *, out_dir: Path | None = None, artifacts: tup
         provenance_key=provenance_key or rel(release.provenance_key if release else None),
         audit_dir=audit_dir or rel(release.audit_dir if release else None),
         audit_key=audit_key or rel(release.audit_key if release else None),
+        audit_dir_named=audit_dir is not None,
     )
 
 
@@ -149,23 +152,31 @@ def _audit_signing(project: Project) -> tuple[str, str]:
 
 
 def _audit_chain(inputs: CheckInputs) -> tuple[str, str]:
+    """Passes only on a log with records, every chain authenticated by a signed checkpoint, and no
+    finding (a young unsigned tail of a live writer is a notice, not a finding)."""
     if inputs.audit_dir is None:
         return "skip", "no audit directory given (--audit-dir or release.audit_dir)"
     from mcp_comply.audit.keys import load_verifier
-    from mcp_comply.audit.verify import verify_directory
+    from mcp_comply.audit.verify import NOTICES, verify_directory
 
     if not inputs.audit_dir.is_dir():
         return "fail", f"{inputs.audit_dir} is not a directory"
     verifiers = [load_verifier(inputs.audit_key)] if inputs.audit_key is not None else []
     report = verify_directory(inputs.audit_dir, verifiers=verifiers)
-    records = sum(c.records for c in report.chains)
-    if not report.intact:
-        return "fail", f"{len(report.findings)} finding(s), first: {report.findings[0]}"
+    records = sum(c.records - c.first_seq for c in report.chains)
+    if not records:
+        return "fail", f"no audit records in {inputs.audit_dir}: nothing to verify"
+    findings = [f for f in report.findings if f.kind not in NOTICES]
+    if findings:
+        return "fail", f"{len(findings)} finding(s), first: {findings[0]}"
     if not verifiers:
         return "fail", f"{records} records chain correctly, but no audit key was given (--audit-key), so " \
-                       "checkpoint signatures and truncation were not checked"
+                       "nothing is authenticated: checkpoint signatures and truncation were not checked"
     checkpoints = sum(c.checkpoints_verified for c in report.chains)
-    return "pass", f"{records} records in {len(report.chains)} chain(s), {checkpoints} signed checkpoint(s) verified"
+    unsigned = sum(c.unsigned or 0 for c in report.chains)
+    tail = f"; {unsigned} recent record(s) not signed yet" if unsigned else ""
+    return "pass", (f"{records} records in {len(report.chains)} chain(s), {checkpoints} signed checkpoint(s) "
+                    f"verified{tail}")
 
 
 def _retention(project: Project) -> tuple[str, str]:
@@ -335,6 +346,8 @@ def run_check(project: Project, inputs: CheckInputs) -> CheckReport:
         "http-auth": lambda: _http_auth(server),
     }
     report = CheckReport()
+    if inputs.audit_dir_named:
+        required.add("audit-chain")
     for control in CONTROLS:
         status, detail = evaluations[control]()
         report.results.append(ControlResult(control, status, control in required, detail))

@@ -51,7 +51,8 @@ class AuditPolicy(_Strict):
     """Extra argument-name patterns (regular expressions) whose values are always redacted."""
     max_string: int = Field(default=4096, ge=64)
     checkpoint_every: int = Field(default=1000, ge=1)
-    checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    checkpoint_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds between signed checkpoints while records arrive (an idle chain is already signed)."""
     max_segment_mb: float = Field(default=64.0, gt=0)
     max_segment_age_h: float = Field(default=24.0, gt=0)
     retention_days: int = Field(default=183, ge=1)

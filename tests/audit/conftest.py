@@ -16,6 +16,9 @@ SIGNER = Signer("test-audit", Ed25519PrivateKey.generate())
 
 
 def write_log(directory: Path, records: int, **config: object) -> AuditWriter:
+    """A signed log; checkpoints by count only (unless the test says otherwise), so record positions
+    do not depend on how fast this machine is."""
+    config.setdefault("checkpoint_interval_s", 3600.0)
     writer = AuditWriter(WriterConfig(directory=directory, signer=SIGNER, **config))  # type: ignore[arg-type]
     for i in range(records):
         writer.submit("call", {"method": "tools/call", "tool": "add", "args": {"a": i, "note": "é"}})

@@ -12,7 +12,7 @@ from typing import Any
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import merkle
 from mcp_comply.audit.keys import keygen, load_verifier
-from mcp_comply.audit.verify import verify_directory
+from mcp_comply.audit.verify import DEFAULT_GRACE_S, verify_directory
 from mcp_comply.exceptions import ConfigError
 
 
@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     ver.add_argument("--checkpoints", type=Path, help="checkpoint folder (default DIR/checkpoints)")
     ver.add_argument("--state", type=Path, help="remember the verified size here; detects rollback next time")
     ver.add_argument("--json", action="store_true")
+    ver.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="SECONDS",
+                     help="with --key: an unsigned tail younger than the chain's checkpoint interval plus this "
+                          f"is a live writer's and only reported (default {DEFAULT_GRACE_S:g})")
     ver.add_argument("--fast", action="store_true",
                      help="skip the full JSON parse of ordinary records (about 4x faster; duplicate keys "
                           "inside them are then not looked for)")
@@ -65,15 +68,19 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("not a directory", source=str(args.directory))
     verifiers = [load_verifier(args.key)] if args.key else []
     report = verify_directory(args.directory, verifiers=verifiers, checkpoint_dir=args.checkpoints,
-                              state_file=args.state, strict_json=not args.fast)
+                              state_file=args.state, strict_json=not args.fast, grace_s=args.grace)
     if not report.chains:
         raise ConfigError("no audit chains (chain-*/segment-*.jsonl) in this directory", source=str(args.directory))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         for chain in report.chains:
-            print(f"{chain.chain}: {chain.records} records in {chain.segments} segment(s), "
-                  f"{chain.checkpoints_verified} checkpoint(s) verified (latest covers {chain.latest_checkpoint})")
+            kept = f" (seq {chain.first_seq} onward; older ones removed by retention)" if chain.first_seq else ""
+            print(f"{chain.chain}: {chain.records} records{kept} in {chain.segments} segment(s), "
+                  f"{chain.checkpoints_verified} checkpoint(s) verified (latest covers {chain.latest_checkpoint})"
+                  + ("" if chain.authenticated is None else
+                     f"; authenticated up to {chain.authenticated}, {chain.unsigned} unsigned after it, "
+                     + ("sealed" if chain.sealed else "not sealed (live, or ended without close)")))
         for finding in report.findings:
             print(f"FINDING {finding}")
         for note in report.unchecked:
@@ -86,11 +93,11 @@ def _records(directory: Path) -> Any:
     for chain_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
         for path in fmt.segments(chain_dir):
             with path.open("rb") as fh:
-                for raw in fh:
-                    if raw.endswith(b"\n"):
+                for raw in fmt.read_lines(fh):
+                    if isinstance(raw, bytes) and raw.endswith(b"\n"):
                         try:
                             yield fmt.parse_line(raw[:-1])
-                        except ValueError:
+                        except fmt.StrictJSONError:
                             continue
 
 
@@ -123,7 +130,8 @@ def _prove(args: argparse.Namespace) -> int:
     leaves = []
     for path in fmt.segments(chain_dir):
         with path.open("rb") as fh:
-            leaves += [merkle.leaf_hash(raw) for raw in fh if raw.endswith(b"\n")]
+            leaves += [raw.leaf if isinstance(raw, fmt.LongLine) else merkle.leaf_hash(raw)
+                       for raw in fmt.read_lines(fh) if isinstance(raw, fmt.LongLine) or raw.endswith(b"\n")]
     size = args.size or len(leaves)
     if size > len(leaves):
         raise ConfigError(f"the chain has only {len(leaves)} records", source=str(chain_dir), path="--size")
