@@ -200,6 +200,7 @@ class ChainVerifier:
         self.period: float | None = None
         self.interval = _DEFAULT_INTERVAL_S
         self.closed = False
+        self.opens: list[int] = []  # where each life starts (one entry per life)
         self.where = ""
 
     def finding(self, kind: str, line: int | None, seq: int | None, detail: str, where: str | None = None) -> None:
@@ -270,6 +271,9 @@ class ChainVerifier:
         self.prev_bytes = sha.encode()
 
     def _overlong(self, line: fmt.LongLine, line_no: int) -> None:
+        if self.closed:
+            self.finding(AFTER_CLOSE, line_no, None, "a line after the chain was closed")
+            self.closed = False
         self.finding(OVERLONG, line_no, None, f"line of {line.length} bytes is longer than the {MAX_LINE}-byte "
                      "limit: it was hashed in chunks, not read")
         self._advance(line.sha256, line.leaf)
@@ -338,8 +342,9 @@ class ChainVerifier:
                 self.finding(MODIFIED, line_no, seq, "bad Merkle frontier")
 
     # ---- one method per record kind with chain-level meaning ---------------------------------
-    def _on_open(self, record: dict[str, Any], _position: int, _line: int) -> None:
+    def _on_open(self, record: dict[str, Any], position: int, _line: int) -> None:
         self.closed = False
+        self.opens.append(position)
         days, interval = record.get("retention_days"), record.get("checkpoint_interval_s")
         if isinstance(days, int | float):
             self.period = float(days)
@@ -463,6 +468,12 @@ class ChainVerifier:
                          "chain is not covered by a signed checkpoint", where=where)
         tail = result.unsigned
         if tail <= 0:
+            return
+        unsigned_opens = [seq for seq in self.opens if seq >= signed]
+        if unsigned_opens:
+            self.finding(UNSIGNED_TAIL, None, unsigned_opens[0], f"{tail} record(s) after the newest signed "
+                         f"checkpoint include the start of a life (open at seq {unsigned_opens[0]}) that was never "
+                         "signed: a writer signs its open record before it takes any request", where=where)
             return
         if result.sealed:
             self.finding(UNSIGNED_TAIL, None, signed, f"{tail} record(s) after the newest signed checkpoint of a "
