@@ -1,0 +1,256 @@
+"""Real server processes, real signals: SIGTERM seals the chain and the server exits as it would
+without us; with ``fsync: always`` no acknowledged call is missing after kill -9 under concurrent
+clients; a crash-looping server still signs every life."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from mcp_comply.audit import _format as fmt
+from mcp_comply.audit import verify as v
+from mcp_comply.audit.keys import keygen, load_verifier
+from mcp_comply.audit.verify import verify_directory
+from mcp_comply.audit.writer import AuditWriter, WriterConfig
+
+SERVERS = Path(__file__).resolve().parents[1] / "servers.py"
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(tmp_path: Path, audit: bool, policy: str | None = None) -> dict[str, str]:
+    env = {**os.environ, "MCP_COMPLY_LOG_LEVEL": "warning"}
+    for name in ("MCP_COMPLY_AUDIT_DIR", "MCP_COMPLY_AUDIT_SIGNING_KEY", "MCP_COMPLY_POLICY"):
+        env.pop(name, None)
+    if audit:
+        if not (tmp_path / "keys" / "audit-signing.key").exists():
+            keygen(tmp_path / "keys", "lifecycle-test")
+        env["MCP_COMPLY_AUDIT_DIR"] = str(tmp_path / "audit")
+        env["MCP_COMPLY_AUDIT_SIGNING_KEY"] = str(tmp_path / "keys" / "audit-signing.key")
+    if policy is not None:
+        (tmp_path / "policy.yaml").write_text(policy)
+        env["MCP_COMPLY_POLICY"] = str(tmp_path / "policy.yaml")
+    return env
+
+
+def _start(framework: str, transport: str, env: dict[str, str], port: int = 0) -> subprocess.Popen[bytes]:
+    args = [sys.executable, str(SERVERS), "--framework", framework, "--transport", transport]
+    if transport == "http":
+        args += ["--port", str(port)]
+    return subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited before it listened"
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def _stdio_calls(proc: subprocess.Popen[bytes], count: int) -> int:
+    """Initialize and call ``add`` over the process's own stdin/stdout (the JSON-RPC wire format);
+    returns how many calls were answered."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    messages = [{"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                 "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                            "clientInfo": {"name": "lifecycle-test", "version": "1"}}},
+                {"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    messages += [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                  "params": {"name": "add", "arguments": {"a": i, "b": 1}}} for i in range(1, count + 1)]
+    proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+    proc.stdin.flush()
+    answered, deadline, buffer = set(), time.monotonic() + 30, b""
+    while len(answered) < count + 1 and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, "the server closed stdout"
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            answered |= {json.loads(line).get("id") for line in lines if line.strip()}
+    return len(answered - {0, None})
+
+
+async def _http_calls(url: str, count: int) -> int:
+    async with Client(url, mode="legacy") as client:
+        for i in range(1, count + 1):
+            assert (await client.call_tool("add", {"a": i, "b": 1})).is_error is False
+    return count
+
+
+def _run_and_terminate(framework: str, transport: str, env: dict[str, str]) -> tuple[int, int]:
+    """(calls answered, exit status) of a server that served 3 calls and then got SIGTERM."""
+    port = _free_port()
+    proc = _start(framework, transport, env, port)
+    try:
+        if transport == "http":
+            _wait_port(port, proc)
+            answered = anyio.run(_http_calls, f"http://127.0.0.1:{port}/mcp", 3)
+        else:
+            answered = _stdio_calls(proc, 3)
+        proc.send_signal(signal.SIGTERM)
+        return answered, proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize(("framework", "transport"), [("mcpserver", "stdio"), ("mcpserver", "http"),
+                                                      ("fastmcp", "stdio"), ("fastmcp", "http")])
+def test_sigterm_seals_the_chain_and_the_server_exits_as_before(framework: str, transport: str,
+                                                                 tmp_path: Path) -> None:
+    bare = _run_and_terminate(framework, transport, _env(tmp_path, audit=False))
+    audited = _run_and_terminate(framework, transport, _env(tmp_path, audit=True))
+    assert bare == audited == (3, -signal.SIGTERM)  # answered all, then died by the signal, as before
+    report = verify_directory(tmp_path / "audit", verifiers=[load_verifier(tmp_path / "keys" / "audit-signing.pub")])
+    assert report.findings == []
+    (chain,) = report.chains
+    assert (chain.sealed, chain.unsigned, chain.authenticated) == (True, 0, chain.records)
+    records = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
+               for line in p.read_text().splitlines()]
+    calls = [r["args"]["a"] for r in records if r["kind"] == "call" and r["method"] == "tools/call"]
+    assert calls == [1, 2, 3]
+    assert [r["kind"] for r in records][-2:] == ["close", "checkpoint"]
+
+
+POLICY_ALWAYS = "version: 1\nname: durable\naudit:\n  fsync: always\n"
+
+
+async def _hammer(url: str, clients: int, base: int, kill: Any) -> list[int]:
+    """``clients`` concurrent SDK clients calling ``add`` with unique arguments; once all of them
+    have made a first call (the client's first call also lists tools and loads its schema
+    validator: seconds on a busy machine), ``kill()`` is awaited while they go on. Returns the
+    arguments whose calls were acknowledged."""
+    acknowledged: list[int] = []
+    warm = anyio.Event()
+    ready = [0]
+
+    async def one(n: int) -> None:
+        i = 0
+        try:
+            async with Client(url, mode="legacy") as client:
+                await client.call_tool("add", {"a": -1 - n, "b": 0})
+                ready[0] += 1
+                if ready[0] == clients:
+                    warm.set()
+                while True:
+                    a = base + n * 100_000 + i
+                    i += 1
+                    result = await client.call_tool("add", {"a": a, "b": 0})
+                    if not result.is_error:
+                        acknowledged.append(a)
+        except Exception:
+            return
+
+    async with anyio.create_task_group() as group:
+        for n in range(clients):
+            group.start_soon(one, n)
+        with anyio.fail_after(60):
+            await warm.wait()
+        await kill()
+    return acknowledged
+
+
+def _recorded(audit_dir: Path) -> set[int]:
+    out = set()
+    for chain in audit_dir.glob("chain-*"):
+        for path in fmt.segments(chain):
+            for raw in path.read_bytes().splitlines():
+                if b'"method":"tools/call"' in raw:
+                    out.add(json.loads(raw)["args"]["a"])
+    return out
+
+
+@pytest.mark.parametrize("round_no", range(10))
+def test_kill_9_loses_no_acknowledged_call_with_fsync_always(round_no: int, tmp_path: Path) -> None:
+    """One of 10 independent rounds: 4 concurrent HTTP clients, then kill -9 while they call."""
+    env = _env(tmp_path, audit=True, policy=POLICY_ALWAYS)
+    port = _free_port()
+    proc = _start("mcpserver", "http", env, port)
+    try:
+        _wait_port(port, proc)
+
+        async def kill() -> None:
+            await anyio.sleep(0.5 + 0.05 * round_no)  # a different moment each round
+            os.kill(proc.pid, signal.SIGKILL)
+
+        async def go() -> list[int]:
+            return await _hammer(f"http://127.0.0.1:{port}/mcp", 4, round_no * 1_000_000, kill)
+
+        acknowledged = anyio.run(go)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert len(acknowledged) >= 20, "the clients barely ran: the round proves nothing"
+    missing = set(acknowledged) - _recorded(tmp_path / "audit")
+    assert missing == set()
+    # the next life recovers the tail and signs it
+    verifier = load_verifier(tmp_path / "keys" / "audit-signing.pub")
+    from mcp_comply.audit.keys import load_signer
+
+    AuditWriter(WriterConfig(directory=tmp_path / "audit", chain="chain-0",
+                             signer=load_signer(tmp_path / "keys" / "audit-signing.key"))).close()
+    report = verify_directory(tmp_path / "audit", verifiers=[verifier])
+    assert [f.kind for f in report.findings if f.kind != v.TORN_TAIL] == []
+
+
+def test_a_crash_looping_server_signs_every_life(tmp_path: Path) -> None:
+    """Three lives killed with -9 a moment after their calls, then one stopped with SIGTERM: every
+    life's records are covered by a signed checkpoint (the next life's open checkpoint covers what
+    its recovery found), and the chain ends sealed."""
+    env = _env(tmp_path, audit=True, policy=POLICY_ALWAYS)
+    for life in range(3):
+        port = _free_port()
+        proc = _start("mcpserver", "http", env, port)
+        try:
+            _wait_port(port, proc)
+            assert anyio.run(_http_calls, f"http://127.0.0.1:{port}/mcp", 2) == 2
+            proc.kill()
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        verifier = load_verifier(tmp_path / "keys" / "audit-signing.pub")
+        report = verify_directory(tmp_path / "audit", verifiers=[verifier])
+        (chain,) = report.chains
+        # everything up to this life's open checkpoint is signed; only its own calls may not be yet
+        assert {f.kind for f in report.findings} <= {v.YOUNG_TAIL, v.TORN_TAIL}, (life, report.findings)
+        assert chain.unsigned is not None
+        assert chain.unsigned <= 6
+    assert _run_and_terminate("mcpserver", "http", env) == (3, -signal.SIGTERM)
+    report = verify_directory(tmp_path / "audit", verifiers=[load_verifier(tmp_path / "keys" / "audit-signing.pub")])
+    assert [f.kind for f in report.findings if f.kind != v.TORN_TAIL] == []
+    (chain,) = report.chains
+    assert (chain.sealed, chain.unsigned) == (True, 0)
+    records: list[dict[str, Any]] = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
+                                     for line in p.read_text().splitlines()]
+    assert [r["kind"] for r in records].count("open") == 4
+    # fsync: always: every acknowledged call of every life is there, in order
+    assert [r["args"]["a"] for r in records if r.get("method") == "tools/call"] == [1, 2, 1, 2, 1, 2, 1, 2, 3]
