@@ -36,12 +36,6 @@ _WHAT = {
     "pem-private": "a PEM private key (mcp-comply provenance-keygen: provenance-signing.key)",
     "pem-public": "a PEM public key (mcp-comply provenance-keygen: provenance-signing.pub)",
 }
-_HOW = {
-    "audit-private": "mcp-comply audit keygen --out DIR writes audit-signing.key",
-    "audit-public": "mcp-comply audit keygen --out DIR writes audit-signing.pub",
-    "pem-private": "mcp-comply provenance-keygen --out DIR writes provenance-signing.key",
-    "pem-public": "mcp-comply provenance-keygen --out DIR writes provenance-signing.pub",
-}
 
 
 def _fail(reason: str) -> argparse.ArgumentTypeError:
@@ -185,7 +179,7 @@ def key_file(wanted: KeyKind, use: str) -> Callable[[str], Path]:
             return path
         needed = f"{use} needs {_WHAT[wanted]}"
         if found == "unknown":
-            raise _fail(f"{text}: not a key file mcp-comply reads; {needed} ({_HOW[wanted]})")
+            raise _fail(f"{text}: not a key file mcp-comply reads; {needed}")
         raise _fail(f"{text}: this is {_WHAT[found]}; {needed}")
 
     return parse

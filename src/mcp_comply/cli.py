@@ -83,7 +83,8 @@ class _Version(argparse.Action):
                  option_string: str | None = None) -> None:
         from mcp_comply import __version__
 
-        parser.exit(message=f"mcp-comply {__version__}\n")
+        print(f"mcp-comply {__version__}")
+        parser.exit()
 
 
 def policy_arg(text: str) -> str:
@@ -222,7 +223,13 @@ def require_release(command: str) -> None:
     """MissingExtraError (exit 2) naming what to install when the release pipeline is absent."""
     from importlib.util import find_spec
 
-    missing = sorted({dist for module, dist in RELEASE_MODULES.items() if find_spec(module) is None})
+    def absent(module: str) -> bool:
+        try:
+            return find_spec(module) is None
+        except (ImportError, ValueError):  # a finder that refuses it, or a None entry in sys.modules
+            return True
+
+    missing = sorted({dist for module, dist in RELEASE_MODULES.items() if absent(module)})
     if missing:
         raise MissingExtraError(", ".join(missing), "release", feature=f"mcp-comply {command}")
 

@@ -100,5 +100,5 @@ class MissingExtraError(MCPComplyError):
         self.package = package
         self.extra = extra
         self.feature = feature
-        needs = f"{feature} needs {package}, which is not installed" if feature else f"{package} is not installed"
+        needs = f"{feature} needs {package} (not installed)" if feature else f"{package} is not installed"
         super().__init__(f"{needs}; install it with: pip install 'mcp-comply[{extra}]'")
