@@ -228,7 +228,8 @@ def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     code = "import sys; from mcp_comply.cli import main; sys.exit(main())"
     with subprocess.Popen([sys.executable, "-c", code, "audit", "show", str(tmp_path / "big"), "--json"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         first = proc.stdout.readline()
         proc.stdout.close()  # what head does after its first line
         err = proc.stderr.read().decode()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcp_comply.cli import main
-from mcp_comply.exceptions import ConfigError, InputError
+from mcp_comply.exceptions import InputError
 from mcp_comply.generate import KINDS, parse_only, resolve_project
 
 ROOT = Path(__file__).resolve().parents[2]
