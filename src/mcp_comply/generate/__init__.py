@@ -238,8 +238,9 @@ def surface_of(project: Project, kind: str) -> Any:
     from mcp_comply.generate.introspect import introspect
 
     if "surface" not in project.cache:
+        server = server_of(project, kind)
         _progress.step("listing the server's tools, resources and prompts")
-        project.cache["surface"] = introspect(server_of(project, kind))
+        project.cache["surface"] = introspect(server)
     return project.cache["surface"]
 
 
