@@ -76,11 +76,6 @@ class InputError(MCPComplyError):
         super().__init__(f"{source}: {reason}")
 
 
-class IntegrityError(MCPComplyError):
-    """Evidence does not verify: an audit chain, a checkpoint, a proof or a signature was altered,
-    lost or does not match (a *finding*, not a usage mistake)."""
-
-
 class GenerationError(MCPComplyError):
     """An artefact could not be produced from valid inputs (e.g. signing needs a network service)."""
 
