@@ -159,8 +159,7 @@ def test_invalid_policy_exits_2_with_the_location(project: Path, capsys: pytest.
     (project / "policy.yaml").write_text(policy_text)
     assert main(["check", "--config", str(project / "mcp-comply.yaml")]) == 2
     err = capsys.readouterr().err
-    assert f"file:   {project / 'policy.yaml'}" in err
-    assert f"path:   {path}" in err
+    assert err.startswith(f"mcp-comply check: error: {project / 'policy.yaml'}: {path}: ")
     assert reason in err
 
 
@@ -169,7 +168,7 @@ def test_unknown_annex_iii_area_exits_2(project: Path, capsys: pytest.CaptureFix
         "annex_iii_areas: []", "annex_iii_areas: [astrology]"))
     assert main(["generate", "--config", str(project / "mcp-comply.yaml"), "--only", "ai-act"]) == 2
     err = capsys.readouterr().err
-    assert "path:   ai_act.risk.annex_iii_areas" in err
+    assert f"error: {project / 'mcp-comply.yaml'}: ai_act.risk.annex_iii_areas: " in err
     assert "unknown Annex III area(s) astrology" in err
 
 

@@ -95,3 +95,72 @@ def test_load_server_imports_module_attr(tmp_path: Path) -> None:
         load_server("my_srv_mod:Holder.nope", tmp_path)
     with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
         load_server("no_such_module_xyz:app", tmp_path)
+
+
+# --- every error in one run; empty files; the file named; shipped policies by name -------------
+
+
+def test_every_validation_error_is_reported_in_one_run(tmp_path: Path) -> None:
+    file = _write(tmp_path, "metrics:\n  port: 70000\naudit:\n  fsync: sometimes\n  capture: all\nslo:\n  nope: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_policy(file)
+    assert [(p.source, p.path) for p in info.value.problems] == [
+        (str(file), "metrics.port"), (str(file), "audit.fsync"), (str(file), "audit.capture"),
+        (str(file), "slo.nope")]
+    assert info.value.diagnostics().splitlines() == [
+        f"{file}: metrics.port: Input should be less than or equal to 65535",
+        f"{file}: audit.fsync: Input should be 'always', 'batch' or 'never'",
+        f"{file}: audit.capture: Input should be 'none', 'digest', 'redacted' or 'full'",
+        f"{file}: slo.nope: Extra inputs are not permitted",
+    ]
+
+
+def test_an_empty_config_file_is_read_like_an_empty_policy_file(tmp_path: Path) -> None:
+    """Both are an empty mapping: the policy takes every default, the config misses `server`."""
+    assert load_policy(_write(tmp_path, "")) == Policy()
+    assert load_policy(_write(tmp_path, "# only a comment\n")) == Policy()
+    (tmp_path / "mcp-comply.yaml").write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_project(tmp_path)
+    assert (info.value.source, info.value.path, info.value.reason) == (
+        str(tmp_path / "mcp-comply.yaml"), "server", "Field required")
+
+
+def test_shipped_policies_load_by_name() -> None:
+    root = Path(__file__).resolve().parents[1]
+    assert load_policy("strict") == load_policy(root / "policies" / "strict.yaml")
+    assert load_policy("strict").name == "strict"
+    assert load_policy("default") == load_policy(root / "policies" / "default.yaml")
+    with pytest.raises(ConfigError, match="cannot read policy file"):
+        load_policy("lenient")
+
+
+def test_a_file_named_like_a_shipped_policy_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "strict").write_text("name: mine\n")
+    assert load_policy("strict").name == "mine"
+
+
+def test_a_server_module_that_raises_on_import_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "raising_srv_mod.py").write_text("raise RuntimeError('no database')\n")
+    with pytest.raises(ConfigError) as info:
+        load_server("raising_srv_mod:server", tmp_path, source="proj/mcp-comply.yaml")
+    assert (info.value.source, info.value.path) == ("proj/mcp-comply.yaml", "server")
+    assert info.value.reason == "importing 'raising_srv_mod' raised RuntimeError: no database"
+    (tmp_path / "exiting_srv_mod.py").write_text("import sys\nsys.exit(3)\n")
+    with pytest.raises(ConfigError, match="importing 'exiting_srv_mod' raised SystemExit: 3"):
+        load_server("exiting_srv_mod:server", tmp_path)
+
+
+def test_a_src_layout_project_that_is_not_installed_gets_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "src" / "hinted_pkg").mkdir(parents=True)
+    (tmp_path / "src" / "hinted_pkg" / "__init__.py").write_text("server = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_server("hinted_pkg.app:server", tmp_path)
+    assert info.value.reason == (
+        "cannot import 'hinted_pkg.app': No module named 'hinted_pkg'; the project has a src layout "
+        f"({tmp_path / 'src' / 'hinted_pkg'}) and is not installed: run `pip install -e .` in {tmp_path} "
+        f"(or set PYTHONPATH={tmp_path / 'src'})")
+    with pytest.raises(ConfigError) as plain:
+        load_server("not_there_either_mod:server", tmp_path)
+    assert "src layout" not in plain.value.reason

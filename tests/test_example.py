@@ -37,8 +37,10 @@ def test_example_server_over_stdio() -> None:
     anyio.run(go)
 
 
-def test_github_release_workflow_uses_only_real_cli_options() -> None:
-    """Every mcp-comply command in examples/github/release.yml parses with the real CLI parser."""
+def test_github_release_workflow_uses_only_real_cli_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every mcp-comply command in examples/github/release.yml parses with the real CLI parser (in a
+    folder holding the files the job would have made, since arguments are checked as they enter)."""
+    import glob
     import re
     import shlex
 
@@ -54,12 +56,23 @@ def test_github_release_workflow_uses_only_real_cli_options() -> None:
         script = re.sub(r"\$\{\{[^}]*\}\}", "X", step.get("run", "")).replace("\\\n", " ")
         commands += [line.strip() for line in script.splitlines() if line.strip().startswith("mcp-comply ")]
     assert [c.split()[1] for c in commands] == ["generate", "verify-provenance", "check"]
+    assert any('"mcp-comply[release,sigstore]"' in step.get("run", "") for step in job["steps"])
+    monkeypatch.chdir(tmp_path)
+    for made in ("dist/weather_server-1.0-py3-none-any.whl", "dist/weather_server-1.0.tar.gz",
+                 "install-report.json", "build/release-artefacts/release/provenance.sigstore.json"):
+        (tmp_path / made).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / made).write_text("{}")
+
+    def argv(command: str) -> list[str]:  # what the shell hands over: globs expanded
+        return [m for a in shlex.split(command)[1:] for m in (sorted(glob.glob(a)) if "*" in a else [a])]
+
     for command in commands:
-        args = _parser().parse_args(shlex.split(command)[1:])
+        args = _parser().parse_args(argv(command))
         assert args.command in {"generate", "verify-provenance", "check"}
-    generate = _parser().parse_args(shlex.split(commands[0])[1:])
+    generate = _parser().parse_args(argv(commands[0]))
     assert generate.keyless is True
-    assert generate.only == "dashboards,alerts,sbom,provenance"
+    assert generate.only == ("dashboards", "alerts", "sbom", "provenance")
+    assert len(generate.artifacts) == 2
 
 
 def test_committed_sample_provenance_verifies(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mcp_comply import _progress
 from mcp_comply.config import CONTROLS
 from mcp_comply.exceptions import ConfigError
 from mcp_comply.generate import AI_ACT_DIR, RELEASE_DIR, Project, build
@@ -257,6 +258,7 @@ def _monitoring(project: Project, inputs: CheckInputs) -> tuple[str, str]:
         return "pass", f"{len(artifacts)} files current; promtool not installed, rules not run through it"
     alerts = inputs.out_dir / "alerts"
     for args in (["check", "rules", RECORDING_FILE, ALERTS_FILE], ["test", "rules", TESTS_FILE]):
+        _progress.step(f"running promtool {' '.join(args)}")
         proc = subprocess.run([promtool, *args], cwd=alerts, capture_output=True, text=True,  # noqa: S603
                               timeout=120, check=False)
         if proc.returncode != 0:
@@ -349,6 +351,7 @@ def run_check(project: Project, inputs: CheckInputs) -> CheckReport:
     if inputs.audit_dir_named:
         required.add("audit-chain")
     for control in CONTROLS:
+        _progress.step(f"control {control}: {TITLES[control]}")
         status, detail = evaluations[control]()
         report.results.append(ControlResult(control, status, control in required, detail))
     return report

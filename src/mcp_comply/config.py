@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mcp_comply import semconv
-from mcp_comply.exceptions import ConfigError
+from mcp_comply.exceptions import ConfigError, Problem
 
 
 class _Strict(BaseModel):
@@ -185,15 +185,19 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 def _validate(model: type[_M], data: object, source: str) -> _M:
-    """Validate a mapping; the first error becomes a ConfigError naming source, path and reason."""
+    """Validate a mapping (an empty file counts as an empty mapping); every error of the run becomes
+    one :class:`Problem` of a single ConfigError naming source, path and reason."""
+    if data is None:
+        data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a mapping at the top level, found {type(data).__name__}", source=source)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        reason = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(reason, source=source, path=_location(tuple(first["loc"]))) from None
+        problems = [Problem(error["msg"].removeprefix("Value error, "), source, _location(tuple(error["loc"])))
+                    for error in exc.errors()]
+        first = problems[0]
+        raise ConfigError(first.reason, source=source, path=first.path, problems=problems) from None
 
 
 def read_yaml(path: Path, what: str) -> object:
@@ -224,12 +228,40 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
 
 
 def parse_policy(data: object, source: str) -> Policy:
-    return _validate(Policy, {} if data is None else data, source)
+    return _validate(Policy, data, source)
+
+
+POLICY_NAMES: tuple[str, ...] = ("default", "strict")
+"""The policies shipped with mcp-comply (``policies/<name>.yaml``), usable by name."""
+
+
+def named_policy(name: str) -> Path:
+    """The file of a shipped policy: inside the installed package, else the source tree's policies/."""
+    if name not in POLICY_NAMES:
+        raise ConfigError(f"no shipped policy {name!r}; shipped: {', '.join(POLICY_NAMES)} (or give a file)",
+                          source="policy")
+    from importlib import resources
+
+    packaged = resources.files("mcp_comply").joinpath(f"policies/{name}.yaml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "policies" / f"{name}.yaml"
+
+
+def policy_path(value: str | os.PathLike[str]) -> Path:
+    """A policy argument as a file: a shipped policy's name (``"strict"``) when no file of that name
+    exists, else the path itself."""
+    path = Path(value)
+    if not path.exists() and os.fspath(value) in POLICY_NAMES:
+        return named_policy(os.fspath(value))
+    return path
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
-    """Read and validate a policy file; ConfigError names file, path and reason."""
-    return parse_policy(read_yaml(Path(path), "policy file"), os.fspath(path))
+    """Read and validate a policy file, or a shipped policy by name (``"default"``, ``"strict"``);
+    ConfigError names file, path and reason of every problem."""
+    file = policy_path(path)
+    return parse_policy(read_yaml(file, "policy file"), os.fspath(file))
 
 
 def metrics_port_from_env(env: Mapping[str, str]) -> int | None:
@@ -347,22 +379,43 @@ def load_project(root: str | os.PathLike[str], filename: str | None = None) -> t
     return _validate(ProjectConfig, data, source), source
 
 
-def load_server(spec: str, root: str | os.PathLike[str] | None = None) -> object:
-    """Import ``module:attr`` (from ``root`` first, when given) and return the server object."""
+def load_server(spec: str, root: str | os.PathLike[str] | None = None, *, source: str | None = None) -> object:
+    """Import ``module:attr`` (from ``root`` first, when given) and return the server object.
+
+    Any failure of the import (the module is missing, or raises while it runs) is a ConfigError
+    naming ``source`` (the config file; default: the spec) at path ``server``."""
     import importlib
     import sys
 
+    where = source or spec
     module_name, _, attr = spec.partition(":")
     if root is not None and str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}", source=spec, path="server") from None
+    except ModuleNotFoundError as exc:
+        hint = _src_layout_hint(module_name, exc, root)
+        raise ConfigError(f"cannot import {module_name!r}: {exc}{hint}", source=where, path="server") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module failing at import is a config error
+        raise ConfigError(f"importing {module_name!r} raised {type(exc).__name__}: {exc}", source=where,
+                          path="server") from None
     value: object = module
     for part in attr.split("."):
         try:
             value = getattr(value, part)
         except AttributeError:
-            raise ConfigError(f"{module_name!r} has no attribute {attr!r}", source=spec, path="server") from None
+            raise ConfigError(f"{module_name!r} has no attribute {attr!r}", source=where, path="server") from None
     return value
+
+
+def _src_layout_hint(module_name: str, exc: ModuleNotFoundError, root: str | os.PathLike[str] | None) -> str:
+    """When the missing module lives under ``<root>/src`` (a src-layout project that is not
+    installed), say how to make it importable."""
+    top = module_name.partition(".")[0]
+    if root is None or (exc.name or top).partition(".")[0] != top:
+        return ""
+    src = Path(root) / "src"
+    if (src / top).is_dir() or (src / f"{top}.py").is_file():
+        return (f"; the project has a src layout ({src / top}) and is not installed: run `pip install -e .` in "
+                f"{Path(root)} (or set PYTHONPATH={src})")
+    return ""

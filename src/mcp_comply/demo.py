@@ -24,10 +24,12 @@ from typing import Any, TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from mcp_comply import semconv
-from mcp_comply.exceptions import MCPComplyError
+from mcp_comply import _progress, semconv
+from mcp_comply.exceptions import InputError, MCPComplyError
 
 _STARTUP_TIMEOUT_S = 60.0
+MARKER = ".mcp-comply-demo"
+"""The file that marks a folder as the demo's own, so a rerun may replace it (and nothing else)."""
 
 
 def example_script() -> Path:
@@ -197,6 +199,24 @@ def _wait_port_open(port: int) -> None:
     raise MCPComplyError(f"the example server did not open port {port}")
 
 
+def prepare_output(folder: Path) -> Path:
+    """An empty folder for the demo: created, or a previous demo's folder (it has the marker file)
+    replaced. Any other existing folder is refused rather than deleted."""
+    folder = folder.resolve()
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir():
+            raise InputError("is a file, not a folder", source=str(folder))
+        if (folder / MARKER).is_file() or ((folder / "server.log").is_file() and (folder / "keys").is_dir()):
+            shutil.rmtree(folder)  # the demo's own folder, rewritten on every run
+        elif any(folder.iterdir()):
+            raise InputError(f"exists and is not a demo folder (no {MARKER} in it); refusing to delete it: "
+                             "give a new or empty folder with --out", source=str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("written by mcp-comply demo; the next run replaces this folder\n",
+                                 encoding="utf-8")
+    return folder
+
+
 def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
     """Run the demo; 0 when every call was counted as expected and the audit log verifies."""
     import anyio
@@ -206,9 +226,7 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
 
     out = out or sys.stdout
     script = example_script()
-    output_dir = (output_dir or Path("mcp-comply-demo")).resolve()
-    if output_dir.exists():
-        shutil.rmtree(output_dir)  # the demo's own folder, rewritten on every run
+    output_dir = prepare_output(output_dir or Path("mcp-comply-demo"))
     audit_dir, key_dir = output_dir / "audit", output_dir / "keys"
     _, public_key = keygen(key_dir, "mcp-comply-demo")
     mcp_port, metrics_port = free_port(), free_port()
@@ -223,17 +241,20 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
              "--metrics-port", str(metrics_port)],
             stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
+    _progress.step(f"starting the example server (pid {proc.pid})")
     try:
         print(f"mcp-comply demo: example server {script.name} (pid {proc.pid}) on "
               f"http://127.0.0.1:{mcp_port}/mcp", file=out)
         _wait_ready(metrics_url.replace("/metrics", "/healthz"), proc, log)
         _wait_port_open(mcp_port)
         calls = traffic()
+        _progress.step(f"sending {len(calls)} tool calls with the MCP SDK client")
         seen = anyio.run(_drive, f"http://127.0.0.1:{mcp_port}/mcp", calls)
         expected = [want for _, _, want in calls]
         text = _fetch(metrics_url)
         ready = _fetch(metrics_url.replace("/metrics", "/readyz"))
     finally:
+        _progress.step("stopping the example server")
         stop_process(proc)
     tools = summarise(text)
     counted = sum(t.calls for t in tools.values())
@@ -241,6 +262,7 @@ def run_demo(out: TextIO | None = None, output_dir: Path | None = None) -> int:
     print(format_summary(tools), file=out)
     print(f"\nMetrics were served at {metrics_url} (also /healthz, /readyz: {ready.strip()})", file=out)
 
+    _progress.step("verifying the audit log")
     report = verify_directory(audit_dir, verifiers=[load_verifier(public_key)])
     records = sum(c.records for c in report.chains)
     checkpoints = sum(c.checkpoints_verified for c in report.chains)
@@ -356,6 +378,7 @@ def _release(output_dir: Path, script: Path, out: TextIO) -> bool:
     project_dir = output_dir / "project"
     archive = _demo_project(project_dir, script)
     keygen(project_dir / "keys")
+    _progress.step(f"generating the release artefacts of the demo project {project_dir}")
     project = resolve_project(project_dir)
     options = Options(artifacts=(archive,), signing_key=project_dir / "keys" / KEY_FILE)
     kinds = ("dashboards", "alerts", "sbom", "provenance", "ai-act")
@@ -372,6 +395,7 @@ def _release(output_dir: Path, script: Path, out: TextIO) -> bool:
     print(f"  provenance  {by_kind['provenance'][0]} (SLSA v1, DSSE, Ed25519) for dist/{archive.name}", file=out)
     ai_docs = by_kind["ai-act"]
     print(f"  ai-act      {ai_docs[0].rsplit('/', 1)[0]}/ ({len(ai_docs)} documents)", file=out)
+    _progress.step("running the release gate (mcp-comply check)")
     report = run_check(project, inputs_from(project))
     print(f"\nRelease gate (mcp-comply check, policy {project.policy.name}):\n", file=out)
     print(report.table(), file=out)

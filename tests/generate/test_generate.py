@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcp_comply.cli import main
-from mcp_comply.exceptions import ConfigError
+from mcp_comply.exceptions import InputError
 from mcp_comply.generate import KINDS, parse_only, resolve_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,10 +76,11 @@ def test_only_selects_kinds_and_rejects_unknown_ones(tmp_path: Path, capsys: pyt
     assert parse_only(None) == KINDS
     assert main(["generate", "--out", str(tmp_path), "--only", "alerts"]) == 0
     assert sorted(files(tmp_path)) == sorted(p for p in EXPECTED if p.startswith("alerts/"))
+    capsys.readouterr()
     assert main(["generate", "--out", str(tmp_path), "--only", "alerts,grafana"]) == 2
     err = capsys.readouterr().err
-    assert "file:   --only" in err
-    assert "unknown artefact kind(s) grafana" in err
+    assert err == ("mcp-comply generate: error: argument --only: unknown kind(s) 'grafana'; choose from "
+                   "dashboards,alerts,sbom,provenance,ai-act (see mcp-comply generate --help)\n")
 
 
 def test_project_config_and_its_policy_are_used(tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ def test_project_config_and_its_policy_are_used(tmp_path: Path) -> None:
       "p.yaml": "slo:\n  availability_error_types: [exception, timeout]\n"},
      "p.yaml", "slo.availability_error_types", "unknown: timeout"),
     ({"mcp-comply.yaml": "server: 12\n"}, "mcp-comply.yaml", "server", "Input should be a valid string"),
-    ({"mcp-comply.yaml": "server: app:server\npolicy: missing.yaml\n"}, "missing.yaml", "(top level)",
+    ({"mcp-comply.yaml": "server: app:server\npolicy: missing.yaml\n"}, "missing.yaml", "",
      "cannot read policy file"),
 ])
 def test_invalid_configuration_exits_2_naming_file_path_and_reason(
@@ -117,14 +118,15 @@ def test_invalid_configuration_exits_2_naming_file_path_and_reason(
         (tmp_path / name).write_text(text)
     assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert f"file:   {tmp_path / source}" in err
-    assert f"path:   {path}" in err
+    where = f"{tmp_path / source}: {path}: " if path else f"{tmp_path / source}: "
+    assert err.startswith(f"mcp-comply generate: error: {where}")
     assert reason in err
+    assert len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()  # nothing is written on a configuration error
 
 
 def test_missing_config_file_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(InputError, match="no such file"):
         resolve_project(config=tmp_path / "nope.yaml")
 
 
@@ -147,9 +149,9 @@ def test_default_kinds_follow_the_inputs(tmp_path: Path, capsys: pytest.CaptureF
     # The SBOM introspects the server: a bad import path is a configuration error naming it.
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo-server"\nversion = "1.0"\n')
     assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml"), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert "file:   no_such_module:server" in err
-    assert "cannot import 'no_such_module'" in err
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"mcp-comply generate: error: {tmp_path / 'mcp-comply.yaml'}: server: "
+                              "cannot import 'no_such_module'")
 
 
 def test_sbom_output_says_how_many_components_have_hashes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

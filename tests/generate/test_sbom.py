@@ -53,8 +53,9 @@ def test_environment_sbom_is_valid_and_covers_the_runtime_closure(env_bom: sbom.
     assert (root["name"], root["type"], root["purl"]) == ("mcp-comply", "application", "pkg:pypi/mcp-comply@0.1.0")
     names = {c["purl"].split("/")[1].split("@")[0] for c in data["components"]}
     # The declared runtime dependencies and some of their own dependencies; no test-only tools.
-    assert {"mcp", "pydantic", "prometheus-client", "grafanalib", "opentelemetry-sdk", "pyyaml",
+    assert {"mcp", "pydantic", "prometheus-client", "cryptography", "opentelemetry-sdk", "pyyaml",
             "pydantic-core", "attrs"} <= names  # purl names: lowercase, "_" -> "-"
+    assert not {"grafanalib", "cyclonedx-python-lib"} & names  # the release extra is not the runtime
     assert not {"pytest", "hypothesis", "ruff", "mypy"} & names
     deps = {d["ref"]: d.get("dependsOn", []) for d in data["dependencies"]}
     assert "pkg:pypi/pydantic-core@" in " ".join(deps[next(r for r in deps if r.startswith("pkg:pypi/pydantic@"))])

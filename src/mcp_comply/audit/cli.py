@@ -1,57 +1,150 @@
-"""``mcp-comply audit keygen | verify | show | prove``: thin wrappers over the audit library."""
+"""``mcp-comply audit keygen | verify | show | prove``: thin wrappers over the audit library.
+
+Arguments are checked where they enter (types, ranges, existence), so a mistake ends as one line
+naming the argument and exit 2. The audit library is imported only when a command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import json
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mcp_comply import _argtypes as at
 from mcp_comply.audit import _format as fmt
-from mcp_comply.audit import merkle
-from mcp_comply.audit.keys import keygen, load_verifier
-from mcp_comply.audit.verify import DEFAULT_GRACE_S, verify_directory
-from mcp_comply.exceptions import ConfigError
+from mcp_comply.exceptions import InputError
 
 
-def add_parser(sub: Any) -> None:
-    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="audit_command",
-                                                                                       required=True)
-    key = audit.add_parser("keygen", help="create an Ed25519 checkpoint signing key pair")
-    key.add_argument("--out", required=True, type=Path)
-    key.add_argument("--name", default=None, help="key name in signatures (default mcp-comply-audit@HOST)")
-    ver = audit.add_parser("verify", help="verify every chain and checkpoint of an audit directory")
-    ver.add_argument("directory", type=Path)
-    ver.add_argument("--key", type=Path, help="the public key (audit-signing.pub)")
-    ver.add_argument("--checkpoints", type=Path, help="checkpoint folder (default DIR/checkpoints)")
-    ver.add_argument("--state", type=Path, help="remember the verified size here; detects rollback next time")
-    ver.add_argument("--json", action="store_true")
-    ver.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="SECONDS",
+def key_name(text: str) -> str:
+    """--name: what signed notes call the key (no spaces, '+' or control characters)."""
+    if not text or any(c.isspace() or c == "+" for c in text) or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"{text!r}: a key name has no spaces, '+' or control characters")
+    return text
+
+
+def non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
+    return value
+
+
+def add_parser(sub: Any, *, detailed: bool = False) -> None:
+    """The ``audit`` subcommands. ``detailed`` (when ``audit verify`` or ``audit show`` runs) adds
+    the valid ``--outcome`` values and the verifier's default grace, which cost imports; the
+    parser of any other command does without them."""
+    outcomes: Sequence[str] | None = None
+    grace: float | None = None
+    if detailed:
+        from mcp_comply import semconv
+        from mcp_comply.audit.verify import DEFAULT_GRACE_S
+
+        outcomes, grace = (semconv.OUTCOME_OK, *semconv.ERROR_TYPES), DEFAULT_GRACE_S
+    audit = sub.add_parser("audit", help="the tamper-evident audit log: keygen, verify, show, prove",
+                           description="Create checkpoint keys, verify, read and prove the hash-chained audit "
+                                       "log. Exit 0 ok (intact), 1 a finding, 2 usage or input error.")
+    commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    key = commands.add_parser("keygen", help="create an Ed25519 checkpoint signing key pair",
+                              description="Write audit-signing.key (Ed25519, mode 0600) and audit-signing.pub "
+                                          "(the verifier key) into DIR; refuses to overwrite a key.")
+    key.add_argument("--out", required=True, type=at.out_dir, metavar="DIR",
+                     help="folder for audit-signing.key and audit-signing.pub (created if missing)")
+    key.add_argument("--name", default=None, type=key_name,
+                     help="key name in signatures, no spaces or '+' (default mcp-comply-audit@HOST)")
+    ver = commands.add_parser("verify", help="verify every chain and checkpoint of an audit directory",
+                              description="Verify every chain (hashes, order, seq) and every checkpoint "
+                                          "(signature, Merkle root, consistency). Exit 0 intact, 1 tampering or "
+                                          "damage, 2 usage or input error.")
+    ver.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR",
+                     help="the audit directory (it holds chain-*/segment-*.jsonl)")
+    ver.add_argument("--key", type=at.key_file("audit-public", "audit verify"), metavar="PUBKEY",
+                     help="the checkpoint public key (audit-signing.pub from mcp-comply audit keygen); without "
+                          "it, signatures and truncation are not checked")
+    ver.add_argument("--checkpoints", type=at.existing_dir, metavar="DIR",
+                     help="checkpoint folder, e.g. a copy shipped off-host (default AUDIT_DIR/checkpoints)")
+    ver.add_argument("--state", type=at.state_file, metavar="FILE",
+                     help="JSON file remembering the verified size of each chain (created on first use, "
+                          "updated when intact); detects a rollback next time")
+    ver.add_argument("--json", action="store_true",
+                     help="print the report as JSON (chains, findings with file/line/seq/kind, not checked)")
+    ver.add_argument("--grace", type=non_negative_seconds, default=grace, metavar="SECONDS",
                      help="with --key: an unsigned tail younger than the chain's checkpoint interval plus this "
-                          f"is a live writer's and only reported (default {DEFAULT_GRACE_S:g})")
+                          "is a live writer's and only reported"
+                          + (f" (default {grace:g})" if grace is not None else " (default: the verifier's)"))
     ver.add_argument("--fast", action="store_true",
                      help="skip the full JSON parse of ordinary records (about 4x faster; duplicate keys "
                           "inside them are then not looked for)")
-    show = audit.add_parser("show", help="read and filter records")
-    show.add_argument("directory", type=Path)
-    show.add_argument("--tool")
-    show.add_argument("--kind")
-    show.add_argument("--outcome")
-    show.add_argument("--since", help="RFC 3339 time, e.g. 2026-11-24T10:00:00Z")
-    show.add_argument("--json", action="store_true")
-    prove = audit.add_parser("prove", help="inclusion proof of a record, or consistency between two sizes")
-    prove.add_argument("directory", type=Path)
-    prove.add_argument("--chain", default="chain-0")
-    prove.add_argument("--seq", type=int, help="record to prove (inclusion)")
-    prove.add_argument("--old-size", type=int, help="older tree size (consistency)")
-    prove.add_argument("--size", type=int, help="tree size (default: all records)")
+    show = commands.add_parser("show", help="read and filter records",
+                               description="Print the records of every chain, oldest first, optionally "
+                                           "filtered (filters combine with AND). Exit 0, 2 on bad input.")
+    show.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR", help="the audit directory")
+    show.add_argument("--tool", metavar="NAME", help="only calls of this tool (its exact name)")
+    show.add_argument("--kind", choices=sorted(fmt.KINDS), metavar="KIND",
+                      help=f"only records of this kind: {', '.join(sorted(fmt.KINDS))}")
+    outcome_help = (f"only calls with this outcome: {', '.join(outcomes)}" if outcomes else
+                    "only calls with this outcome: ok or an error type (see mcp-comply audit show --help)")
+    show.add_argument("--outcome", choices=outcomes, metavar="OUTCOME", help=outcome_help)
+    show.add_argument("--since", type=at.rfc3339, metavar="TIME",
+                      help="only records at or after this RFC 3339 time, e.g. 2026-11-24T10:00:00Z (a date "
+                           "alone is its midnight UTC)")
+    show.add_argument("--json", action="store_true", help="print each record as one JSON line, as stored")
+    prove = commands.add_parser("prove", help="inclusion proof of a record, or consistency between two sizes",
+                                description="Print an RFC 6962 inclusion proof (--seq) or consistency proof "
+                                            "(--old-size) over a chain's records, as JSON.")
+    prove.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR", help="the audit directory")
+    prove.add_argument("--chain", default="chain-0", metavar="CHAIN",
+                       help="chain id: a chain-* folder of AUDIT_DIR (default chain-0)")
+    which = prove.add_mutually_exclusive_group(required=True)
+    which.add_argument("--seq", type=at.non_negative_int, metavar="N",
+                       help="inclusion: the record's seq, 0 to size-1")
+    which.add_argument("--old-size", type=at.positive_int, metavar="N",
+                       help="consistency: the older tree size, 1 to size")
+    prove.add_argument("--size", type=at.positive_int, metavar="N",
+                       help="tree size, 1 to the number of records (default: all records)")
+
+
+def _chains(directory: Path) -> list[Path]:
+    """The chain folders; InputError when there are none (an empty or unrelated folder)."""
+    try:
+        chains = sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith("chain-")
+                        and fmt.segments(p))
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=str(directory)) from None
+    if not chains:
+        raise InputError("no audit chains (chain-*/segment-*.jsonl) in this folder", source=str(directory))
+    return chains
+
+
+def _read_state(path: Path | None) -> None:
+    """--state: when the file exists it must be what verify writes (chain -> size and root)."""
+    if path is None or not path.exists():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    except (UnicodeDecodeError, ValueError):
+        raise InputError("not a verify state file (not JSON); give a new path or the file an earlier "
+                         "--state run wrote", source=str(path)) from None
+    good = isinstance(data, dict) and all(
+        isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("root"), str)
+        for v in data.values())
+    if not good:
+        raise InputError("not a verify state file (expected {chain: {size, root}}); give a new path or the file "
+                         "an earlier --state run wrote", source=str(path))
 
 
 def run(args: argparse.Namespace) -> int:
     command = args.audit_command
     if command == "keygen":
+        from mcp_comply.audit.keys import keygen
+
         private, public = keygen(args.out, args.name)
         print(f"private key: {private} (mode 0600; keep it off the log host if you can)")
         print(f"public key:  {public} (give it to whoever verifies: --key)")
@@ -64,13 +157,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    if not args.directory.is_dir():
-        raise ConfigError("not a directory", source=str(args.directory))
+    from mcp_comply.audit.keys import load_verifier
+    from mcp_comply.audit.verify import DEFAULT_GRACE_S, verify_directory
+
+    _chains(args.directory)
+    _read_state(args.state)
     verifiers = [load_verifier(args.key)] if args.key else []
+    grace = DEFAULT_GRACE_S if args.grace is None else args.grace
     report = verify_directory(args.directory, verifiers=verifiers, checkpoint_dir=args.checkpoints,
-                              state_file=args.state, strict_json=not args.fast, grace_s=args.grace)
-    if not report.chains:
-        raise ConfigError("no audit chains (chain-*/segment-*.jsonl) in this directory", source=str(args.directory))
+                              state_file=args.state, strict_json=not args.fast, grace_s=grace)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -90,7 +185,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _records(directory: Path) -> Any:
-    for chain_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+    for chain_dir in _chains(directory):
         for path in fmt.segments(chain_dir):
             with path.open("rb") as fh:
                 for raw in fmt.read_lines(fh):
@@ -101,8 +196,16 @@ def _records(directory: Path) -> Any:
                             continue
 
 
+def _at_or_after(ts: object, since: Any) -> bool:
+    try:
+        return bool(at.rfc3339(str(ts)) >= since)
+    except argparse.ArgumentTypeError:
+        return False  # a record without a readable time cannot be placed after --since
+
+
 def _show(args: argparse.Namespace) -> int:
-    since = datetime.fromisoformat(args.since.replace("Z", "+00:00")) if args.since else None
+    since = args.since
+    _chains(args.directory)
     for record in _records(args.directory):
         if args.tool and record.get("tool") != args.tool:
             continue
@@ -110,8 +213,7 @@ def _show(args: argparse.Namespace) -> int:
             continue
         if args.outcome and record.get("outcome") != args.outcome:
             continue
-        when = datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00"))
-        if since is not None and when < since.astimezone(UTC):
+        if since is not None and not _at_or_after(record.get("ts"), since):
             continue
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
@@ -126,15 +228,29 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _prove(args: argparse.Namespace) -> int:
-    chain_dir = args.directory / args.chain
+    from mcp_comply.audit import merkle
+
+    chains = {p.name: p for p in _chains(args.directory)}
+    if args.chain not in chains:
+        raise InputError(f"no chain {args.chain!r} in {args.directory}; chains there: {', '.join(chains)}",
+                         source="--chain")
+    chain_dir = chains[args.chain]
     leaves = []
     for path in fmt.segments(chain_dir):
         with path.open("rb") as fh:
             leaves += [raw.leaf if isinstance(raw, fmt.LongLine) else merkle.leaf_hash(raw)
                        for raw in fmt.read_lines(fh) if isinstance(raw, fmt.LongLine) or raw.endswith(b"\n")]
+    if not leaves:
+        raise InputError("has no complete records to prove", source=str(chain_dir))
     size = args.size or len(leaves)
     if size > len(leaves):
-        raise ConfigError(f"the chain has only {len(leaves)} records", source=str(chain_dir), path="--size")
+        raise InputError(f"{size} is beyond the chain: {args.chain} has {len(leaves)} records", source="--size")
+    if args.seq is not None and args.seq >= size:
+        raise InputError(f"{args.seq} is beyond the tree: seq must be 0 to {size - 1} ({args.chain} has "
+                         f"{size} records{' up to --size' if args.size else ''})", source="--seq")
+    if args.old_size is not None and args.old_size > size:
+        raise InputError(f"{args.old_size} is larger than the tree: give 1 to {size} ({args.chain} has {size} "
+                         f"records{' up to --size' if args.size else ''})", source="--old-size")
     tree = leaves[:size]
     out: dict[str, Any] = {"chain": args.chain, "size": size,
                            "root": base64.b64encode(merkle.root(tree)).decode()}
@@ -145,7 +261,7 @@ def _prove(args: argparse.Namespace) -> int:
         out.update(kind="consistency", old_size=args.old_size,
                    old_root=base64.b64encode(merkle.root(tree[: args.old_size])).decode(),
                    proof=[base64.b64encode(h).decode() for h in merkle.consistency_proof(tree, args.old_size)])
-    else:
-        raise ConfigError("give --seq (inclusion) or --old-size (consistency)", source="mcp-comply audit prove")
+    else:  # pragma: no cover - argparse requires one of --seq / --old-size
+        raise InputError("give --seq (inclusion) or --old-size (consistency)", source="mcp-comply audit prove")
     print(json.dumps(out, indent=2))
     return 0

@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp_comply.config import NoProjectConfigError, Policy, ProjectConfig, load_policy, load_project
-from mcp_comply.exceptions import ConfigError
+from mcp_comply import _progress
+from mcp_comply.config import (
+    POLICY_NAMES,
+    AIActConfig,
+    NoProjectConfigError,
+    Policy,
+    ProjectConfig,
+    load_policy,
+    load_project,
+    policy_path,
+)
+from mcp_comply.exceptions import ConfigError, InputError
 from mcp_comply.generate._output import Artifact, drift, source_date_epoch, to_json, to_yaml, write_atomic
 
 KINDS: tuple[str, ...] = ("dashboards", "alerts", "sbom", "provenance", "ai-act")
@@ -90,12 +100,14 @@ def default_kinds(project: Project, options: Options) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-def resolve_project(root: Path | None = None, config: Path | None = None, policy: Path | None = None) -> Project:
+def resolve_project(root: Path | None = None, config: Path | None = None,
+                    policy: str | os.PathLike[str] | None = None) -> Project:
     """Find the project config (``--config``, else ``mcp-comply.yaml`` / ``[tool.mcp-comply]`` under
-    ``root``; optional for dashboards and rules) and load its policy (default: built-in defaults)."""
+    ``root``; optional for dashboards and rules) and load its policy (default: built-in defaults).
+    A policy is a file or the name of a shipped policy (``"strict"``)."""
     if config is not None:
         if not config.is_file():
-            raise ConfigError("no such file", source=str(config))
+            raise InputError("no such file", source=str(config))
         base = config.resolve().parent
         project_cfg, source = load_project(base, config.name)
     else:
@@ -104,11 +116,12 @@ def resolve_project(root: Path | None = None, config: Path | None = None, policy
             project_cfg, source = load_project(base)
         except NoProjectConfigError:
             project_cfg, source = None, None
-    policy_path = policy
-    if policy_path is None and project_cfg is not None and project_cfg.policy:
-        policy_path = base / project_cfg.policy
-    if policy_path is not None:
-        loaded, policy_source = load_policy(policy_path), os.fspath(policy_path)
+    chosen: str | os.PathLike[str] | None = policy
+    if chosen is None and project_cfg is not None and project_cfg.policy:
+        relative = base / project_cfg.policy
+        chosen = project_cfg.policy if not relative.exists() and project_cfg.policy in POLICY_NAMES else relative
+    if chosen is not None:
+        loaded, policy_source = load_policy(chosen), os.fspath(policy_path(chosen))
     else:
         loaded, policy_source = Policy(), "(built-in defaults)"
     return Project(base, project_cfg, source, loaded, policy_source)
@@ -120,6 +133,7 @@ def build(project: Project, kinds: Iterable[str], options: Options | None = None
     options = options or Options()
     artifacts: list[Artifact] = []
     for kind in kinds:
+        _progress.step(_STEPS[kind])
         if kind == "dashboards":
             from mcp_comply.generate import dashboards
 
@@ -147,6 +161,15 @@ def build(project: Project, kinds: Iterable[str], options: Options | None = None
         elif kind == "ai-act":
             artifacts.extend(_ai_act(project, artifacts, out_dir))
     return artifacts
+
+
+_STEPS = {
+    "dashboards": "building the Grafana dashboards",
+    "alerts": "building the alert and recording rules",
+    "sbom": "building the SBOM (components, hashes, CycloneDX 1.6 validation)",
+    "provenance": "building the provenance",
+    "ai-act": "writing the EU AI Act documents",
+}
 
 
 def _existing(name: str, built: list[Artifact], out_dir: Path | None) -> bytes | None:
@@ -178,8 +201,15 @@ def _ai_act(project: Project, built: list[Artifact], out_dir: Path | None) -> li
         dashboards=tuple(str(d["title"]) for d in dashboards.build_dashboards(project.policy).values()),
     )
     folder = f"{AI_ACT_DIR}/{root.version}"
-    return [Artifact(f"{folder}/{name}", text.encode(), "ai-act")
-            for name, text in ai_act.build_documents(evidence).items()]
+    try:
+        documents = ai_act.build_documents(evidence)
+    except ConfigError as exc:
+        section, _, rest = exc.path.partition(".")
+        if section != "ai_act" or rest.partition(".")[0] not in AIActConfig.model_fields:
+            raise  # not about the config's ai_act answers (e.g. the policy's regulatory data)
+        # an answer in the config's ai_act section: name the config file it came from
+        raise ConfigError(exc.reason, source=project.config_source or exc.source, path=exc.path) from None
+    return [Artifact(f"{folder}/{name}", text.encode(), "ai-act") for name, text in documents.items()]
 
 
 def require_config(project: Project, kind: str) -> ProjectConfig:
@@ -195,7 +225,11 @@ def server_of(project: Project, kind: str) -> Any:
 
     config = require_config(project, kind)
     if "server" not in project.cache:
-        project.cache["server"] = resolve_server(config.server, project.root)
+        _progress.step(f"importing the server {config.server}")
+        try:
+            project.cache["server"] = resolve_server(config.server, project.root)
+        except ConfigError as exc:  # name the config file the spec came from, not the spec
+            raise ConfigError(exc.reason, source=project.config_source or exc.source, path="server") from None
     return project.cache["server"]
 
 
@@ -204,7 +238,9 @@ def surface_of(project: Project, kind: str) -> Any:
     from mcp_comply.generate.introspect import introspect
 
     if "surface" not in project.cache:
-        project.cache["surface"] = introspect(server_of(project, kind))
+        server = server_of(project, kind)
+        _progress.step("listing the server's tools, resources and prompts")
+        project.cache["surface"] = introspect(server)
     return project.cache["surface"]
 
 
@@ -240,18 +276,20 @@ def _provenance(project: Project, options: Options, built: list[Artifact], out_d
             break
     missing = [str(p) for p in options.artifacts if not p.is_file()]
     if missing:
-        raise ConfigError(f"no such file(s): {', '.join(missing)}", source="--artifacts")
+        raise InputError(f"no such file(s): {', '.join(missing)}", source="--artifacts")
     byproducts = [(a.path, a.content) for a in built if a.kind in {"dashboards", "alerts"}]
     ctx = pv.build_context(os.environ, project.root, options.builder_id)
     statement = pv.build_statement(list(options.artifacts), ctx, sbom=sbom, byproducts=byproducts,
                                    started=source_date_epoch())
     if options.keyless:
+        _progress.step("signing the provenance with Sigstore (keyless; network)")
         bundle = pv.sign_keyless(statement, identity_token=options.identity_token,
                                  trust_config=options.sigstore_trust_config)
         return [Artifact(f"{RELEASE_DIR}/{pv.BUNDLE_FILE}", bundle, "provenance")]
     if options.signing_key is None:
         raise ConfigError("provenance must be signed: give --signing-key KEY (mcp-comply provenance-keygen) or "
                           "--keyless (Sigstore, in CI)", source="--signing-key")
+    _progress.step(f"signing the provenance with {options.signing_key}")
     envelope = pv.sign_envelope(pv.statement_bytes(statement), pv.load_private_key(options.signing_key))
     return [Artifact(f"{RELEASE_DIR}/{pv.ENVELOPE_FILE}", envelope, "provenance")]
 

@@ -360,6 +360,8 @@ class VerifyReport:
     statement: Statement | None = None
     findings: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What was not checked (no files given, no builder expected): neither a pass nor a finding."""
 
     @property
     def ok(self) -> bool:
@@ -367,7 +369,7 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"envelope": self.envelope, "ok": self.ok, "signed_by": self.signed_by, "checked": self.checked,
-                "findings": self.findings,
+                "findings": self.findings, "notes": self.notes,
                 "builder": self.statement.predicate.runDetails.builder.id if self.statement else None,
                 "subjects": [{"name": s.name, "sha256": s.digest.sha256} for s in self.statement.subject]
                 if self.statement else []}
@@ -396,8 +398,10 @@ def _check_statement(report: VerifyReport, payload: bytes, artifacts: Sequence[P
             report.findings.append(f"builder {builder!r} is not the expected {expected_builder!r}")
         else:
             report.checked.append(f"builder is {builder}")
+    else:
+        report.notes.append(f"builder not checked (it is {builder!r}); pass --builder-id")
     if not artifacts:
-        report.checked.append("no artefacts given: subject digests not compared with files")
+        report.notes.append("no files given (--artifacts): subject digests were not compared with any file")
 
 
 def verify_envelope(path: Path, *, keys: Sequence[Path], artifacts: Sequence[Path] = (),

@@ -1,0 +1,185 @@
+"""Argument types for the command line: each checks one argument where it enters and raises
+``argparse.ArgumentTypeError`` with the reason, so a mistake ends as one line naming the argument
+(``argument --out: ...``) and exit 2, never a traceback further in.
+
+Only the standard library here: building the parser must stay cheap (``mcp-comply --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = [
+    "KeyKind",
+    "existing_dir",
+    "existing_file",
+    "key_file",
+    "key_kind",
+    "kinds_list",
+    "non_negative_int",
+    "out_dir",
+    "positive_int",
+    "rfc3339",
+    "state_file",
+]
+
+KeyKind = str  # audit-private | audit-public | pem-private | pem-public | unknown
+
+_AUDIT_PUBLIC = re.compile(r"^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$")
+_WHAT = {
+    "audit-private": "an audit checkpoint signing key (mcp-comply audit keygen: audit-signing.key)",
+    "audit-public": "an audit checkpoint public key (mcp-comply audit keygen: audit-signing.pub)",
+    "pem-private": "a PEM private key (mcp-comply provenance-keygen: provenance-signing.key)",
+    "pem-public": "a PEM public key (mcp-comply provenance-keygen: provenance-signing.pub)",
+}
+
+
+def _fail(reason: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(reason)
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def existing_file(text: str) -> Path:
+    """A regular file that exists and can be read."""
+    path = Path(text)
+    if not path.exists():
+        raise _fail(f"{text}: no such file")
+    if path.is_dir():
+        raise _fail(f"{text}: is a folder, not a file")
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise _fail(f"{text}: cannot read: {_os_reason(exc)}") from None
+    return path
+
+
+def existing_dir(text: str) -> Path:
+    """A folder that exists."""
+    path = Path(text)
+    if not path.exists():
+        raise _fail(f"{text}: no such folder")
+    if not path.is_dir():
+        raise _fail(f"{text}: is a file, not a folder")
+    return path
+
+
+def _blocking_file(path: Path) -> Path | None:
+    """The nearest existing ancestor (or the path itself) when it is not a folder."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def out_dir(text: str) -> Path:
+    """A folder to write into: it exists as a folder or can be created (nothing on the way is a
+    regular file)."""
+    path = Path(text)
+    blocker = _blocking_file(path.absolute())
+    if blocker is not None:
+        if blocker == path.absolute():
+            raise _fail(f"{text}: is a file, not a folder")
+        raise _fail(f"{text}: cannot create a folder there: {blocker} is a file")
+    return path
+
+
+def state_file(text: str) -> Path:
+    """A file that is read when it exists and (re)written afterwards: not a folder, and its folder
+    can hold it."""
+    path = Path(text)
+    if path.is_dir():
+        raise _fail(f"{text}: is a folder, not a file")
+    blocker = _blocking_file(path.absolute().parent)
+    if blocker is not None:
+        raise _fail(f"{text}: cannot write there: {blocker} is a file")
+    return path
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise _fail(f"{text!r} is not a whole number") from None
+
+
+def non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise _fail(f"{value} is negative; give 0 or more")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise _fail(f"{value} is not positive; give 1 or more")
+    return value
+
+
+def rfc3339(text: str) -> datetime:
+    """An RFC 3339 time such as ``2026-11-24T10:00:00Z`` (a date alone means its midnight UTC)."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise _fail(f"{text!r} is not an RFC 3339 time; e.g. 2026-11-24T10:00:00Z or 2026-11-24") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def kinds_list(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list of ``choices``, returned in the canonical order of ``choices``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        wanted = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [w for w in wanted if w not in choices]
+        if unknown or not wanted:
+            raise _fail(f"unknown kind(s) {', '.join(repr(u) for u in unknown) or '(none given)'}; "
+                        f"choose from {','.join(choices)}")
+        return tuple(k for k in choices if k in wanted)
+
+    return parse
+
+
+def key_kind(data: bytes) -> KeyKind:
+    """Which of the two Ed25519 key families (and which half) a key file holds, from its text."""
+    text = data.decode("utf-8", errors="replace").strip()
+    if text.startswith("# key-name: "):
+        return "audit-private"
+    if "-----BEGIN PRIVATE KEY-----" in text or "-----BEGIN OPENSSH PRIVATE KEY-----" in text \
+            or "PRIVATE KEY-----" in text:
+        return "pem-private"
+    if "-----BEGIN PUBLIC KEY-----" in text:
+        return "pem-public"
+    if "\n" not in text and _AUDIT_PUBLIC.match(text):
+        return "audit-public"
+    return "unknown"
+
+
+def key_file(wanted: KeyKind, use: str) -> Callable[[str], Path]:
+    """An existing key file of the ``wanted`` kind; any other kind is refused, saying what it is and
+    which key ``use`` needs instead."""
+
+    def parse(text: str) -> Path:
+        path = existing_file(text)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _fail(f"{text}: cannot read: {_os_reason(exc)}") from None
+        found = key_kind(data)
+        if found == wanted:
+            return path
+        needed = f"{use} needs {_WHAT[wanted]}"
+        if found == "unknown":
+            raise _fail(f"{text}: not a key file mcp-comply reads; {needed}")
+        raise _fail(f"{text}: this is {_WHAT[found]}; {needed}")
+
+    return parse
