@@ -225,3 +225,46 @@ def test_user_processors_enrich_records_after_redaction(tmp_path: Path, registry
     assert calls[0]["processor_error"] == "KeyError: 'nope'"
     assert all("s3cr3t-value-xyz" not in s for s in seen)
     assert verify_directory(tmp_path / "audit").intact
+
+
+def test_resource_reads_name_the_uri_and_prompt_gets_their_arguments(tmp_path: Path,
+                                                                     registry: CollectorRegistry) -> None:
+    """The trail says which resource was read (a secret in its URI redacted, also in the error
+    message that echoes it) and which prompt was asked for with which (redacted) arguments."""
+    server = servers.build_mcpserver()
+
+    @server.resource("files://{name}", name="file", description="A file.")
+    def read_file(name: str) -> str:
+        return f"contents of {name}"
+
+    @server.prompt(name="greet", description="Greet someone.")
+    def greet(person: str, api_key: str) -> str:
+        return f"Say hello to {person}."
+
+    handle = instrument(server, registry=registry, audit_dir=tmp_path / "audit")
+    secret = "s3cr3t-resource-token-value"
+
+    async def go() -> None:
+        async with Client(server) as client:
+            await client.read_resource("files://notes.txt")
+            with pytest.raises(Exception, match="Unknown resource"):
+                await client.read_resource(f"nowhere://x?token={secret}")
+            await client.get_prompt("greet", {"person": "Ada", "api_key": "sk-live-CANARYpromptkey1234567"})
+
+    anyio.run(go)
+    handle.close()
+    raw = _all_bytes(tmp_path / "audit")
+    assert secret.encode() not in raw
+    assert b"CANARYpromptkey" not in raw
+    segment = tmp_path / "audit" / "chain-0" / "segment-000001.jsonl"
+    records = [json.loads(x) for x in segment.read_text().splitlines()]
+    reads = [r for r in records if r.get("method") == "resources/read"]
+    assert reads[0]["uri"] == "files://notes.txt"
+    assert reads[1]["uri"].startswith("nowhere://x?token=[REDACTED:hmac-sha256:")
+    assert [r["outcome"] for r in reads] == ["ok", "protocol_error"]
+    assert secret not in (reads[1]["error_message"] or "")
+    (prompt,) = [r for r in records if r.get("method") == "prompts/get"]
+    assert prompt["tool"] == "greet"
+    assert prompt["args"]["person"] == "Ada"
+    assert prompt["args"]["api_key"].startswith("[REDACTED:hmac-sha256:")
+    assert prompt["redacted"] == ["/api_key"]

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import verify as v
@@ -353,3 +355,36 @@ def test_batch_mode_commits_within_its_window_without_a_flush(tmp_path: Path) ->
     assert b'"lonely":true' in segment.read_bytes()
     assert time.monotonic() < deadline
     writer.close()
+
+
+_HEADER_NAMES = st.sampled_from(list(fmt.HEADER))
+_VALUES = st.one_of(st.integers(), st.text(max_size=8), st.none(), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.one_of(_HEADER_NAMES, st.text(max_size=6), st.sampled_from(["_seq", "__kind", "_v"])),
+                       _VALUES, max_size=10))
+def test_no_body_can_set_a_header_field(body: dict[str, object]) -> None:
+    """Whatever keys a body (or a user's processor) brings, the stored header is the writer's, in
+    order, and every body value is kept under a distinct name (header names get underscores)."""
+    line = fmt.encode(7, "2026-11-29T00:00:00.000000Z", "chain-0", "call", "ab" * 32, body)
+    record = fmt.parse_line(line[:-1])  # strict: duplicate keys would raise
+    assert list(record)[:6] == list(fmt.HEADER)
+    assert [record[k] for k in fmt.HEADER] == [fmt.FORMAT_VERSION, 7, "2026-11-29T00:00:00.000000Z", "chain-0",
+                                               "call", "ab" * 32]
+    stored = {k: val for k, val in record.items() if k not in fmt.HEADER}
+    assert len(stored) == len(body)
+    assert sorted(map(repr, stored.values())) == sorted(map(repr, body.values()))
+    for key, value in body.items():
+        if key not in fmt.HEADER:
+            assert stored[key] == value
+
+
+def test_a_processor_cannot_rewrite_the_chain_fields(tmp_path: Path) -> None:
+    writer = AuditWriter(WriterConfig(directory=tmp_path))
+    writer.submit("call", {"seq": 0, "kind": "close", "prev": "0" * 64, "tool": "add"})
+    writer.close()
+    lines = (tmp_path / "chain-0" / fmt.segment_name(1)).read_text().splitlines()
+    call = json.loads(lines[2])
+    assert (call["seq"], call["kind"], call["_seq"], call["_kind"], call["_prev"]) == (2, "call", 0, "close", "0" * 64)
+    assert verify_directory(tmp_path).intact
