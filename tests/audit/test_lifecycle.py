@@ -171,7 +171,7 @@ async def _hammer(url: str, clients: int, base: int, kill: Any) -> list[int]:
             group.start_soon(one, n)
         with anyio.fail_after(60):
             await warm.wait()
-        await kill()
+        await kill(acknowledged)
     return acknowledged
 
 
@@ -194,8 +194,11 @@ def test_kill_9_loses_no_acknowledged_call_with_fsync_always(round_no: int, tmp_
     try:
         _wait_port(port, proc)
 
-        async def kill() -> None:
-            await anyio.sleep(0.5 + 0.05 * round_no)  # a different moment each round
+        async def kill(acknowledged: list[int]) -> None:
+            # at a different moment each round, once the clients are well under way
+            deadline = time.monotonic() + 20
+            while len(acknowledged) < 20 + 7 * round_no and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a count
+                await anyio.sleep(0.01)
             os.kill(proc.pid, signal.SIGKILL)
 
         async def go() -> list[int]:
