@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from mcp_comply._files import write_atomic
 from mcp_comply.audit.note import NoteError, Signer, Verifier
 from mcp_comply.exceptions import ConfigError
 
@@ -43,7 +44,7 @@ def keygen(directory: Path, name: str | None = None) -> tuple[Path, Path]:
         os.fsync(fd)
     finally:
         os.close(fd)
-    public.write_text(signer.verifier.encode() + "\n", encoding="utf-8")
+    write_atomic(public, (signer.verifier.encode() + "\n").encode(), mode=0o644)
     return private, public
 
 

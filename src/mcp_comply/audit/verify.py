@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcp_comply._files import write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit.merkle import EMPTY_ROOT, CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, UntrustedNoteError, Verifier, open_note
@@ -530,5 +531,5 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
         for chain in report.chains:
             # the largest verified checkpoint, for rollback detection next time
             state[chain.chain] = {"size": chain.latest_checkpoint, "root": chain.latest_checkpoint_root}
-        state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
+        write_atomic(state_file, json.dumps(state, indent=2, sort_keys=True).encode(), mode=0o644)
     return report

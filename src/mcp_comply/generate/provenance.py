@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from mcp_comply._files import write_atomic
 from mcp_comply.exceptions import ConfigError, MCPComplyError
 from mcp_comply.generate._output import to_json
 
@@ -262,7 +263,7 @@ def keygen(directory: Path) -> tuple[Path, Path]:
         raise ConfigError("a signing key already exists; refusing to overwrite it", source=str(private)) from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    write_atomic(public, key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo), mode=0o644)
     return private, public
 
 
