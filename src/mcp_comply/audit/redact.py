@@ -1,6 +1,6 @@
-"""Redaction before anything leaves the request path: schema hints, a key denylist, value
-detectors and size caps. Redacted values become keyed digests (HMAC-SHA256), so equal values stay
-searchable across records without being recoverable. Pure."""
+"""Redaction before anything leaves the request path: schema hints, a key denylist (also for
+header pairs and ``key=value`` text), value detectors and size caps. Redacted values become keyed
+digests (HMAC-SHA256), so equal values stay searchable across records without being recoverable. Pure."""
 
 from __future__ import annotations
 
