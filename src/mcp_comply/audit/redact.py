@@ -59,6 +59,10 @@ _KV_VALUE = (
     rf"|(?P<_kvt>(?:{_KV_SCHEMES})?[^\s\"'&]+))"  # bare value up to a space, quote or '&'; may carry a scheme
 )
 _KV_KEY_REST = r"(?:(?:[0-9_.\-A-Z]|key|id|hash)[\w.\-]{0,63})?(?:\\?[\"'])?[ \t]{0,8}(?:=>?|:)[ \t]{0,8}"
+# What the pre-filter allows between a key word's first letters and its separator: the rest of the
+# word and of the key (at most 76 characters; lowercasing U+0130 gives two, the second U+0307), a
+# quote, blanks.
+_KV_GATE_REST = r"[\w.\-\\\u0307]{0,160}[\"']?[ \t]{0,8}[=:]"
 # A Cookie / Set-Cookie header line: its whole value (every cookie in it) is one secret.
 _COOKIE_HEADER = r"(?ai:(?:set-)?cookie)[ \t]{0,8}:[ \t]{0,8}(?!\[REDACTED:)(?P<_kvc>[^\s\"'][^\r\n\"']*)"
 
@@ -110,15 +114,16 @@ class Redactor:
         # No value detector matches fewer characters than this: shorter strings skip that regex.
         self._min_match = 6 if (rules.pii or rules.extra_patterns) else 15
         self._key_cache: dict[str, tuple[str, bool, str]] = {}
-        # Second pass, key=value shapes. Its pre-filter: a '=' or ':' and a literal every match
-        # contains, searched in the lowercased text (a plain literal alternation is several times
-        # cheaper than a case-insensitive one); keys added by the policy have no known literal, so
-        # their own pattern is the pre-filter.
+        # Second pass, key=value shapes. Its pre-filter: a '=' or ':' in the text, then the literal
+        # each key word starts with followed by what may follow a key up to its separator, searched
+        # in the lowercased text (a literal-first, case-sensitive pattern is several times cheaper
+        # than the case-insensitive detector). Keys added by the policy have no known literal: their
+        # own pattern, case-insensitive, on the text as is.
         self._kv = re.compile(key_value_pattern(rules.deny_keys))
         literals = {"cookie"} | {_DEFAULT_KEY_LITERALS[k] for k in rules.deny_keys if k in _DEFAULT_KEY_LITERALS}
-        self._kv_words = re.compile("|".join(sorted(literals)))
+        self._kv_words = re.compile(f"(?:{'|'.join(sorted(literals))}){_KV_GATE_REST}")
         own = [k for k in rules.deny_keys if k not in _DEFAULT_KEY_LITERALS]
-        self._kv_own = re.compile("(?ai:" + "|".join(own) + ")") if own else None
+        self._kv_own = re.compile(f"(?ai:{'|'.join(own)}){_KV_GATE_REST}") if own else None
 
     def digest(self, value: object) -> str:
         data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
