@@ -226,7 +226,8 @@ _KEY_WORDS = [
     "signature", "AccessKey", "ssn", "IBAN2", "tokens", "user", "x", "p\u017f\u017fword", "\u212aey", "ap\u0131_key",
 ]
 _KEY_RESTS = ["", "_id", "Id", "key", "hash", "s", "or", "2", "-x", ".a", "\u0130"]
-_SEPARATORS = ["=", ":", "=>", " : ", "  \t  =  ", '": "', "':'", '\\": \\"', "= ", "\t=\t", " ", "", ":\n", "=[", ":=", "://"]
+_SEPARATORS = ["=", ":", "=>", " : ", "  \t  =  ", '": "', "':'", '\\": \\"', "= ", "\t=\t", " ", "", ":\n",
+               "=[", ":=", "://"]
 _VALUES = ["x", "hunter2", "a b", "abc&d=1", '"q"', "'q'", 'a\\"b"', "\\", "Basic dXNl", "token abc", "Bearer ",
            "[REDACTED:hmac-sha256:00ff]", "token [REDACTED:hmac-sha256:00ff]", "-----BEGIN RSA PRIVATE KEY-----\nMII",
            "ghp_" + "a" * 20, "", " ", "\n"]
