@@ -1,6 +1,6 @@
-"""Redaction before anything leaves the request path: schema hints, a key denylist, value
-detectors and size caps. Redacted values become keyed digests (HMAC-SHA256), so equal values stay
-searchable across records without being recoverable. Pure."""
+"""Redaction before anything leaves the request path: schema hints, a key denylist (also for
+header pairs and ``key=value`` text), value detectors and size caps. Redacted values become keyed
+digests (HMAC-SHA256), so equal values stay searchable across records without being recoverable. Pure."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 try:
     from _hashlib import hmac_new as _hmac_new
@@ -17,10 +18,16 @@ except ImportError:  # pragma: no cover - CPython without OpenSSL
 
 Capture = Literal["none", "digest", "redacted", "full"]
 
-DEFAULT_DENY_KEYS = (
-    r"pass(word|wd|phrase)?", r"secret", r"token", r"api[_-]?key", r"auth(orization)?", r"cookie",
-    r"session", r"private[_-]?key", r"credential", r"bearer", r"signature", r"access[_-]?key",
-)
+# Each denylisted key pattern, with a lowercase literal that every match of it contains: the
+# literals are the cheap pre-filter for the free-text ``key=value`` detector below.
+_DEFAULT_KEY_LITERALS: dict[str, str] = {
+    r"pass(word|wd|phrase)?": "pass", r"pwd": "pw", r"(?<![a-z])pw(?![a-z])": "pw", r"secret": "secret",
+    r"token": "token", r"api[_-]?key": "api", r"auth(orization)?": "auth", r"cookies?": "cookie",
+    r"session": "session", r"private[_-]?key": "private", r"credentials?": "credential", r"bearer": "bearer",
+    r"signature": "signature", r"access[_-]?key": "access",
+}
+# Searched (case-insensitive) anywhere in a key; ``pw`` only as a word of its own (not ``pwm``).
+DEFAULT_DENY_KEYS = tuple(_DEFAULT_KEY_LITERALS)
 
 # Value detectors: each matched span is replaced by its keyed digest.
 SECRET_PATTERNS: dict[str, str] = {
@@ -38,6 +45,35 @@ SECRET_PATTERNS: dict[str, str] = {
 # Every secret pattern contains one of these literals: a cheap search for them decides whether the
 # full (slow) alternation runs at all. (Not a credential: ruff S105 is a false positive here.)
 _SECRET_ANCHORS = r"-----BEGIN|eyJ|(?i:bearer)|AKIA|ASIA|gh[pousr]_|sk-|xox|AIza|_live_|_test_|://"  # noqa: S105 - regex anchors, not a password
+# Free text ``KEY=value``, ``key: value``, ``"key": "value"``, ``Authorization: Basic ...``, URL query
+# parameters: the value after a key naming a denylisted word is replaced, the key kept. A key is the
+# denylisted word (ASCII case-insensitive) plus an optional rest that starts with a digit, a
+# separator, a capital or key/id/hash: ``DB_PASSWORD``, ``accessToken``, ``secretkey``, but not
+# ``author``, ``tokens``, ``passport``. Every value group's name starts with ``_kv``.
+_KV_SCHEMES = r"(?ai:basic|bearer|digest|token|negotiate|ntlm)[ \t]+"
+_KV_VALUE = (
+    rf"(?!(?:{_KV_SCHEMES})?\\?[\"']?\[REDACTED:)"  # already a digest tag (an echoed known secret)
+    r"(?:\\\"(?P<_kve>[^\"\\\r\n]+)"  # \"value\" inside a JSON-encoded string
+    r"|\"(?P<_kvd>(?:[^\"\\\r\n]|\\.)+)"  # "value" (JSON string escapes)
+    r"|'(?P<_kvs>(?:[^'\\\r\n]|\\.)+)"  # 'value'
+    rf"|(?P<_kvt>(?:{_KV_SCHEMES})?[^\s\"'&]+))"  # bare value up to a space, quote or '&'; may carry a scheme
+)
+_KV_KEY_REST = r"(?:(?:[0-9_.\-A-Z]|key|id|hash)[\w.\-]{0,63})?(?:\\?[\"'])?[ \t]{0,8}(?:=>?|:)[ \t]{0,8}"
+# What the pre-filter allows between a key word's first letters and its separator: the rest of the
+# word and of the key (at most 76 characters; lowercasing U+0130 gives two, the second U+0307), a
+# quote, blanks.
+_KV_GATE_REST = r"[\w.\-\\\u0307]{0,160}[\"']?[ \t]{0,8}[=:]"
+# A Cookie / Set-Cookie header line: its whole value (every cookie in it) is one secret.
+_COOKIE_HEADER = r"(?ai:(?:set-)?cookie)[ \t]{0,8}:[ \t]{0,8}(?!\[REDACTED:)(?P<_kvc>[^\s\"'][^\r\n\"']*)"
+
+
+def key_value_pattern(deny_keys: Iterable[str]) -> str:
+    """The free-text detector for ``key=value`` shapes whose key matches one of ``deny_keys``."""
+    keys = "|".join(deny_keys)
+    generic = f"|(?ai:{keys}){_KV_KEY_REST}{_KV_VALUE}" if keys else ""
+    return _COOKIE_HEADER + generic
+
+
 PII_PATTERNS: dict[str, str] = {
     "email": r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
     "phone": r"(?<![\w+])\+?\d[\d ()-]{7,}\d(?!\w)",
@@ -75,9 +111,19 @@ class Redactor:
         # PII and custom patterns have no anchor literal: then every long-enough string is scanned.
         self._anchors = None if (rules.pii or rules.extra_patterns) else re.compile(_SECRET_ANCHORS)
         self._secrets: set[str] = set()
-        # No detector matches fewer characters than this: shorter strings skip the regex.
+        # No value detector matches fewer characters than this: shorter strings skip that regex.
         self._min_match = 6 if (rules.pii or rules.extra_patterns) else 15
         self._key_cache: dict[str, tuple[str, bool, str]] = {}
+        # Second pass, key=value shapes. Its pre-filter: a '=' or ':' in the text, then the literal
+        # each key word starts with followed by what may follow a key up to its separator, searched
+        # in the lowercased text (a literal-first, case-sensitive pattern is several times cheaper
+        # than the case-insensitive detector). Keys added by the policy have no known literal: their
+        # own pattern, case-insensitive, on the text as is.
+        self._kv = re.compile(key_value_pattern(rules.deny_keys))
+        literals = {"cookie"} | {_DEFAULT_KEY_LITERALS[k] for k in rules.deny_keys if k in _DEFAULT_KEY_LITERALS}
+        self._kv_words = re.compile(f"(?:{'|'.join(sorted(literals))}){_KV_GATE_REST}")
+        own = [k for k in rules.deny_keys if k not in _DEFAULT_KEY_LITERALS]
+        self._kv_own = re.compile(f"(?ai:{'|'.join(own)}){_KV_GATE_REST}") if own else None
 
     def digest(self, value: object) -> str:
         data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
@@ -92,19 +138,62 @@ class Redactor:
     def text(self, value: str, known: Iterable[str] = ()) -> str:
         """A free text (error message, string argument) with every detected secret replaced, and
         every ``known`` secret (argument values redacted by name or schema) too: frameworks echo
-        rejected argument values in their validation messages."""
+        rejected argument values in their validation messages. Value detectors replace the whole
+        match; ``key=value`` shapes keep the key and replace the value."""
         if known:
             for secret in sorted(known, key=len, reverse=True):
                 if len(secret) >= 4 and secret in value:
                     value = value.replace(secret, self._tag(secret))
-        if len(value) < self._min_match or (self._anchors is not None and self._anchors.search(value) is None):
-            out = value
-        else:
-            out = self._values.sub(lambda m: self._tag(m.group(0)), value)
+        out = value
+        if len(out) >= self._min_match and (self._anchors is None or self._anchors.search(out) is not None):
+            out = self._values.sub(self._whole, out)
+        if self._kv_possible(out):
+            out = self._kv.sub(self._keep_key, out)
         cap = self.rules.max_string
         if len(out) > cap:
             out = out[:cap] + f"...[TRUNCATED {len(value)} chars {self.digest(value)}]"
         return out
+
+    def uri(self, value: str, known: Iterable[str] = ()) -> str:
+        """A URI (a resource read, a URL argument) for the record: :meth:`text`, and then every query
+        or fragment parameter whose name the key denylist matches (after percent-decoding, like an
+        argument's key) has its value replaced: ``https://[REDACTED:…]@host/p?api_key=[REDACTED:…]&q=1``."""
+        out = self.text(value, known)
+        cut = min((i for i in (out.find("?"), out.find("#")) if i >= 0), default=-1)
+        if cut < 0 or self._deny is None:
+            return out
+        return out[:cut] + _URI_PARAM.sub(self._param, out[cut:])
+
+    def _param(self, m: re.Match[str]) -> str:
+        name, value = m.group(1), m.group(2)
+        if not value or value.startswith("[REDACTED:") or self._deny is None:
+            return m.group(0)
+        if self._deny.search(unquote_plus(name)) is None:
+            return m.group(0)
+        return f"{name}={self._tag(value)}"
+
+    def _whole(self, m: re.Match[str]) -> str:
+        return self._tag(m.group(0))
+
+    def _keep_key(self, m: re.Match[str]) -> str:
+        group = m.lastgroup  # the value group: the last one a key=value alternative closes
+        if group is None:
+            return self._tag(m.group(0))
+        whole, base = m.group(0), m.start()
+        start, end = m.span(group)
+        return whole[: start - base] + self._tag(m.group(group)) + whole[end - base:]
+
+    def _kv_possible(self, value: str) -> bool:
+        """False only when the key=value pass cannot match (it needs a separator and a key word)."""
+        return ("=" in value or ":" in value) and (
+            self._kv_words.search(value.lower()) is not None
+            or (self._kv_own is not None and self._kv_own.search(value) is not None))
+
+    def _untouched(self, value: str) -> bool:
+        """True when no detector of :meth:`text` can match ``value`` (cheap checks only)."""
+        if len(value) >= self._min_match and (self._anchors is None or self._anchors.search(value) is not None):
+            return False
+        return not self._kv_possible(value)
 
     def arguments(self, args: Mapping[str, Any] | None, schema: Mapping[str, Any] | None = None,
                   secrets: set[str] | None = None) -> tuple[Any, list[str]]:
@@ -150,8 +239,8 @@ class Redactor:
             return self._tag(_stable(value))
         kind = type(value)
         if kind is str:
-            if len(value) < self._min_match:
-                return value  # shorter than max_string too (it is at least 64)
+            if len(value) <= self.rules.max_string and self._untouched(value):
+                return value
             cleaned = self.text(value)
             if cleaned != value:
                 redacted.append(pointer or "/")
@@ -161,6 +250,8 @@ class Redactor:
         if kind is dict or isinstance(value, Mapping):
             props = schema.get("properties") if schema is not None else None
             out: dict[str, Any] = {}
+            # A header as a {"name": ..., "value": ...} object (HAR, Postman): the name decides.
+            named = "value" in value and self._pair_denied(value.get("name", value.get("key")))
             for i, (key, item) in enumerate(value.items()):
                 if i >= self.rules.max_items:
                     out["[TRUNCATED]"] = f"{len(value) - i} more keys"
@@ -169,7 +260,7 @@ class Redactor:
                 safe_key, denied, escaped = self._key(skey)
                 if safe_key != skey:
                     redacted.append(f"{pointer}/{escaped}")
-                if denied:
+                if denied or (named and skey == "value"):
                     redacted.append(f"{pointer}/{escaped}")
                     out[safe_key] = self._secret(item)
                     continue
@@ -177,17 +268,24 @@ class Redactor:
                 leaf = type(item)
                 # Leaves inline (no call, no pointer string) unless a schema hint or a detector applies.
                 if sub is None and (leaf is int or leaf is bool or leaf is float or item is None
-                                    or (leaf is str and len(item) <= self.rules.max_string and (
-                                        len(item) < self._min_match or (
-                                            self._anchors is not None and self._anchors.search(item) is None)))):
+                                    or (leaf is str and len(item) <= self.rules.max_string
+                                        and self._untouched(item))):
                     out[safe_key] = item
                 else:
                     out[safe_key] = self._walk(item, f"{pointer}/{escaped}", sub, redacted, depth + 1)
             return out
         if kind is list or isinstance(value, list | tuple):
             items_schema = schema.get("items") if schema is not None else None
-            out_list = [self._walk(item, f"{pointer}/{i}", items_schema, redacted, depth + 1)
-                        for i, item in enumerate(value[: self.rules.max_items])]
+            out_list: list[Any] = []
+            for i, item in enumerate(value[: self.rules.max_items]):
+                if (type(item) is list or type(item) is tuple) and len(item) == 2 and self._pair_denied(item[0]):
+                    # A list of header pairs, [["Authorization", "Basic ..."], ("Cookie", "...")]:
+                    # the name decides, as a key would. (Only inside a list, so a lone
+                    # ["password", "email"] of field names stays readable.)
+                    redacted.append(f"{pointer}/{i}/1")
+                    out_list.append([self._key(item[0])[0], self._secret(item[1])])
+                else:
+                    out_list.append(self._walk(item, f"{pointer}/{i}", items_schema, redacted, depth + 1))
             if len(value) > self.rules.max_items:
                 out_list.append(f"[TRUNCATED {len(value) - self.rules.max_items} more items]")
             return out_list
@@ -195,6 +293,11 @@ class Redactor:
             return self._walk(str(value), pointer, schema, redacted, depth)
         redacted.append(pointer or "/")
         return self._tag(repr(value))
+
+    def _pair_denied(self, name: object) -> bool:
+        """Whether ``name`` (the first of a pair, or a header object's name) is a denylisted key."""
+        return (type(name) is str and len(name) <= _MAX_PAIR_NAME and not any(c.isspace() for c in name)
+                and self._key(name)[1])
 
     def _key(self, key: str) -> tuple[str, bool, str]:
         """(the key as recorded, whether its value is always redacted, its JSON-pointer form);
@@ -205,6 +308,11 @@ class Redactor:
             if len(self._key_cache) < 4096:
                 self._key_cache[key] = cached
         return cached
+
+
+_MAX_PAIR_NAME = 128
+# A query or fragment parameter (after '?', '&', ';' or '#'): name and raw value.
+_URI_PARAM = re.compile(r"(?<=[?&;#])([^=&;#]+)=([^&;#]*)")
 
 
 def _collect_strings(value: Any, into: set[str]) -> None:

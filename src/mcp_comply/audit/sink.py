@@ -100,7 +100,7 @@ class AuditSink:
         secrets: set[str] = set()
         args, pointers = self.redactor.arguments(record.arguments, schema, secrets)
         error = self.redactor.text(record.error_message, secrets) if record.error_message else None
-        uri = self.redactor.text(record.uri) if record.uri is not None else None
+        uri = self.redactor.uri(record.uri) if record.uri is not None else None
         # Processors run on the writer thread inside a copy of the request's context (O(1)), so
         # structlog.contextvars.merge_contextvars sees what the application bound for this request.
         context = contextvars.copy_context() if self.processors else None
