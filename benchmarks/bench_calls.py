@@ -1,15 +1,16 @@
-"""Acknowledged durable calls per second with 16 concurrent clients, and what each call costs.
+"""What a call costs with mcp-comply, whole process, and acknowledged durable calls per second.
 
-    python benchmarks/bench_durable.py                 # 5 interleaved rounds x 4 s per variant
-    python benchmarks/bench_durable.py --rounds 3 --seconds 2
+    python benchmarks/bench_calls.py --clients 1 --variants bare,metrics,batch    # cost per call
+    python benchmarks/bench_calls.py --clients 16 --variants bare,batch,always    # durable calls/s
 
 One process per round and variant (a fresh interpreter, so no variant inherits another's warm-up):
-an MCPServer served in-process to 16 SDK clients (in-memory transport) that call a tool as fast as
-they can. Variants: ``bare`` (no mcp-comply), ``batch`` (audit, fsync batch: a crash may lose the
-10 ms window), ``always`` (audit, fsync always: each response waits until its record is on disk;
-concurrent calls share fsyncs). Reported per variant: acknowledged calls/s (wall), CPU per call of
-the whole process (all threads: ``time.process_time``), and the fsyncs per second the writer made
-(from the group commits), median and range over the rounds; the rounds of all variants interleave.
+an MCPServer served in-process to N SDK clients (in-memory transport) that call a tool as fast as
+they can. Variants: ``bare`` (no mcp-comply), ``metrics`` (instrument(), no audit), ``batch``
+(audit, fsync batch: a crash may lose the 10 ms window), ``always`` (audit, fsync always: each
+response waits until its record is on disk; concurrent calls share fsyncs). Reported per variant:
+acknowledged calls/s (wall), CPU per call of the whole process (all threads:
+``time.process_time``), and fsyncs per second, median and range over the rounds; the rounds of all
+variants interleave, and "vs bare" is each round's ratio to the bare run of the same round.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("bare", "batch", "always")
+VARIANTS = ("bare", "metrics", "batch", "always")
 
 
 def _child(variant: str, seconds: float, clients: int) -> None:
@@ -45,11 +46,15 @@ def _child(variant: str, seconds: float, clients: int) -> None:
     fsyncs = [0]
     handle = None
     with tempfile.TemporaryDirectory() as tmp:
-        if variant != "bare":
+        if variant == "metrics":
+            from mcp_comply import instrument
+
+            handle = instrument(server, registry=CollectorRegistry(), env={})
+        elif variant != "bare":
             from mcp_comply import instrument
             from mcp_comply.config import AuditPolicy, Policy
 
-            handle = instrument(server, registry=CollectorRegistry(), audit_dir=Path(tmp) / "audit",
+            handle = instrument(server, registry=CollectorRegistry(), audit_dir=Path(tmp) / "audit", env={},
                                 policy=Policy(audit=AuditPolicy(fsync=variant)))  # type: ignore[arg-type]
             real_fsync = os.fsync
 
@@ -110,28 +115,33 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--variants", default="bare,batch,always",
+                        help=f"comma-separated, from {', '.join(VARIANTS)}; bare first (the reference)")
     parser.add_argument("--child", choices=VARIANTS)
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.seconds, args.clients)
         return
-    results: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+    variants = [v for v in args.variants.split(",") if v]
+    if variants[:1] != ["bare"] or set(variants) - set(VARIANTS):
+        parser.error(f"--variants must start with bare and name only {', '.join(VARIANTS)}")
+    results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     for _ in range(args.rounds):
-        for variant in VARIANTS:
+        for variant in variants:
             results[variant].append(_run(variant, args.seconds, args.clients))
     bare_cpu = [r["cpu"] / r["calls"] for r in results["bare"]]
     print(f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{args.rounds} interleaved rounds x {args.seconds:g} s, {args.clients} in-process clients\n")
     print("| variant | acknowledged calls/s | CPU µs per call (whole process) | vs bare CPU | fsyncs/s |")
     print("|---|---|---|---|---|")
-    for variant in VARIANTS:
+    for variant in variants:
         rows = results[variant]
         rate = [r["calls"] / r["wall"] for r in rows]
         cpu = [r["cpu"] / r["calls"] * 1e6 for r in rows]
         ratio = [(r["cpu"] / r["calls"]) / b - 1 for r, b in zip(rows, bare_cpu, strict=True)]
         fsyncs = [r["fsyncs"] / r["wall"] for r in rows]
         print(f"| {variant} | {_fmt(rate)} | {_fmt(cpu)} | {_fmt([x * 100 for x in ratio], 1)} % | "
-              f"{_fmt(fsyncs) if variant != 'bare' else '-'} |")
+              f"{_fmt(fsyncs) if variant not in ('bare', 'metrics') else '-'} |")
 
 
 if __name__ == "__main__":
