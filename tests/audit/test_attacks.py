@@ -287,6 +287,7 @@ class Attack:
 
 M, INS, DEL, REO = v.MODIFIED, v.INSERTED, v.DELETED, v.REORDERED
 INC, TRUNC, NA, TAIL = v.INCONSISTENT, v.TRUNCATED, v.NOT_AUTHENTICATED, v.UNSIGNED_TAIL
+RET = v.BAD_RETENTION
 
 ATTACKS = [
     # A changed, removed, added or moved record breaks the chain and every checkpoint above it; with
@@ -321,10 +322,11 @@ ATTACKS = [
     Attack("append to a live writer's tail", "live", append_to_live, set(), set(), set()),
     # Deletions at the start.
     Attack("delete the oldest segment", "sealed", delete_oldest_segment, {DEL}, {DEL}, {DEL}),
+    # (young records can only be "old enough" with a retention record dated in the future)
     Attack("delete the oldest segment, forge a retention record", "sealed", delete_oldest_segment_forge_retention,
-           set(), {DEL, TAIL}, {DEL, TAIL}),
+           {RET}, {RET, DEL, TAIL}, {RET, DEL, TAIL}),
     Attack("forge a retention record after close", "sealed", append_forged_retention_after_close,
-           {v.AFTER_CLOSE}, {v.AFTER_CLOSE, DEL, TAIL}, {v.AFTER_CLOSE, DEL, TAIL}),
+           {v.AFTER_CLOSE, RET}, {v.AFTER_CLOSE, RET, DEL, TAIL}, {v.AFTER_CLOSE, RET, DEL, TAIL}),
     Attack("delete the retention record of a pruned chain", "pruned", delete_retention_marker, {DEL, INC, TRUNC},
            {DEL, INC, TRUNC, TAIL}, {DEL, INC, TRUNC, TAIL, v.ROLLBACK}),
     Attack("delete the oldest remaining segment of a pruned chain", "pruned", delete_oldest_segment,

@@ -182,6 +182,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
         value = _decoder.decode(text)
     except json.JSONDecodeError as exc:
         raise StrictJSONError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise StrictJSONError("nested too deeply") from None
     if not isinstance(value, dict):
         raise StrictJSONError("a record must be a JSON object")
     return value

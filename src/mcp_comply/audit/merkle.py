@@ -87,11 +87,22 @@ class CompactTree:
 
     @classmethod
     def from_state(cls, size: int, state: Sequence[tuple[int, str]]) -> CompactTree:
+        if not isinstance(size, int) or not 0 <= size < 1 << 63 or len(state) > 64:
+            raise ValueError("frontier: tree size out of range")
         tree = cls()
         tree.size = size
-        tree._frontier = [(int(height), bytes.fromhex(h)) for height, h in state]
-        if sum(1 << height for height, _ in tree._frontier) != size:
+        frontier: list[tuple[int, bytes]] = []
+        for entry in state:
+            height, h = entry
+            if type(height) is not int or not 0 <= height < 63 or (frontier and height >= frontier[-1][0]):
+                raise ValueError("frontier heights must be strictly decreasing integers below 63")
+            node = bytes.fromhex(h)
+            if len(node) != HASH_SIZE:
+                raise ValueError("frontier hashes must be 32 bytes")
+            frontier.append((height, node))
+        if sum(1 << height for height, _ in frontier) != size:
             raise ValueError("frontier does not match the tree size")
+        tree._frontier = frontier
         return tree
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -23,6 +24,7 @@ from mcp_comply.exceptions import IntegrityError
 _ALG_ED25519 = b"\x01"
 _DASH = "\u2014"
 _MAX_SIGNATURES = 16
+_SIZE = re.compile(r"0|[1-9][0-9]{0,19}")  # ASCII digits only, no leading zero, below 10**20
 
 
 class NoteError(IntegrityError):
@@ -166,7 +168,7 @@ class Checkpoint:
         origin, size_text, root_text, *ext = lines[:-1]
         if not origin:
             raise NoteError("empty origin")
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        if _SIZE.fullmatch(size_text) is None:
             raise NoteError(f"invalid tree size {size_text!r}")
         try:
             root = base64.b64decode(root_text, validate=True)

@@ -30,6 +30,9 @@ from mcp_comply.audit.note import Checkpoint, NoteError, UntrustedNoteError, Ver
 
 MAX_LINE = fmt.MAX_LINE
 MAX_NOTE = 64 * 1024
+MAX_NOTES = 100_000
+MAX_FINDINGS = 1000
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 DEFAULT_GRACE_S = 30.0
 _DEFAULT_INTERVAL_S = 5.0
 
@@ -124,14 +127,15 @@ class Report:
 
 @dataclass
 class _Marker:
-    """A retention record, remembered until the end of the chain (when coverage is known)."""
+    """A retention record whose range reaches the records still present (checked at the end)."""
 
     seq: int
     where: str
     line: int
+    first_seq: int
     last_seq: int
     last_hash: str
-    newest_ts: str
+    newest: float
 
 
 def read_notes(directory: Path, verifiers: list[Verifier], report: Report) -> dict[int, tuple[Checkpoint, Path]]:
@@ -195,17 +199,24 @@ class ChainVerifier:
         self.chain_bytes = self.chain.encode()
         self.first = True
         self.start: dict[str, Any] | None = None  # the rotation record a pruned chain starts with
-        self.rotations: dict[int, tuple[str, object]] = {}  # seq -> (prev, prev_segment_newest_ts)
-        self.markers: list[_Marker] = []
+        self.rotations: dict[int, tuple[str, float | None]] = {}  # seq -> (prev, prev_segment_newest_ts)
+        self.markers: list[_Marker] = []  # only those whose range reaches what is present
+        self.last_removed = -1
         self.start_marker: _Marker | None = None
         self.period: float | None = None
         self.interval = _DEFAULT_INTERVAL_S
         self.closed = False
-        self.opens: list[int] = []  # where each life starts (one entry per life)
+        self.last_open: int | None = None  # where the newest life starts
         self.where = ""
+        self.found = 0
 
     def finding(self, kind: str, line: int | None, seq: int | None, detail: str, where: str | None = None) -> None:
-        self.report.findings.append(Finding(kind, self.where if where is None else where, line, seq, detail))
+        self.found += 1
+        if self.found <= MAX_FINDINGS:
+            self.report.findings.append(Finding(kind, self.where if where is None else where, line, seq, detail))
+        elif self.found == MAX_FINDINGS + 1:
+            self.report.findings.append(Finding(MALFORMED, str(self.chain_dir), None, None, f"more than "
+                                                f"{MAX_FINDINGS} findings in this chain: the rest are not listed"))
 
     # ---- the pass over the lines ----------------------------------------------------------------
     def run(self) -> ChainResult:
@@ -345,7 +356,7 @@ class ChainVerifier:
     # ---- one method per record kind with chain-level meaning ---------------------------------
     def _on_open(self, record: dict[str, Any], position: int, _line: int) -> None:
         self.closed = False
-        self.opens.append(position)
+        self.last_open = position
         days, interval = record.get("retention_days"), record.get("checkpoint_interval_s")
         if isinstance(days, int | float):
             self.period = float(days)
@@ -353,7 +364,8 @@ class ChainVerifier:
             self.interval = float(interval)
 
     def _on_recovery(self, _record: dict[str, Any], _position: int, _line: int) -> None:
-        self.closed = False
+        """The writer writes ``recovery`` only right before ``open``: it does not reopen a closed
+        chain by itself (the ``open`` that must follow does)."""
 
     def _on_close(self, _record: dict[str, Any], _position: int, _line: int) -> None:
         self.closed = True
@@ -373,7 +385,8 @@ class ChainVerifier:
         days = record.get("retention_days")
         if isinstance(days, int | float):
             self.period = float(days)
-        self.rotations[position] = (str(record.get("prev")), record.get("prev_segment_newest_ts"))
+        prev, newest = record.get("prev"), fmt.parse_ts(record.get("prev_segment_newest_ts"))
+        self.rotations[position] = (prev if isinstance(prev, str) and _HEX64.fullmatch(prev) else "", newest)
 
     def _on_checkpoint(self, record: dict[str, Any], position: int, line_no: int) -> None:
         # written right after the records it states
@@ -383,46 +396,49 @@ class ChainVerifier:
                          f"the {position} records before it")
 
     def _on_retention(self, record: dict[str, Any], position: int, line_no: int) -> None:
-        last_seq, last_hash, newest = record.get("last_seq"), record.get("last_hash"), record.get("newest_ts")
-        days, ts = record.get("retention_days"), fmt.parse_ts(record.get("ts"))
-        newest_unix = fmt.parse_ts(newest)
-        if (not isinstance(last_seq, int) or not isinstance(last_hash, str) or newest_unix is None
-                or ts is None or not isinstance(days, int | float) or not 0 <= last_seq < position):
+        first_seq, last_seq, last_hash = record.get("first_seq"), record.get("last_seq"), record.get("last_hash")
+        days, ts, newest = record.get("retention_days"), fmt.parse_ts(record.get("ts")), fmt.parse_ts(
+            record.get("newest_ts"))
+        if (type(last_seq) is not int or not isinstance(last_hash, str) or _HEX64.fullmatch(last_hash) is None
+                or newest is None or ts is None or type(days) not in (int, float) or not 0 <= last_seq < position
+                or not (type(first_seq) is int and 0 <= first_seq <= last_seq)):
             self.finding(BAD_RETENTION, line_no, position, "retention record does not name a removed range "
-                         "(last_seq, last_hash, newest_ts, retention_days)")
+                         "(first_seq, last_seq, last_hash, newest_ts, retention_days)")
             return
-        if self.period is None or float(days) != self.period:
+        if self.period is None or float(days) != self.period:  # type: ignore[arg-type]
             self.finding(BAD_RETENTION, line_no, position, f"retention record states {days} days; the period "
                          f"signed into the chain is {self.period}")
-        elif ts - newest_unix < self.period * 86400:
-            age = (ts - newest_unix) / 86400
-            self.finding(BAD_RETENTION, line_no, position, f"removed records were {age:.2f} days old; the "
-                         f"retention period is {self.period:g} days")
-        if self.markers and last_seq <= self.markers[-1].last_seq:
+        elif ts - newest < self.period * 86400:
+            self.finding(BAD_RETENTION, line_no, position, f"removed records were {(ts - newest) / 86400:.2f} days "
+                         f"old; the retention period is {self.period:g} days")
+        if ts > self.now + self.grace_s:
+            self.finding(BAD_RETENTION, line_no, position, "retention record is dated in the future")
+        if last_seq <= self.last_removed:
             self.finding(BAD_RETENTION, line_no, position, "retention record does not move past the previous one")
-        self.markers.append(_Marker(position, self.where, line_no, last_seq, last_hash, str(newest)))
+        self.last_removed = max(self.last_removed, last_seq)
+        if last_seq + 1 >= self.result.first_seq:  # older ones name what is gone with its boundary
+            self.markers.append(_Marker(position, self.where, line_no, first_seq, last_seq, last_hash, newest))
 
     # ---- after the pass -----------------------------------------------------------------------
     def _check_retention(self) -> None:
         """Every marker whose range ends inside what is present must end at a segment boundary
-        with the named hash; a chain that starts above 0 needs a marker that ends right there."""
-        accounted = self.result.first_seq == 0
+        with the named hash; a chain that starts above 0 needs a marker whose range holds the start
+        (normally ends right before it; a crash between two deletions leaves the start inside)."""
+        start = self.result.first_seq
+        accounted = start == 0
         for marker in self.markers:
             boundary = marker.last_seq + 1
-            if boundary < self.result.first_seq:
-                continue  # an earlier removal; its records are gone with their boundary
-            named = self.rotations.get(boundary)
-            if named is None or named != (marker.last_hash, marker.newest_ts):
+            if self.rotations.get(boundary) != (marker.last_hash, marker.newest):
                 self.finding(BAD_RETENTION, marker.line, marker.seq, "retention record's range does not end where "
                              "the chain continues (last_seq, last_hash and newest_ts must match the next "
                              "segment's rotation record)", where=marker.where)
-            elif boundary == self.result.first_seq:
+            elif start and marker.first_seq <= start <= boundary:
                 accounted = True
                 self.start_marker = marker
         if not accounted:
-            self.finding(DELETED, 1, self.result.first_seq, f"the chain starts at seq {self.result.first_seq} and "
-                         "no retention record accounts for the records before it",
-                         where=str(next(iter(fmt.segments(self.chain_dir)), self.chain_dir)))
+            first_segment = next(iter(fmt.segments(self.chain_dir)), self.chain_dir)
+            self.finding(DELETED, 1, start, f"the chain starts at seq {start} and no retention record accounts "
+                         "for the records before it", where=str(first_segment))
 
     def _check_notes(self) -> None:
         size_now = self.tree.size
@@ -470,10 +486,9 @@ class ChainVerifier:
         tail = result.unsigned
         if tail <= 0:
             return
-        unsigned_opens = [seq for seq in self.opens if seq >= signed]
-        if unsigned_opens:
-            self.finding(UNSIGNED_TAIL, None, unsigned_opens[0], f"{tail} record(s) after the newest signed "
-                         f"checkpoint include the start of a life (open at seq {unsigned_opens[0]}) that was never "
+        if self.last_open is not None and self.last_open >= signed:
+            self.finding(UNSIGNED_TAIL, None, self.last_open, f"{tail} record(s) after the newest signed "
+                         f"checkpoint include the start of a life (open at seq {self.last_open}) that was never "
                          "signed: a writer signs its open record before it takes any request", where=where)
             return
         if result.sealed:
@@ -508,6 +523,12 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
     chains = sorted(p for p in directory.iterdir() if p.is_dir() and fmt.segments(p))
     if not chains:
         report.unchecked.append(f"no audit chains found in {directory}")
+    present = {p.name for p in chains}
+    for name, seen in sorted(remembered.items()):
+        if name not in present and isinstance(seen, dict) and seen.get("size"):
+            report.findings.append(Finding(ROLLBACK, str(directory / name), None, int(seen["size"]),
+                                           f"chain {name} had {seen['size']} signed records at the last "
+                                           "verification and is gone"))
     for chain_dir in chains:
         checker = ChainVerifier(chain_dir, checkpoint_dir, verifiers, report, remembered.get(chain_dir.name),
                                 strict_json=strict_json, now=now, grace_s=grace_s)
