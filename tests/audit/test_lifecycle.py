@@ -133,7 +133,7 @@ def test_sigterm_seals_the_chain_and_the_server_exits_as_before(framework: str, 
     records = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
                for line in p.read_text().splitlines()]
     calls = [r["args"]["a"] for r in records if r["kind"] == "call" and r["method"] == "tools/call"]
-    assert calls == [1, 2, 3]
+    assert sorted(calls) == [1, 2, 3]  # stdio calls are sent at once and may finish in any order
     assert [r["kind"] for r in records][-2:] == ["close", "checkpoint"]
 
 
@@ -220,7 +220,9 @@ def test_kill_9_loses_no_acknowledged_call_with_fsync_always(round_no: int, tmp_
     AuditWriter(WriterConfig(directory=tmp_path / "audit", chain="chain-0",
                              signer=load_signer(tmp_path / "keys" / "audit-signing.key"))).close()
     report = verify_directory(tmp_path / "audit", verifiers=[verifier])
-    assert [f.kind for f in report.findings if f.kind != v.TORN_TAIL] == []
+    # the crash tail is reported as signed only at recovery (a notice), never as tampering
+    assert {f.kind for f in report.findings} <= {v.TORN_TAIL, v.SIGNED_AT_RECOVERY}
+    assert report.intact
 
 
 def test_a_crash_looping_server_signs_every_life(tmp_path: Path) -> None:
@@ -244,12 +246,13 @@ def test_a_crash_looping_server_signs_every_life(tmp_path: Path) -> None:
         report = verify_directory(tmp_path / "audit", verifiers=[verifier])
         (chain,) = report.chains
         # everything up to this life's open checkpoint is signed; only its own calls may not be yet
-        assert {f.kind for f in report.findings} <= {v.YOUNG_TAIL, v.TORN_TAIL}, (life, report.findings)
+        assert {f.kind for f in report.findings} <= {v.YOUNG_TAIL, v.TORN_TAIL, v.SIGNED_AT_RECOVERY}, (
+            life, report.findings)
         assert chain.unsigned is not None
         assert chain.unsigned <= 6
     assert _run_and_terminate("mcpserver", "http", env) == (3, -signal.SIGTERM)
     report = verify_directory(tmp_path / "audit", verifiers=[load_verifier(tmp_path / "keys" / "audit-signing.pub")])
-    assert [f.kind for f in report.findings if f.kind != v.TORN_TAIL] == []
+    assert {f.kind for f in report.findings} <= {v.TORN_TAIL, v.SIGNED_AT_RECOVERY}
     (chain,) = report.chains
     assert (chain.sealed, chain.unsigned) == (True, 0)
     records: list[dict[str, Any]] = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")

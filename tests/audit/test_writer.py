@@ -234,7 +234,7 @@ def test_retention_goes_by_the_records_own_time_and_leaves_a_signed_marker(tmp_p
     assert (markers[0]["first_seq"], markers[0]["retention_days"]) == (0, 30)
     rotation = json.loads(segments[-1].read_text().splitlines()[0])
     assert (markers[0]["last_seq"], markers[0]["last_hash"]) == (rotation["seq"] - 1, rotation["prev"])
-    report = verify_directory(tmp_path, verifiers=[SIGNER.verifier])
+    report = verify_directory(tmp_path, verifiers=[SIGNER.verifier], now=now[0])
     assert report.findings == []
     (chain,) = report.chains
     assert chain.first_seq == markers[0]["last_seq"] + 1
@@ -243,7 +243,7 @@ def test_retention_goes_by_the_records_own_time_and_leaves_a_signed_marker(tmp_p
     for seg in remaining:
         seg.write_bytes(b"".join(line for line in seg.read_bytes().splitlines(keepends=True)
                                  if b'"kind":"retention"' not in line))
-    assert v.DELETED in {f.kind for f in verify_directory(tmp_path).findings}
+    assert v.DELETED in {f.kind for f in verify_directory(tmp_path, now=now[0]).findings}
 
 
 def test_clock_jumps_are_recorded_and_order_is_by_seq(tmp_path: Path) -> None:

@@ -55,9 +55,10 @@ MISSING_SEGMENT = "missing_segment"
 NOT_AUTHENTICATED = "not_authenticated"
 UNSIGNED_TAIL = "unsigned_tail"
 YOUNG_TAIL = "young_unsigned_tail"
+SIGNED_AT_RECOVERY = "signed_at_recovery"
 AFTER_CLOSE = "after_close"
 BAD_RETENTION = "invalid_retention"
-NOTICES = frozenset({TORN_TAIL, YOUNG_TAIL})  # crash artefacts and live writers, not tampering
+NOTICES = frozenset({TORN_TAIL, YOUNG_TAIL, SIGNED_AT_RECOVERY})  # crash artefacts and live writers, not tampering
 
 _HEADER = re.compile(rb'\{"v":1,"seq":(\d+),"ts":"([0-9T:.Z-]{27})","chain":"([^"\\]*)","kind":"([a-z_]+)",'
                      rb'"prev":"([0-9a-f]{64})"[,}]')
@@ -363,9 +364,16 @@ class ChainVerifier:
         if isinstance(interval, int | float) and interval > 0:
             self.interval = float(interval)
 
-    def _on_recovery(self, _record: dict[str, Any], _position: int, _line: int) -> None:
+    def _on_recovery(self, record: dict[str, Any], position: int, line_no: int) -> None:
         """The writer writes ``recovery`` only right before ``open``: it does not reopen a closed
-        chain by itself (the ``open`` that must follow does)."""
+        chain by itself (the ``open`` that must follow does). It says how many records a crash left
+        unsigned, which this start adopted and signed."""
+        adopted = record.get("adopted_unsigned")
+        if isinstance(adopted, dict) and type(adopted.get("count")) is int and type(adopted.get("from_seq")) is int:
+            first, count = adopted["from_seq"], adopted["count"]
+            self.finding(SIGNED_AT_RECOVERY, line_no, position, f"{count} record(s) from seq {first} were signed only "
+                         "when this start recovered them (a crash left them unsigned): no verifier can tell them "
+                         "from records added while the server was down")
 
     def _on_close(self, _record: dict[str, Any], _position: int, _line: int) -> None:
         self.closed = True

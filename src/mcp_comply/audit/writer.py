@@ -29,7 +29,7 @@ from mcp_comply._log import get_logger
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _retention
 from mcp_comply.audit._checkpoints import NoteWriter, note_name
-from mcp_comply.audit._segments import AuditError, ChainState, lock_chain, recover, save_state
+from mcp_comply.audit._segments import AuditError, ChainState, UntrustedChain, lock_chain, recover, save_state
 from mcp_comply.audit.note import Signer
 
 _log = get_logger()
@@ -85,9 +85,6 @@ class AuditWriter:
     def __init__(self, config: WriterConfig) -> None:
         self.config = config
         self.directory = config.directory
-        self.chain, self._lock_fd = lock_chain(self.directory, config.chain)
-        self.chain_dir = self.directory / self.chain
-        self.origin = config.origin or f"mcp-comply/{socket.gethostname()}/{self.chain}"
         self._items: deque[Any] = deque()
         self._wake = threading.Event()
         self._urgent = threading.Event()
@@ -97,6 +94,32 @@ class AuditWriter:
         self._gap_since: float | None = None
         self._gap_reason: str | None = None
         self._closed = False
+        self._last_wall = config.clock()
+        self._last_mono = time.monotonic()
+        skipped: list[str] = []
+        while True:
+            self.chain, self._lock_fd = lock_chain(self.directory, config.chain, skip=skipped)
+            try:
+                self._open_chain()
+                break
+            except UntrustedChain as exc:
+                os.close(self._lock_fd)
+                if config.chain is not None:
+                    raise
+                # Not this writer's to continue: leave it as evidence (verify reports it) and write
+                # the next free chain instead.
+                _log.error("mcp_comply_audit_chain_not_continued", chain=self.chain, reason=str(exc))
+                skipped.append(self.chain)
+            except BaseException:
+                os.close(self._lock_fd)
+                raise
+        self._thread = threading.Thread(target=self._run, name=f"mcp-comply-audit-{self.chain}", daemon=True)
+        self._thread.start()
+
+    def _open_chain(self) -> None:
+        config = self.config
+        self.chain_dir = self.directory / self.chain
+        self.origin = config.origin or f"mcp-comply/{socket.gethostname()}/{self.chain}"
         self._state = ChainState()
         self._segment_index = 0
         self._segment_fd = -1
@@ -107,21 +130,16 @@ class AuditWriter:
         self._last_sync = time.monotonic()
         self._dirty = False
         self._recovering = False
-        self._last_wall = config.clock()
-        self._last_mono = time.monotonic()
         try:
             self._notes = NoteWriter((config.checkpoint_dir or self.directory / "checkpoints") / self.chain,
                                      self.origin, config.signer)
             self.checkpoint_dir = self._notes.directory
             self._recover_and_open()
         except BaseException:
-            with contextlib.suppress(OSError):
-                if self._segment_fd >= 0:
+            if self._segment_fd >= 0:
+                with contextlib.suppress(OSError):
                     os.close(self._segment_fd)
-            os.close(self._lock_fd)
             raise
-        self._thread = threading.Thread(target=self._run, name=f"mcp-comply-audit-{self.chain}", daemon=True)
-        self._thread.start()
 
     @property
     def seq(self) -> int:
@@ -280,8 +298,8 @@ class AuditWriter:
         except OSError as exc:
             self._undo_partial(start, exc)
             return False
-        for line, (_, _, unix) in zip(lines, items, strict=True):
-            state.advance(line, unix)
+        for line, (kind, _, unix) in zip(lines, items, strict=True):
+            state.advance(line, unix, kind)
         self._segment_bytes += len(data)
         self._since_checkpoint += len(lines)
         self._dirty = True
@@ -407,13 +425,17 @@ class AuditWriter:
             return False
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
-        try:
-            save_state(self.chain_dir, self._state, fmt.segment_name(self._segment_index), self._segment_bytes)
-        except OSError as exc:
-            _log.warning("mcp_comply_audit_state_not_saved", error=str(exc))
+        self._save_state()
         if self.config.on_checkpoint is not None:
             self.config.on_checkpoint(self.config.clock())
         return True
+
+    def _save_state(self) -> None:
+        try:
+            save_state(self.chain_dir, self._state, fmt.segment_name(self._segment_index), self._segment_bytes,
+                       self.config.signer)
+        except OSError as exc:
+            _log.warning("mcp_comply_audit_state_not_saved", error=str(exc))
 
     def _open_segment(self, index: int) -> None:
         path = self.chain_dir / fmt.segment_name(index)
@@ -428,49 +450,75 @@ class AuditWriter:
         old_name, old_bytes, old_fd = fmt.segment_name(self._segment_index), self._segment_bytes, self._segment_fd
         if sync_old:
             self._checkpoint()
-        newest = self._state.segment_newest
         self._open_segment(self._segment_index + 1)
         os.close(old_fd)
-        self._state.segment_newest = 0.0
-        # The Merkle frontier before this record lets a verifier resume here once retention has
-        # pruned the segments before it; the newest timestamp of the old segment is what retention
-        # decides by.
-        tree = self._state.tree
-        body = {"reason": reason, "prev_segment": old_name, "prev_segment_bytes": old_bytes,
-                "prev_segment_newest_ts": fmt.timestamp(newest), "tree_size": tree.size,
-                "frontier": tree.state(), "retention_days": self.config.retention_days}
-        self._append_lines([(fmt.KIND_ROTATION, body, self.config.clock())])
+        self._write_rotation(reason, old_name, old_bytes)
         if self.config.fsync != "never":
             self._sync()
         self._prune()
 
+    def _write_rotation(self, reason: str, old_name: str, old_bytes: int) -> None:
+        """The record that opens a segment: the Merkle frontier before it lets a verifier resume
+        here once retention has removed what came before, and the newest timestamp of the old
+        segment is what retention decides by (this writer remembers the line it wrote)."""
+        state = self._state
+        newest, seq = state.segment_newest, state.seq
+        tree = state.tree
+        body = {"reason": reason, "prev_segment": old_name, "prev_segment_bytes": old_bytes,
+                "prev_segment_newest_ts": fmt.timestamp(newest), "tree_size": tree.size,
+                "frontier": tree.state(), "retention_days": self.config.retention_days}
+        state.segment_newest = 0.0
+        if self._append_lines([(fmt.KIND_ROTATION, body, self.config.clock())]):
+            state.rotations[fmt.segment_name(self._segment_index)] = (seq, state.prev, newest)
+
     def _prune(self) -> None:
-        """Retention: a marker naming the removed range, a signed checkpoint over it, then the
-        segments are deleted (a crash in between leaves them, and the marker, in place)."""
-        plan = _retention.plan(self.chain_dir, self.config.clock(), self.config.retention_days)
+        """Retention: a marker naming the removed range, a signed checkpoint over it (and a signed
+        state naming the segments to remove), then the segments are deleted. A crash in between
+        leaves them in place, and the next start finishes the removal."""
+        plan = _retention.plan(self.chain_dir, self.config.clock(), self.config.retention_days,
+                               self._state.rotations)
         if plan is None:
             return
+        self._state.pending_removal = list(plan.marker["segments"])
         if not (self._append_lines([(fmt.KIND_RETENTION, plan.marker, self.config.clock())])
                 and self._checkpoint()):
             return
+        self._finish_removal()
+        _log.info("mcp_comply_audit_retention", chain=self.chain, removed=plan.marker["segments"],
+                  below_seq=plan.marker["last_seq"] + 1)
+
+    def _finish_removal(self) -> None:
+        state = self._state
+        if not state.pending_removal:
+            return
+        current = fmt.segment_name(self._segment_index)
         try:
-            for path in plan.doomed:
-                path.unlink()
+            for name in state.pending_removal:
+                if name != current:
+                    (self.chain_dir / name).unlink(missing_ok=True)
+                    state.rotations.pop(name, None)
             fsync_dir(self.chain_dir)
         except OSError as exc:
             _log.error("mcp_comply_audit_retention_failed", chain=self.chain, error=str(exc))
             return
-        _log.info("mcp_comply_audit_retention", chain=self.chain, removed=plan.marker["segments"],
-                  below_seq=plan.marker["last_seq"] + 1)
+        first = fmt.segments(self.chain_dir)[0].name
+        state.rotations.pop(first, None)  # nothing before it any more
+        state.pending_removal = []
+        self._save_state()
 
     def _recover_and_open(self) -> None:
         segments = fmt.segments(self.chain_dir)
         recovery: dict[str, Any] | None = None
         if segments:
-            self._state, recovery = recover(self.chain_dir, segments)
+            self._state, recovery = recover(self.chain_dir, segments, self.config.signer, self._notes.directory,
+                                            self.config.clock())
             self._open_segment(fmt.segment_index(segments[-1].name) or 0)
         else:
             self._open_segment(1)
+        if self._segment_bytes == 0 and len(segments) > 1:
+            # A crash between creating this segment and writing its first record: open it properly.
+            previous = segments[-2]
+            self._write_rotation("recovery", previous.name, previous.stat().st_size)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "fsync": self.config.fsync,
                 "on_failure": self.config.on_failure, "origin": self.origin,
                 "signing_key": self.config.signer.verifier.encode() if self.config.signer else None,
@@ -485,6 +533,7 @@ class AuditWriter:
             raise AuditError(f"cannot write to the audit log in {self.chain_dir}: {self.broken_reason}")
         if recovery is not None:
             _log.warning("mcp_comply_audit_recovered", chain=self.chain, **recovery)
+        self._finish_removal()
         self._prune()
 
 
