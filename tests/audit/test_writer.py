@@ -388,3 +388,15 @@ def test_a_processor_cannot_rewrite_the_chain_fields(tmp_path: Path) -> None:
     call = json.loads(lines[2])
     assert (call["seq"], call["kind"], call["_seq"], call["_kind"], call["_prev"]) == (2, "call", 0, "close", "0" * 64)
     assert verify_directory(tmp_path).intact
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 4_000_000_000 * 1_000_000))
+def test_timestamps_are_rfc3339_microseconds_whatever_the_cache_holds(micros: int) -> None:
+    from datetime import UTC, datetime
+
+    unix = micros / 1_000_000
+    expected = datetime.fromtimestamp(round(unix * 1_000_000) // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    text = fmt.timestamp(unix)
+    assert text == f"{expected}.{round(unix * 1_000_000) % 1_000_000:06d}Z"
+    assert fmt.parse_ts(text) == pytest.approx(unix, abs=1e-6)

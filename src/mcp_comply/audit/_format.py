@@ -36,9 +36,18 @@ KINDS = frozenset({KIND_CALL, KIND_INTENT, KIND_OPEN, KIND_ROTATION, KIND_RECOVE
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=repr)
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text (swapped whole)
+
+
 def timestamp(unix: float) -> str:
-    """RFC 3339, UTC, microseconds, ``Z``."""
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339, UTC, microseconds, ``Z``. The text of the whole second is reused while it lasts:
+    the writer stamps thousands of records a second."""
+    global _second  # noqa: PLW0603 - a one-entry cache, replaced as one tuple (thread-safe)
+    second, micro = divmod(round(unix * 1_000_000), 1_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{micro:06d}Z"
 
 
 HEADER = ("v", "seq", "ts", "chain", "kind", "prev")
