@@ -135,7 +135,7 @@ class AlertsPolicy(_Strict):
 
 CONTROLS: tuple[str, ...] = (
     "instrumentation", "audit-signing", "audit-chain", "retention", "sbom", "provenance", "monitoring",
-    "ai-act-docs", "strict-schemas", "http-auth",
+    "ai-act-docs", "ai-act-data", "strict-schemas", "http-auth",
 )
 
 
@@ -143,7 +143,8 @@ class AIActPolicy(_Strict):
     regulatory_data: str | None = None
     """A newer copy of the regulatory data file (dates, article names); default: the one shipped."""
     apply_amendments: tuple[str, ...] = ()
-    """Amendment ids (from that file) whose dates replace the enacted ones, e.g. ``digital-omnibus-ai``."""
+    """Ids of amendments in that file that are not in force yet (proposed, awaiting publication) whose
+    dates to use; amendments in force are part of the dates already."""
 
 
 class CheckPolicy(_Strict):
@@ -153,6 +154,11 @@ class CheckPolicy(_Strict):
     min_retention_days: int = Field(default=183, ge=1)
     max_unfilled_markers: int | None = Field(default=None, ge=0)
     """``ai-act-docs`` fails above this many unfilled markers; None: only report the count."""
+    min_sbom_hash_coverage: float | None = Field(default=None, ge=0, le=1)
+    """``sbom`` fails when a smaller share of the third-party components carries an artefact hash;
+    None: only report the share."""
+    max_regulatory_data_age_months: int = Field(default=6, ge=1)
+    """``ai-act-data`` fails when the EU AI Act data file is older than this many calendar months."""
 
     @field_validator("required")
     @classmethod
@@ -295,6 +301,9 @@ class SbomConfig(_Strict):
 class RiskAnswers(_Strict):
     """The risk-classification questionnaire; ``null`` means not answered yet (a marker in the docs)."""
 
+    ai_system: Literal["ai-system", "component", "neither"] | None = None
+    """Art. 3(1): is the server an AI system itself, a component of one, or neither (then the Act's
+    duties for AI systems do not reach it)?"""
     prohibited_practice: bool | None = None
     """Does the AI system that uses this server engage in a practice Art. 5 prohibits?"""
     annex_iii_areas: tuple[str, ...] | None = None
