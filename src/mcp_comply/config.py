@@ -107,7 +107,11 @@ class AlertsPolicy(_Strict):
     selector: str = ""
     """Extra label matchers put on every metric in rules, e.g. ``job="weather"``; empty: all targets."""
     error_ratio: float = Field(default=0.05, gt=0, le=1)
-    """MCPToolHighErrorRate: fraction of a tool's calls that fail (any error type)."""
+    """MCPToolHighErrorRate: fraction of a tool's calls that fail for a reason on the server's side (every
+    error type but the client-caused ``unknown_tool`` and ``validation_error``)."""
+    client_error_ratio: float = Field(default=0.25, gt=0, le=1)
+    """MCPToolClientErrors (severity info, never pages): fraction of a tool's calls rejected as the
+    client's mistake (``unknown_tool``, ``validation_error``)."""
     error_ratio_for: str = Field(default="5m", pattern=_DURATION)
     min_call_rate: float = Field(default=0.01, ge=0)
     """Calls per second below which a tool's error ratio is not alerted on (too little traffic)."""
