@@ -238,6 +238,15 @@ def _from_requirements(path: Path) -> Inventory:
                             "dependency of the root"])
 
 
+DEFAULT_HASH_SOURCES = ("hashes.json", "pylock.toml", "uv.lock")
+"""Files in the project root whose artefact hashes are used when none are named: the README
+recipe's pip report, and the lock files uv and pip write."""
+
+
+def default_hash_sources(root: Path) -> tuple[Path, ...]:
+    return tuple(root / name for name in DEFAULT_HASH_SOURCES if (root / name).is_file())
+
+
 def load_inventory(source: Literal["environment", "pip-report", "lock"], path: Path | None = None,
                    extra_hashes: Iterable[Path] = ()) -> Inventory:
     if source == "environment":
