@@ -26,11 +26,12 @@ policy: policy.yaml
 owners: [weather-team@example.org]
 intended_purpose: Weather tools for a travel assistant.
 ai_act:
+  role: provider
   provider: Example Travel Ltd.
   contact: weather-team@example.org
   human_oversight: Travellers confirm every plan.
   limitations: Forecasts are synthetic.
-  risk: {prohibited_practice: false, annex_iii_areas: [], annex_i_safety_component: false,
+  risk: {ai_system: component, prohibited_practice: false, annex_iii_areas: [], annex_i_safety_component: false,
          gpai_model_provided: false, interacts_with_people: true, generates_synthetic_content: false,
          emotion_or_biometric_categorisation: false}
 release:

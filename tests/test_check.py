@@ -29,7 +29,7 @@ def test_complete_project_passes(project: Path, capsys: pytest.CaptureFixture[st
     code, report = check(project, capsys)
     assert code == 0, report
     got = rows(report)
-    assert {k: v[0] for k, v in got.items()} == {
+    assert {k: v[0] for k, v in got.items() if k != "ai-act-data"} == {  # ai-act-data: its own test, dated
         "instrumentation": "pass", "audit-signing": "pass", "audit-chain": "pass", "retention": "pass",
         "sbom": "pass", "provenance": "pass", "monitoring": "pass", "ai-act-docs": "pass",
         "strict-schemas": "pass", "http-auth": "fail"}
@@ -136,8 +136,8 @@ def test_edited_rules_fail_monitoring(project: Path, capsys: pytest.CaptureFixtu
 def test_unfilled_markers_fail_when_the_policy_sets_a_limit(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "policy.yaml").write_text((project / "policy.yaml").read_text() + "  max_unfilled_markers: 0\n")
     detail = _fails(project, capsys, "ai-act-docs")
-    assert detail == ("25 unfilled markers (policy allows 0): annex-iv-technical-documentation.md 18, "
-                      "art-13-instructions-for-use.md 3, art-12-record-keeping.md 2")
+    assert detail == ("32 unfilled markers (policy allows 0): annex-iv-technical-documentation.md 21, "
+                      "art-13-instructions-for-use.md 7, art-12-record-keeping.md 2")
     shutil.rmtree(project / "ai-act")
     assert "missing in" in _fails(project, capsys, "ai-act-docs")
 

@@ -165,7 +165,7 @@ def test_runtime_dependencies_are_only_what_instrument_and_audit_need() -> None:
     assert runtime == ["cryptography", "mcp", "opentelemetry-api", "opentelemetry-exporter-otlp",
                        "opentelemetry-sdk", "prometheus-client", "pydantic", "pyyaml", "structlog"]
     release = sorted(Requirement(r).name for r in project["optional-dependencies"]["release"])
-    assert release == ["cyclonedx-python-lib", "grafanalib", "packaging"]
+    assert release == ["cyclonedx-python-lib", "grafanalib", "license-expression", "packaging"]
     assert "mcp-comply[release]" in project["optional-dependencies"]["test"]
     # every module the command line checks for comes from the release extra (or its dependencies)
     assert set(cli.RELEASE_MODULES) == {"grafanalib", "cyclonedx", "packageurl", "lxml", "rfc3987_syntax",

@@ -85,7 +85,8 @@ def test_committed_sample_provenance_verifies(capsys: pytest.CaptureFixture[str]
     sample = EXAMPLE.parent / "sample-output"
     code = main(["verify-provenance", str(sample / "release" / "provenance.intoto.json"), "--key",
                  str(sample / "keys" / "provenance-signing.pub"), "--artifacts",
-                 str(sample / "dist" / "weather_server-1.0.0.tar.gz"), "--builder-id", "urn:mcp-comply:builder:local"])
+                 str(sample / "dist" / "weather_server-1.0.0.tar.gz"), "--builder-id",
+                 "https://github.com/actions/runner/github-hosted"])
     assert code == 0, capsys.readouterr().out
     text = (sample / "release" / "sbom.cdx.json").read_text()
     assert make_schemabased_validator(OutputFormat.JSON, SchemaVersion.V1_6).validate_str(text) is None

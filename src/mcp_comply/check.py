@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ TITLES = {
     "provenance": "provenance signed and matching the artefacts",
     "monitoring": "dashboards and rules current, promtool passes",
     "ai-act-docs": "EU AI Act documentation generated",
+    "ai-act-data": "EU AI Act regulatory data checked within the policy's age",
     "strict-schemas": "every tool has a strict input schema",
     "http-auth": "authentication configured for HTTP",
 }
@@ -55,6 +57,8 @@ class CheckInputs:
     audit_key: Path | None = None
     audit_dir_named: bool = False
     """The audit log was named on the command line: it gates the release whatever the policy requires."""
+    today: date | None = None
+    """The day the regulatory data's age is measured at; None: today (UTC)."""
 
 
 @dataclass
@@ -192,7 +196,7 @@ def _retention(project: Project) -> tuple[str, str]:
     return "pass", f"{have} days (at least {need})"
 
 
-def _sbom(project: Project, inputs: CheckInputs) -> tuple[str, str]:
+def _sbom(project: Project, inputs: CheckInputs) -> tuple[str, str]:  # noqa: PLR0911 - one return per finding
     from mcp_comply.generate.sbom import SBOM_JSON, SBOM_XML, read_pyproject, validate
 
     path = next((inputs.out_dir / RELEASE_DIR / n for n in (SBOM_JSON, SBOM_XML)
@@ -221,7 +225,16 @@ def _sbom(project: Project, inputs: CheckInputs) -> tuple[str, str]:
         diff = ", ".join(sorted([f"+{p}" for p in missing] + [f"-{p}" for p in extra])[:6])
         return "fail", (f"{path.name} is stale: {len(missing)} component(s) missing, {len(extra)} no longer used "
                         f"({diff})")
-    return "pass", f"{path.name}: {len(data.get('components', []))} components, valid CycloneDX 1.6, current"
+    comps = data.get("components", [])
+    hashed = sum(1 for c in comps if c.get("hashes"))
+    share = hashed / len(comps) if comps else 1.0
+    coverage = f"{hashed} of {len(comps)} components with artefact hashes ({share * 100:.0f} %)"
+    need = project.policy.check.min_sbom_hash_coverage
+    if need is not None and share < need:
+        unhashed = ", ".join(sorted(c["name"] for c in comps if not c.get("hashes"))[:5])
+        return "fail", (f"{path.name}: {coverage}; the policy requires at least {need * 100:g} % (no hash: "
+                        f"{unhashed}{' ...' if len(comps) - hashed > 5 else ''}); see README, 'SBOM hashes'")
+    return "pass", f"{path.name}: {len(comps)} components, valid CycloneDX 1.6, current; {coverage}"
 
 
 def _provenance(inputs: CheckInputs) -> tuple[str, str]:
@@ -281,7 +294,25 @@ def _ai_act_docs(project: Project, inputs: CheckInputs) -> tuple[str, str]:
     worst = ", ".join(f"{n} {c}" for n, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3] if c)
     if limit is not None and total > limit:
         return "fail", f"{total} unfilled markers (policy allows {limit}): {worst}"
-    return "pass", f"{len(FILES)} documents for {version}; {total} unfilled markers" + (f" ({worst})" if total else "")
+    from mcp_comply.generate.ai_act import load_regulatory_data
+
+    law = f"; law as of data version {load_regulatory_data(project.policy, project.root)['version']}"
+    left = f"{total} unfilled markers" + (f" ({worst})" if total else "")
+    return "pass", f"{len(FILES)} documents for {version}; {left}{law}"
+
+
+def _ai_act_data(project: Project, inputs: CheckInputs) -> tuple[str, str]:
+    from mcp_comply.generate.ai_act import data_stale_after, data_version, load_regulatory_data
+
+    reg = load_regulatory_data(project.policy, project.root)
+    months = project.policy.check.max_regulatory_data_age_months
+    today = inputs.today or datetime.now(UTC).date()
+    stale = data_stale_after(reg, months)
+    where = f"{reg['_source']} version {reg['version']}"
+    if today >= stale:
+        return "fail", (f"{where} is older than {months} months (stale since {stale}): check the law and update it, "
+                        "or point ai_act.regulatory_data at a newer copy")
+    return "pass", f"{where}, {(today - data_version(reg)).days} days old (stale from {stale})"
 
 
 def _strict_schemas(project: Project) -> tuple[str, str]:
@@ -344,6 +375,7 @@ def run_check(project: Project, inputs: CheckInputs) -> CheckReport:
         "provenance": lambda: _provenance(inputs),
         "monitoring": lambda: _monitoring(project, inputs),
         "ai-act-docs": lambda: _ai_act_docs(project, inputs),
+        "ai-act-data": lambda: _ai_act_data(project, inputs),
         "strict-schemas": lambda: _strict_schemas(project),
         "http-auth": lambda: _http_auth(server),
     }

@@ -107,7 +107,11 @@ class AlertsPolicy(_Strict):
     selector: str = ""
     """Extra label matchers put on every metric in rules, e.g. ``job="weather"``; empty: all targets."""
     error_ratio: float = Field(default=0.05, gt=0, le=1)
-    """MCPToolHighErrorRate: fraction of a tool's calls that fail (any error type)."""
+    """MCPToolHighErrorRate: fraction of a tool's calls that fail for a reason on the server's side (every
+    error type but the client-caused ``unknown_tool`` and ``validation_error``)."""
+    client_error_ratio: float = Field(default=0.25, gt=0, le=1)
+    """MCPToolClientErrors (severity info, never pages): fraction of a tool's calls rejected as the
+    client's mistake (``unknown_tool``, ``validation_error``)."""
     error_ratio_for: str = Field(default="5m", pattern=_DURATION)
     min_call_rate: float = Field(default=0.01, ge=0)
     """Calls per second below which a tool's error ratio is not alerted on (too little traffic)."""
@@ -135,7 +139,7 @@ class AlertsPolicy(_Strict):
 
 CONTROLS: tuple[str, ...] = (
     "instrumentation", "audit-signing", "audit-chain", "retention", "sbom", "provenance", "monitoring",
-    "ai-act-docs", "strict-schemas", "http-auth",
+    "ai-act-docs", "ai-act-data", "strict-schemas", "http-auth",
 )
 
 
@@ -143,7 +147,8 @@ class AIActPolicy(_Strict):
     regulatory_data: str | None = None
     """A newer copy of the regulatory data file (dates, article names); default: the one shipped."""
     apply_amendments: tuple[str, ...] = ()
-    """Amendment ids (from that file) whose dates replace the enacted ones, e.g. ``digital-omnibus-ai``."""
+    """Ids of amendments in that file that are not in force yet (proposed, awaiting publication) whose
+    dates to use; amendments in force are part of the dates already."""
 
 
 class CheckPolicy(_Strict):
@@ -153,6 +158,11 @@ class CheckPolicy(_Strict):
     min_retention_days: int = Field(default=183, ge=1)
     max_unfilled_markers: int | None = Field(default=None, ge=0)
     """``ai-act-docs`` fails above this many unfilled markers; None: only report the count."""
+    min_sbom_hash_coverage: float | None = Field(default=None, ge=0, le=1)
+    """``sbom`` fails when a smaller share of the third-party components carries an artefact hash;
+    None: only report the share."""
+    max_regulatory_data_age_months: int = Field(default=6, ge=1)
+    """``ai-act-data`` fails when the EU AI Act data file is older than this many calendar months."""
 
     @field_validator("required")
     @classmethod
@@ -295,6 +305,9 @@ class SbomConfig(_Strict):
 class RiskAnswers(_Strict):
     """The risk-classification questionnaire; ``null`` means not answered yet (a marker in the docs)."""
 
+    ai_system: Literal["ai-system", "component", "neither"] | None = None
+    """Art. 3(1): is the server an AI system itself, a component of one, or neither (then the Act's
+    duties for AI systems do not reach it)?"""
     prohibited_practice: bool | None = None
     """Does the AI system that uses this server engage in a practice Art. 5 prohibits?"""
     annex_iii_areas: tuple[str, ...] | None = None

@@ -307,6 +307,7 @@ ai_act:
   contact: weather-team@example.org
   human_oversight: Travellers see every suggestion before booking; the agent cannot book or pay.
   risk:
+    ai_system: component
     prohibited_practice: false
     annex_iii_areas: []
     annex_i_safety_component: false

@@ -215,3 +215,16 @@ def test_the_numbers_match_the_traffic(stack: tuple[Prom, Path]) -> None:
         "tool_error": 4, "validation_error": 4, "unknown_tool": 2, "exception": 2}
     firing = [a for a in _get(f"{client.base}/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"]
     assert firing == [], firing
+
+
+def test_a_healthy_tool_reads_zero_errors_not_no_data(stack: tuple[Prom, Path]) -> None:
+    """convert_temperature is only ever called successfully: its error panels say 0."""
+    client, folder = stack
+    board = json.loads((folder / "dashboards" / "mcp-tool.json").read_text())
+    by_title = {p["title"]: p for p in board["panels"]}
+    for title, ref in (("Error ratio", 0), ("Errors by type", 1)):
+        expr = by_title[title]["targets"][ref]["expr"].replace("$tool", "convert_temperature")
+        assert _scalar(client, _substitute(expr)) == 0.0, title
+    # ... and the server-side error ratio the alert reads is 0 for the pseudo-tool of unknown names.
+    assert _scalar(client, f'{rules.SERVER_ERROR_RATIO}{{tool="_unknown_"}}') == 0.0
+    assert _scalar(client, f'{rules.CLIENT_ERROR_RATIO}{{tool="_unknown_"}}') == 1.0

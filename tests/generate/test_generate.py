@@ -91,7 +91,7 @@ def test_project_config_and_its_policy_are_used(tmp_path: Path) -> None:
     assert project.policy.alerts.error_ratio == 0.2
     assert main(["generate", "--config", str(tmp_path / "mcp-comply.yaml"), "--only", "dashboards,alerts"]) == 0
     alerts = (tmp_path / "build/alerts/mcp-comply-alerts.rules.yaml").read_text()
-    assert "job_tool:mcp_tool_errors:ratio_rate5m > 0.2 and" in alerts
+    assert "job_tool:mcp_tool_server_errors:ratio_rate5m > 0.2 and" in alerts
     assert 'mcp_audit_write_errors_total{job="weather"}' in alerts
 
 

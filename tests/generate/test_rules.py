@@ -21,7 +21,7 @@ from mcp_comply.generate._output import to_yaml
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 ALERT_NAMES = [
-    "MCPToolHighErrorRate", "MCPToolHighLatency", "MCPServerCrashLooping", "MCPTargetDown",
+    "MCPToolHighErrorRate", "MCPToolClientErrors", "MCPToolHighLatency", "MCPServerCrashLooping", "MCPTargetDown",
     "MCPAvailabilityBudgetBurnFast", "MCPAvailabilityBudgetBurnSlow",
     "MCPLatencyBudgetBurnFast", "MCPLatencyBudgetBurnSlow",
     "MCPAuditWriteErrors", "MCPAuditCheckpointStale", "MCPAuditQueueSaturated", "MCPComplyInternalErrors",
@@ -74,8 +74,8 @@ def test_every_alert_has_a_firing_unit_test_with_exact_annotations() -> None:
     assert first["exp_labels"] == {"job": "mcp-demo", "tool": "get_forecast", "severity": "warning"}
     assert first["exp_annotations"] == {
         "summary": "An MCP tool fails often.",
-        "description": "Tool get_forecast on job mcp-demo: 6.667% of calls failed over the last 5 minutes "
-                       "(threshold 5%).",
+        "description": "Tool get_forecast on job mcp-demo: 6.667% of calls failed on the server's side over the "
+                       "last 5 minutes (threshold 5%).",
         "runbook_url": "https://github.com/mcp-comply/mcp-comply/blob/main/alerts/runbook.md#mcptoolhigherrorrate",
     }
     assert firing["MCPToolHighLatency"][0]["exp_annotations"]["description"] == (
@@ -98,6 +98,27 @@ def test_a_wrong_expectation_makes_promtool_fail(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "6.67% of calls failed" in output
     assert "6.667% of calls failed" in output
+
+
+def test_a_client_calling_a_nonexistent_tool_once_a_minute_does_not_page(tmp_path: Path) -> None:
+    """The generated test asserts that no warning or critical alert fires and that the info-level
+    MCPToolClientErrors does; counting every error type in MCPToolHighErrorRate would fail it."""
+    ruleset = write_rules(Policy(), tmp_path)
+    name = "a client calling a nonexistent tool once a minute does not page"
+    test = next(t for t in ruleset.tests if t["name"] == name)
+    checked = {case["alertname"]: case["exp_alerts"] for case in test["alert_rule_test"]}
+    paging = {a.name for a in ruleset.alerts if a.severity != "info"}
+    assert paging == set(checked) - {"MCPToolClientErrors"}
+    assert all(checked[name] == [] for name in paging)
+    (client,) = checked["MCPToolClientErrors"]
+    assert client["exp_labels"] == {"job": "mcp-demo", "tool": "_unknown_", "severity": "info"}
+    assert promtool("test", "rules", rules.TESTS_FILE, cwd=tmp_path).returncode == 0
+    # The old rule (every error type) pages on the pseudo-tool `_unknown_`: promtool says so.
+    alerts = tmp_path / rules.ALERTS_FILE
+    alerts.write_text(alerts.read_text().replace(rules.SERVER_ERROR_RATIO, rules.ERROR_RATIO, 1))
+    result = promtool("test", "rules", rules.TESTS_FILE, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "a client calling a nonexistent tool once a minute does not page" in result.stdout + result.stderr
 
 
 def test_burn_rate_thresholds_follow_the_sre_workbook() -> None:
@@ -123,8 +144,11 @@ def test_recording_rules_use_the_policy() -> None:
         '1 - sum by (job) (rate(mcp_tool_duration_seconds_bucket{job="weather", le="0.25"}[5m])) '
         '/ sum by (job) (rate(mcp_tool_duration_seconds_count{job="weather"}[5m]))')
     assert 'error_type=~"exception"' in recs["job:mcp_slo_availability_errors:ratio_rate3d"]
-    derived = "job_tool:mcp_tool_errors:ratio"
-    assert all('job="weather"' in expr for name, expr in recs.items() if not name.startswith(derived))
+    # Every raw metric carries the selector; rules built from other recording rules need none.
+    raw = [(m.group(1), m.group(2) or "") for expr in recs.values()
+           for m in re.finditer(r"(?<![:\w])(mcp_[a-z_]+)(\{[^}]*\})?", expr)]
+    assert raw
+    assert all('job="weather"' in matchers for _, matchers in raw), raw
 
 
 def test_runbook_has_one_section_per_alert_and_every_link_resolves() -> None:

@@ -251,7 +251,8 @@ def _sbom(project: Project, options: Options) -> Artifact:
     settings = config.sbom
     source = options.sbom_source or settings.source
     file = options.sbom_file or (project.root / settings.file if settings.file else None)
-    hashes = options.hashes_from or tuple(project.root / h for h in settings.hashes_from)
+    hashes = options.hashes_from or tuple(project.root / h for h in settings.hashes_from) \
+        or sbom.default_hash_sources(project.root)
     fmt = options.sbom_format or settings.format
     inventory = sbom.load_inventory(source, file, hashes)  # type: ignore[arg-type]
     root = sbom.read_pyproject(project.root)

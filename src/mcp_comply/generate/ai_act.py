@@ -13,10 +13,12 @@ on that system, its use and the provider's and deployer's roles.
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,10 @@ def markers_in(folder: Path) -> dict[str, int]:
     return {p.name: count_markers(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.md"))}
 
 
+STATUSES = ("in force", "adopted, awaiting publication", "proposed", "superseded")
+CONFIRMATIONS = ("official", "secondary")
+
+
 def load_regulatory_data(policy: Policy, root: Path) -> dict[str, Any]:
     if policy.ai_act.regulatory_data:
         path, source = root / policy.ai_act.regulatory_data, str(root / policy.ai_act.regulatory_data)
@@ -64,9 +70,15 @@ def load_regulatory_data(policy: Policy, root: Path) -> dict[str, Any]:
     data = read_yaml(path, "regulatory data file")
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", source=source)
-    for key in ("version", "regulation", "articles", "dates", "log_retention_min_days", "annex_iii_areas"):
+    for key in ("version", "regulation", "articles", "dates", "log_retention_min_days", "log_retention_min_months",
+                "annex_iii_areas", "sources"):
         if key not in data:
             raise ConfigError(f"missing {key!r}", source=source, path=key)
+    try:
+        date.fromisoformat(str(data["version"]))
+    except ValueError:
+        raise ConfigError(f"not a date (YYYY-MM-DD): {data['version']!r}", source=source, path="version") from None
+    _check_entries(data, source)
     known = {a["id"] for a in data.get("amendments", [])}
     unknown = sorted(set(policy.ai_act.apply_amendments) - known)
     if unknown:
@@ -74,6 +86,55 @@ def load_regulatory_data(policy: Policy, root: Path) -> dict[str, Any]:
                           source="policy", path="ai_act.apply_amendments")
     data["_source"] = source
     return dict(data)
+
+
+def _check_entries(data: dict[str, Any], source: str) -> None:
+    """Every dated fact names its status, how it was confirmed, its legal source and known sources."""
+    sources = {s.get("id") for s in data["sources"]}
+    for s in data["sources"]:
+        if not s.get("url") or not s.get("retrieved"):
+            raise ConfigError("every source needs a url and a retrieved date", source=source, path=f"sources.{s.get('id')}")
+    amendments = {a["id"] for a in data.get("amendments", [])}
+    entries = [("dates", e) for e in data["dates"]] + [("obligations", e) for e in data.get("obligations", [])]
+    for section, entry in entries:
+        where = f"{section}.{entry.get('id', '?')}"
+        if entry.get("status") not in STATUSES:
+            raise ConfigError(f"status must be one of {', '.join(STATUSES)}; got {entry.get('status')!r}",
+                              source=source, path=where)
+        if entry.get("confirmed") not in CONFIRMATIONS:
+            raise ConfigError(f"confirmed must be one of {', '.join(CONFIRMATIONS)}", source=source, path=where)
+        if not entry.get("legal_source"):
+            raise ConfigError("missing legal_source", source=source, path=where)
+        missing = [s for s in entry.get("sources", []) if s not in sources]
+        if not entry.get("sources") or missing:
+            raise ConfigError(f"needs sources from the sources list; unknown: {', '.join(missing) or '(none given)'}",
+                              source=source, path=where)
+        if entry["status"] == "superseded" and entry.get("superseded_by") not in amendments:
+            raise ConfigError("a superseded entry names its amendment in superseded_by", source=source, path=where)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` calendar months later (the month's last day when it is shorter)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def months_in_days(months: int) -> tuple[int, int]:
+    """The fewest and the most days ``months`` calendar months can last, over every start day of a
+    four-year cycle (six months: 181, 31 August to 28 February, and 184, 1 July to 1 January)."""
+    starts = [date(2024, 1, 1) + timedelta(days=d) for d in range(1461)]
+    lengths = [(add_months(day, months) - day).days for day in starts]
+    return min(lengths), max(lengths)
+
+
+def data_version(reg: Mapping[str, Any]) -> date:
+    return date.fromisoformat(str(reg["version"]))
+
+
+def data_stale_after(reg: Mapping[str, Any], months: int = 6) -> date:
+    """The first day the regulatory data counts as out of date."""
+    return add_months(data_version(reg), months)
 
 
 @dataclass(frozen=True)
@@ -181,6 +242,9 @@ def _header(ev: Evidence, title: str, article: str) -> list[str]:
         "Replace every `[FILL ...]` marker; `mcp-comply check` counts the ones left. Regenerating overwrites this "
         "file: keep your answers in the mcp-comply config where a field exists for them.",
         "",
+        f"> Law as of the regulatory data version {ev.regulation['version']} (`{ev.regulation['_source']}`); "
+        "check EUR-Lex before relying on a date.",
+        "",
     ]
 
 
@@ -209,10 +273,8 @@ def _audit_lines(ev: Evidence) -> list[str]:
         + f"; on failure: `{a.on_failure}`"
         + (" (the tool call is refused when its record cannot be made durable)" if a.on_failure == "fail-closed"
            else " (the call is served and a `gap` record marks the loss)") + ".",
-        f"- **Retention**: {a.retention_days} days (policy `audit.retention_days`; the Act asks for at least six "
-        f"months, taken as {ev.regulation['log_retention_min_days']} days: {_short(ev.regulation['articles']['art19'])} "
-        f"and {_short(ev.regulation['articles']['art26'])}); segments rotate at {a.max_segment_mb:g} MB or "
-        f"{a.max_segment_age_h:g} h.",
+        f"- **Retention**: {a.retention_days} days (policy `audit.retention_days`); segments rotate at "
+        f"{a.max_segment_mb:g} MB or {a.max_segment_age_h:g} h. {_retention_sentence(ev)}",
         f"- **Location**: {_value(a.directory, 'art12.location', 'where the audit directory lives in production')}"
         f"; checkpoints: {a.checkpoint_dir or 'the `checkpoints/` folder inside it (ship it off-host)'}.",
         "- **How to verify**: `mcp-comply audit verify AUDIT_DIR --key audit-signing.pub` names the file, line, seq "
@@ -220,6 +282,19 @@ def _audit_lines(ev: Evidence) -> list[str]:
         "it could not check; `mcp-comply audit show AUDIT_DIR --tool NAME` reads records; `mcp-comply audit prove` "
         "gives inclusion proofs.",
     ]
+
+
+def _retention_sentence(ev: Evidence) -> str:
+    reg, days = ev.regulation, ev.policy.audit.retention_days
+    months = int(reg["log_retention_min_months"])
+    shortest, longest = months_in_days(months)
+    law = (f"The Act asks for at least {months} months ({_short(reg['articles']['art19'])} and "
+           f"{_short(reg['articles']['art26'])}), counted in calendar months, which last "
+           f"{shortest} to {longest} days depending on the day a record is written")
+    if days >= longest:
+        return f"{law}: {days} days cover them whatever that day."
+    return (f"{law}: {days} days can end before {months} calendar months have passed (a record of 1 July is "
+            f"deleted before 1 January); keep at least {longest} days to meet the minimum for every record.")
 
 
 def _monitoring_lines(ev: Evidence) -> list[str]:
@@ -301,8 +376,9 @@ def annex_iv(ev: Evidence) -> str:
         "",
         f"## {ANNEX_IV_SECTIONS[1]}",
         "",
-        f"**(a) Methods, pre-trained systems and third-party tools**: the server's tools are deterministic code (section 1(b)). "
-        f"{fill('annex-iv.2a.models', 'any models or external AI services the tools call')}",
+        "**(a) Methods, pre-trained systems and third-party tools**: the tools are listed in section 1(b); "
+        "whether a tool calls a model or an external AI service is not visible to mcp-comply. "
+        f"{fill('annex-iv.2a.models', 'for each tool, the models, pre-trained systems or external AI services it calls, or none')}",
         "",
         f"**(b) Design choices**: {fill('annex-iv.2b.design', 'key design choices, logic, trade-offs')}",
         "",
@@ -324,7 +400,15 @@ def annex_iv(ev: Evidence) -> str:
         "",
         f"## {ANNEX_IV_SECTIONS[2]}",
         "",
-        f"**Capabilities and limitations**: {_value(c.ai_act.limitations, 'annex-iv.3.limitations', 'known limitations and foreseeable misuse (config ai_act.limitations)')}",
+        f"**Capabilities and limitations in performance**: {_value(c.ai_act.limitations, 'annex-iv.3.limitations', 'known limitations and foreseeable misuse (config ai_act.limitations)')} "
+        f"{fill('annex-iv.3.accuracy', 'degrees of accuracy for the persons or groups the system is used on, and the overall expected accuracy')}",
+        "",
+        f"**Foreseeable unintended outcomes and sources of risk** (to health, safety, fundamental rights, "
+        f"discrimination): {fill('annex-iv.3.risks', 'foreseeable unintended outcomes and sources of risk in view of the intended purpose')}",
+        "",
+        f"**Human oversight measures ({_short(art['art14'])})**, including the technical measures that help deployers "
+        f"interpret the outputs: {_value(c.ai_act.human_oversight, 'annex-iv.3.oversight', 'oversight measures (config ai_act.human_oversight)')} "
+        f"{fill('annex-iv.3.interpretation', 'technical measures that help deployers interpret the outputs')}",
         "",
         "**Input specifications**: each tool's input schema (section 1(b)); arguments that fail it are rejected "
         "and counted as `validation_error`.",
@@ -387,6 +471,9 @@ def art12(ev: Evidence) -> str:
         "",
         "Metrics are aggregates and are not the Art. 12 logs; the audit records are.",
         "",
+        f"**Art. 12(3)** (a minimum list of logged data for remote biometric identification systems, Annex III "
+        f"point 1(a)): {_art12_3(ev)}",
+        "",
         f"**Retention**: logs are kept for {ev.policy.audit.retention_days} days. "
         f"{fill('art12.retention-law', 'confirm that no other Union or national law (e.g. data protection) requires a different period')}",
         "",
@@ -395,26 +482,45 @@ def art12(ev: Evidence) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _art12_3(ev: Evidence) -> str:
+    areas = ev.config.ai_act.risk.annex_iii_areas
+    if areas is None:
+        return fill("art12.3", "applies only to remote biometric identification systems; answer ai_act.risk.annex_iii_areas")
+    if "biometrics" in areas:
+        return fill("art12.3", "if the system does remote biometric identification: period of each use, reference "
+                               "database, input data that led to a match, persons who verified the results")
+    return "not applicable: the risk answers list no biometrics area."
+
+
 def art13(ev: Evidence) -> str:
     c, art = ev.config, ev.regulation["articles"]
     lines = _header(ev, "Instructions for use", art["art13"])
+    tools = ev.surface.of("tool")
     lines += [
         f"**(a) Provider**: {_value(c.ai_act.provider, 'art13.a.provider', 'identity and contact details of the provider')}. "
-        f"Contact: {_value(c.ai_act.contact, 'art13.a.contact', 'contact (config ai_act.contact)')}.",
+        f"Contact: {_value(c.ai_act.contact, 'art13.a.contact', 'contact (config ai_act.contact)')}. "
+        f"Authorised representative ({_short(art['art22'])}): "
+        f"{fill('art13.a.representative', 'identity and contact details of the authorised representative, or not applicable (provider established in the Union)')}",
         "",
-        "**(b) Characteristics, capabilities and limitations**",
+        "**(b) Characteristics, capabilities and limitations of performance**",
         "",
-        f"- Purpose: {_value(c.intended_purpose, 'art13.b.purpose', 'intended purpose')}",
-        f"- Capabilities: {len(ev.surface.of('tool'))} tools "
-        f"({', '.join('`' + t.name + '`' for t in ev.surface.of('tool'))}), "
-        f"{_count(len(ev.surface.of('resource')) + len(ev.surface.of('resource-template')), 'resource')}, "
-        f"{_count(len(ev.surface.of('prompt')), 'prompt')}; inputs are specified by each tool's JSON schema (technical "
-        "documentation, section 1(b)).",
-        f"- Limitations and foreseeable misuse: {_value(c.ai_act.limitations, 'art13.b.limitations', 'limitations')}",
-        f"- Accuracy, robustness, cybersecurity ({_short(art['art15'])}): availability and latency objectives "
+        f"- (i) Intended purpose: {_value(c.intended_purpose, 'art13.b.purpose', 'intended purpose')}",
+        f"- (ii) Accuracy, robustness, cybersecurity ({_short(art['art15'])}): availability and latency objectives "
         f"{ev.policy.slo.availability * 100:g} % / {ev.policy.slo.latency_target * 100:g} % under "
         f"{ev.policy.slo.latency_threshold_s:g} s; SBOM and signed provenance per release. "
         f"{fill('art13.b.accuracy', 'accuracy levels and metrics of the AI system')}",
+        f"- (iii) Known or foreseeable circumstances that may lead to risks, and foreseeable misuse: "
+        f"{_value(c.ai_act.limitations, 'art13.b.limitations', 'limitations')}",
+        f"- (iv) Technical capabilities to provide information that explains the output: "
+        f"{fill('art13.b.explain', 'what the system provides to explain its output (tool results are recorded per call in the audit log)')}",
+        f"- (v) Performance for the specific persons or groups it is intended for: "
+        f"{fill('art13.b.groups', 'performance for those persons or groups, or not applicable')}",
+        f"- (vi) Input data: {len(tools)} tools ({', '.join('`' + t.name + '`' for t in tools)}), "
+        f"{_count(len(ev.surface.of('resource')) + len(ev.surface.of('resource-template')), 'resource')}, "
+        f"{_count(len(ev.surface.of('prompt')), 'prompt')}; inputs are specified by each tool's JSON schema (technical "
+        "documentation, section 1(b)).",
+        f"- (vii) Information that lets deployers interpret the output and use it appropriately: "
+        f"{fill('art13.b.interpret', 'how deployers read and use the tool results')}",
         "",
         f"**(c) Pre-determined changes**: {fill('art13.c.changes', 'changes planned in advance, if any')}",
         "",
@@ -431,27 +537,45 @@ def art13(ev: Evidence) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _date_of(reg: Mapping[str, Any], entry_id: str) -> str | None:
+    return next((str(d["date"]) for d in reg["dates"] if d.get("id") == entry_id), None)
+
+
 def art50(ev: Evidence) -> str:
-    art, risk = ev.regulation["articles"], ev.config.ai_act.risk
+    reg, role = ev.regulation, ev.config.ai_act.role
+    art, risk = reg["articles"], ev.config.ai_act.risk
     lines = _header(ev, "Transparency notice", art["art50"])
-    rows = [
-        ("50(1)", "People are told they interact with an AI system (unless obvious)", risk.interacts_with_people,
-         "art50.1", "do people interact with the system directly?"),
-        ("50(2)", "Synthetic audio, image, video or text is marked machine-readably", risk.generates_synthetic_content,
-         "art50.2", "does the system generate synthetic content?"),
-        ("50(3)", "People exposed to emotion recognition or biometric categorisation are informed",
-         risk.emotion_or_biometric_categorisation, "art50.3", "emotion recognition or biometric categorisation?"),
+    grace = _date_of(reg, "art50-2-existing-systems")
+    rows: list[tuple[str, str, str, bool | None, str, str]] = [
+        ("50(1)", "provider", "Systems that interact directly with people are designed so that people are told they "
+         "interact with an AI system (unless obvious)", risk.interacts_with_people, "art50.1",
+         "do people interact with the system directly?"),
+        ("50(2)", "provider", "Synthetic audio, image, video or text is marked machine-readably and detectable as "
+         "artificially generated" + (f" (systems placed on the market before 2026-08-02: from {grace})" if grace else ""),
+         risk.generates_synthetic_content, "art50.2", "does the system generate synthetic content?"),
+        ("50(3)", "deployer", "People exposed to an emotion recognition or biometric categorisation system are "
+         "informed of its operation", risk.emotion_or_biometric_categorisation, "art50.3",
+         "emotion recognition or biometric categorisation?"),
+        ("50(4)", "deployer", "Deep fakes, and AI-generated or manipulated text published to inform the public on "
+         "matters of public interest, are disclosed as such (unless under human editorial control)", None, "art50.4",
+         "does the deployer publish deep fakes or such text?"),
     ]
-    lines += ["| paragraph | duty | applies | how it is met |", "|---|---|---|---|"]
-    for para, duty, answer, mid, question in rows:
-        applies = _yes_no(answer, f"{mid}.applies", question)
-        how = fill(f"{mid}.measure", "how the duty is met") if answer else "not applicable" if answer is False \
-            else fill(f"{mid}.measure", "answer the question first")
-        lines.append(f"| {para} | {duty} | {applies} | {how} |")
+    lines += [f"Your role (config `ai_act.role`): {_value(role, 'art50.role', 'provider, deployer or provider-and-deployer')}.",
+              "", "| paragraph | duty of | duty | applies | how it is met |", "|---|---|---|---|---|"]
+    for para, who, duty, answer, mid, question in rows:
+        if role is not None and who not in role:
+            applies, how = f"not a duty of the {role}", f"the {who} meets it; tell deployers in the instructions for use" \
+                if who == "deployer" else f"the {who} meets it"
+        else:
+            applies = _yes_no(answer, f"{mid}.applies", question) if para != "50(4)" else \
+                fill(f"{mid}.applies", question + " (no config key: answer here, or keep the answer with the deployer)")
+            how = fill(f"{mid}.measure", "how the duty is met") if answer else "not applicable" if answer is False \
+                else fill(f"{mid}.measure", "answer the question first")
+        lines.append(f"| {para} | {who} | {duty} | {applies} | {how} |")
     lines += [
         "",
-        "Art. 50(4) (deep fakes, AI-generated text on matters of public interest) and 50(5) (information at the "
-        "latest at the first interaction) apply to deployers of such systems.",
+        "Art. 50(5) governs how the information of paragraphs 1 to 4 is given: clearly and distinguishably, at the "
+        "latest at the time of the first interaction or exposure, and meeting the applicable accessibility requirements.",
         "",
         f"**Notice text shown to people**: {fill('art50.notice', 'the wording users see, and where')}",
     ]
@@ -459,8 +583,12 @@ def art50(ev: Evidence) -> str:
 
 
 def classify(ev: Evidence) -> tuple[str, list[str]]:
-    risk, areas = ev.config.ai_act.risk, ev.regulation["annex_iii_areas"]
+    reg = ev.regulation
+    risk, areas = ev.config.ai_act.risk, reg["annex_iii_areas"]
     reasons: list[str] = []
+    if risk.ai_system == "neither":
+        return ("outside the Act's duties for AI systems on this answer: the server is neither an AI system nor a "
+                "component of one (Art. 3(1)); confirm it", ["ai_system: neither"])
     if risk.prohibited_practice:
         return "prohibited: an Art. 5 practice must not be placed on the market or used", ["prohibited_practice: yes"]
     high = False
@@ -470,28 +598,43 @@ def classify(ev: Evidence) -> tuple[str, list[str]]:
             raise ConfigError(f"unknown Annex III area(s) {', '.join(unknown)}; use {', '.join(areas)}",
                               source="mcp-comply config", path="ai_act.risk.annex_iii_areas")
         high = True
-        reasons.append("used in Annex III area(s): " + ", ".join(areas[a] for a in risk.annex_iii_areas))
+        when = _date_of(reg, "high-risk-annex-iii")
+        reasons.append("used in Annex III area(s): " + ", ".join(areas[a] for a in risk.annex_iii_areas)
+                       + (f" (high-risk obligations apply from {when})" if when else ""))
     if risk.annex_i_safety_component:
         high = True
-        reasons.append("safety component of an Annex I product")
+        when = _date_of(reg, "high-risk-annex-i")
+        reasons.append("safety component of an Annex I product" + (f" (high-risk obligations apply from {when})"
+                                                                   if when else ""))
     if high:
         return "high-risk (indicative; Art. 6(3) exceptions may apply)", reasons
-    unanswered = [name for name in ("prohibited_practice", "annex_iii_areas", "annex_i_safety_component")
+    unanswered = [name for name in ("ai_system", "prohibited_practice", "annex_iii_areas", "annex_i_safety_component")
                   if getattr(risk, name) is None]
     if unanswered:
         return "not determined: answer " + ", ".join(unanswered), reasons
     return "not high-risk on these answers (transparency duties and AI literacy may still apply)", reasons
 
 
+_AI_SYSTEM = {"ai-system": "an AI system", "component": "a component of an AI system",
+              "neither": "neither (no AI system uses it)"}
+
+
 def risk_classification(ev: Evidence) -> str:
     art, risk, reg = ev.regulation["articles"], ev.config.ai_act.risk, ev.regulation
+    role = ev.config.ai_act.role
     result, reasons = classify(ev)
-    lines = _header(ev, "Risk classification questionnaire", f"{art['art5']}, {art['art6']}, {art['annex_iii']}")
+    lines = _header(ev, "Risk classification questionnaire",
+                    f"{_short(art['art3_1'])}, {art['art5']}, {art['art6']}, {art['annex_iii']}")
     lines += [
-        "Answers live in the mcp-comply config (`ai_act.risk`), so they survive regeneration.",
+        "Answers live in the mcp-comply config (`ai_act.role`, `ai_act.risk`), so they survive regeneration.",
         "",
         "| question | config key | answer |",
         "|---|---|---|",
+        f"| Is the MCP server an AI system ({_short(art['art3_1'])}), a component of one, or neither? | `ai_system` | "
+        + (_AI_SYSTEM[risk.ai_system] if risk.ai_system else
+           fill("risk.ai-system", "answer ai_act.risk.ai_system: ai-system, component or neither")) + " |",
+        f"| Are you the provider, the deployer, or both ({_short(art['art25'])})? | `ai_act.role` | "
+        f"{_value(role, 'risk.role', 'answer ai_act.role: provider, deployer or provider-and-deployer')} |",
         f"| Does the AI system engage in a practice {art['art5']} prohibits? | `prohibited_practice` | "
         f"{_yes_no(risk.prohibited_practice, 'risk.prohibited', 'Art. 5 practice?')} |",
         f"| In which {art['annex_iii']} areas is it used? | `annex_iii_areas` | "
@@ -510,23 +653,47 @@ def risk_classification(ev: Evidence) -> str:
     if risk.gpai_model_provided:
         lines.append(f"- GPAI model provider: {art['art53']} duties, documentation per {art['annex_xi']} and "
                      f"{art['annex_xii']}.")
+    for obligation in reg.get("obligations", []):
+        lines.append(f"- {obligation['article']} ({_status(obligation, {})}): {obligation['text']}")
     lines += ["", "Annex III area keys: " + ", ".join(f"`{k}` ({v})" for k, v in reg["annex_iii_areas"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 
+def _status(entry: Mapping[str, Any], titles: Mapping[str, str]) -> str:
+    status = str(entry["status"])
+    if status == "superseded":
+        status = f"superseded by the {titles.get(entry['superseded_by'], entry['superseded_by'])}"
+    return status + (" (secondary sources)" if entry.get("confirmed") == "secondary" else "")
+
+
 def timeline(reg: Mapping[str, Any], applied: tuple[str, ...]) -> list[str]:
-    rows = [(str(d["date"]), d["applies"], d.get("status", "enacted")) for d in reg["dates"]]
+    titles = {a["id"]: a["title"] for a in reg.get("amendments", [])}
+    rows = [(str(d["date"]), str(d["applies"]), _status(d, titles), str(d["legal_source"]),
+             ", ".join(d["sources"])) for d in reg["dates"]]
     pending = []
     for amendment in reg.get("amendments", []):
+        if amendment["status"] == "in force":
+            continue  # its dates are in the table already
         for change in amendment.get("changes", []):
             if amendment["id"] in applied:
-                rows.append((str(change["date"]), f"{change['applies']} [{amendment['title']}]", "applied by policy"))
+                rows.append((str(change["date"]), f"{change['applies']} [{amendment['title']}]", "applied by policy",
+                             amendment.get("act", amendment["title"]), ""))
             else:
                 pending.append(f"- {change['date']}: {change['applies']} ({amendment['title']}: {amendment['status']})")
-    lines = ["| date | applies | status |", "|---|---|---|"]
-    lines += [f"| {d} | {w} | {s} |" for d, w, s in sorted(rows)]
+    lines = ["| date | applies | status | legal source | sources |", "|---|---|---|---|---|"]
+    lines += [f"| {d} | {w} | {s} | {src} | {ids} |" for d, w, s, src, ids in sorted(rows)]
     if pending:
-        lines += ["", "Proposed changes, not applied (policy `ai_act.apply_amendments` applies them):", "", *pending]
+        lines += ["", "Changes not in force, not applied (policy `ai_act.apply_amendments` applies them):", "", *pending]
+    return lines
+
+
+def _amendment_lines(reg: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for a in reg.get("amendments", []):
+        lines += ["", f"### {a['title']}: {a['status']}", "", f"{a.get('act', '')}; {a.get('url', '')}".strip("; "), ""]
+        lines += [f"- {h['date']}: {h['event']} ({', '.join(h['sources'])})" for h in a.get("history", [])]
+        if a.get("evidence"):
+            lines += ["", str(a["evidence"])]
     return lines
 
 
@@ -542,6 +709,21 @@ def readme(ev: Evidence, counts: Mapping[str, int]) -> str:
         "## Application dates",
         "",
         *timeline(reg, ev.policy.ai_act.apply_amendments),
+        "",
+        "Status `in force (secondary sources)`: independent secondary sources agree; the Official Journal text was "
+        "not available when the data was checked.",
+        "",
+        "## Amendments",
+        *_amendment_lines(reg),
+        "",
+        "## Changed obligations",
+        "",
+        *[f"- {o['article']} ({o['status']}, {o['legal_source']}): {o['text']} ({', '.join(o['sources'])})"
+          for o in reg.get("obligations", [])],
+        "",
+        "## Sources checked",
+        "",
+        *[f"- `{s['id']}` (retrieved {s['retrieved']}): {s['title']}, {s['url']}" for s in reg["sources"]],
         "",
         f"Regulatory data: `{reg['_source']}` version {reg['version']} ({reg['regulation']['published']}, "
         f"{reg['regulation']['url']}). Check the Official Journal before relying on any date.",

@@ -5,8 +5,11 @@ grafanalib 0.7.1 (the last release) still emits a schemaVersion-12 shell with le
 resolution). The panels are rewritten to the schemaVersion 39 form (Grafana 10.4 / 11.0), which
 newer Grafana migrates on load like any classic dashboard (not tried here: no Grafana server).
 
-Queries read the raw metrics (not recording rules), so the dashboards work on any Prometheus that
-scrapes an instrumented server, with or without the generated rules loaded.
+Queries read the raw metrics, so traffic, error and latency panels work on any Prometheus that
+scrapes an instrumented server; the service-level panels (the SLO period's figures and the burn
+rates) read the generated recording rules, which must be loaded for them to show data.
+Where zero is the truth (calls but no errors) a query says 0, not "No data". Series per tool on the
+overview link to the drill-down for that tool.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from grafanalib._gen import DashboardEncoder
 from mcp_comply import semconv
 from mcp_comply.config import Policy
 from mcp_comply.generate import rules as rules_mod
-from mcp_comply.generate._promql import number, percent, selector
+from mcp_comply.generate._promql import number, percent, selector, window
 
 SCHEMA_VERSION = 39
 OVERVIEW_UID = "mcp-comply-overview"
@@ -59,6 +62,8 @@ class PanelSpec:
     height: int = 8
     min: float | None = None
     max: float | None = None
+    drill_down: bool = False
+    """Each series is one tool: clicking it opens the drill-down for that tool."""
 
 
 def _steps(steps: tuple[tuple[str, float | None], ...]) -> list[g.Threshold]:
@@ -115,6 +120,18 @@ _LEGACY_PANEL_KEYS = ("cacheTimeout", "editable", "error", "height", "hideTimeOv
                       "timeShift", "transparent", "transformations")
 
 
+_LEGACY_HEATMAP_KEYS = ("cards", "color", "dataFormat", "heatmap", "hideZeroBuckets", "highlightCards", "legend",
+                       "reverseYBuckets", "tooltip", "xAxis", "yAxis", "yBucketBound", "yBucketNumber",
+                       "yBucketSize", "tooltipDecimals", "xBucketNumber", "xBucketSize")
+
+
+def _drill_down_link() -> dict[str, Any]:
+    """A data link from one tool's series to the drill-down, keeping the time range and variables."""
+    return {"title": "Open ${__field.labels.tool} in the drill-down", "targetBlank": False,
+            "url": f"/d/{TOOL_UID}?${{__url_time_range}}&${{datasource:queryparam}}&${{job:queryparam}}"
+                   "&${instance:queryparam}&var-tool=${__field.labels.tool}"}
+
+
 def _modern_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"color": s["color"], "value": None if i == 0 else s["value"]} for i, s in enumerate(steps)]
 
@@ -133,6 +150,8 @@ def _modernise_panel(panel: dict[str, Any], spec: PanelSpec) -> dict[str, Any]:
     defaults: dict[str, Any] = {"unit": spec.unit, "thresholds": {"mode": "absolute",
                                                                     "steps": _modern_steps(
                                                                         [{"color": c, "value": v} for c, v in spec.thresholds])}}
+    if spec.drill_down:
+        defaults["links"] = [_drill_down_link()]
     if spec.min is not None:
         defaults["min"] = spec.min
     if spec.max is not None:
@@ -159,6 +178,8 @@ def _modernise_panel(panel: dict[str, Any], spec: PanelSpec) -> dict[str, Any]:
                             "minVizHeight": 16, "maxVizHeight": 300,
                             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
     elif spec.kind == "heatmap":
+        for key in _LEGACY_HEATMAP_KEYS:  # the pre-8 heatmap's options; the new heatmap reads `options`
+            panel.pop(key, None)
         panel["fieldConfig"] = {"defaults": {"custom": {"scaleDistribution": {"type": "linear"}, "hideFrom":
                                                         {"legend": False, "tooltip": False, "viz": False}}},
                                 "overrides": []}
@@ -197,7 +218,6 @@ def _variables(*, tool_multi: bool) -> list[Any]:
         data.pop("useTags", None)
         for key in ("auto", "auto_min", "auto_count", "tagsQuery", "tagValuesQuery"):
             data.pop(key, None)
-        data["definition"] = data["query"]
         data["query"] = {"query": data["query"], "refId": f"PrometheusVariableQueryEditor-{t.name}",
                          "qryType": 1}
         data["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]} if t.multi else {}
@@ -266,6 +286,12 @@ class _Q:
 _ERR = f'{semconv.LABEL_STATUS}="{semconv.STATUS_ERROR}"'
 
 
+def _zero_if_none(errors: str, calls: str) -> str:
+    """``errors``, or 0 for every series of ``calls`` that has none: no errors among calls is 0, not
+    "No data" (and no calls at all stays no data)."""
+    return f"({errors} or {calls} * 0)"
+
+
 def _quantiles(q: _Q, by: str) -> tuple[Query, ...]:
     bucket = q.metric(semconv.TOOL_DURATION_SECONDS + "_bucket", tool=True)
     legend_prefix = "{{tool}} " if by else ""
@@ -276,53 +302,48 @@ def _quantiles(q: _Q, by: str) -> tuple[Query, ...]:
 
 def _slo_specs(policy: Policy, q: _Q) -> list[PanelSpec]:
     slo = policy.slo
-    period = f"{slo.period_days}d"
     budget, latency_budget = 1 - slo.availability, 1 - slo.latency_target
-    bad_ratio = (f"(sum(increase({q.calls(q.bad, tool=False)}[{period}])) or vector(0)) "
-                 f"/ sum(increase({q.calls(tool=False)}[{period}]))")
-    good_latency = (f"sum(increase({q.metric(semconv.TOOL_DURATION_SECONDS + '_bucket', q.le)}[{period}])) "
-                    f"/ sum(increase({q.metric(semconv.TOOL_DURATION_SECONDS + '_count')}[{period}]))")
-    burn_windows = ("1h", "6h", "1d", "3d")
+    job = 'job=~"$job"'
+    # The period's figures come from recording rules (summed 5-minute rates), not increase(...[30d]).
+    bad_ratio = selector(rules_mod.period_availability_record(policy), job)
+    slow_ratio = selector(rules_mod.period_latency_record(policy), job)
+    burn_windows = (3600, 6 * 3600, 86400, 3 * 86400)
 
     def burn(kind: str) -> tuple[Query, ...]:
-        out = []
-        for w in burn_windows:
-            if kind == "availability":
-                ratio = (f"(sum(rate({q.calls(q.bad, tool=False)}[{w}])) or vector(0)) "
-                         f"/ sum(rate({q.calls(tool=False)}[{w}]))")
-                out.append(Query(f"{ratio} / {number(budget)}", f"burn rate {w}"))
-            else:
-                ratio = (f"1 - sum(rate({q.metric(semconv.TOOL_DURATION_SECONDS + '_bucket', q.le)}[{w}])) "
-                         f"/ sum(rate({q.metric(semconv.TOOL_DURATION_SECONDS + '_count')}[{w}]))")
-                out.append(Query(f"({ratio}) / {number(latency_budget)}", f"burn rate {w}"))
-        return tuple(out)
+        record = rules_mod.availability_record if kind == "availability" else rules_mod.latency_slo_record
+        per = budget if kind == "availability" else latency_budget
+        return tuple(Query(f"{selector(record(w), job)} / {number(per)}", f"{{{{job}}}} burn rate {window(w)}")
+                     for w in burn_windows)
 
     burn_steps = ((GREEN, None), (YELLOW, 1.0), (ORANGE, 6.0), (RED, 14.4))
     return [
         PanelSpec("row", f"Service-level objectives ({slo.period_days} days)", ""),
         PanelSpec("stat", "Availability", (
             f"Share of tool calls over the last {slo.period_days} days that did not fail for a server-side reason "
-            f"(error types {', '.join(sorted(slo.availability_error_types))}). Objective: {percent(slo.availability)}."),
-            (Query(f"1 - ({bad_ratio})", instant=True),), unit="percentunit",
+            f"(error types {', '.join(sorted(slo.availability_error_types))}), per job. Objective: "
+            f"{percent(slo.availability)}. From the recording rule {rules_mod.period_availability_record(policy)}."),
+            (Query(f"1 - {bad_ratio}", "{{job}}", instant=True),), unit="percentunit",
             thresholds=((RED, None), (GREEN, slo.availability)), width=6, height=5),
         PanelSpec("stat", "Availability error budget left", (
             f"Share of the {slo.period_days}-day availability error budget ({percent(budget)} of calls) still "
             "unspent. Below zero the objective is missed."),
-            (Query(f"1 - ({bad_ratio}) / {number(budget)}", instant=True),), unit="percentunit",
+            (Query(f"1 - {bad_ratio} / {number(budget)}", "{{job}}", instant=True),), unit="percentunit",
             thresholds=((RED, None), (ORANGE, 0.0), (YELLOW, 0.25), (GREEN, 0.5)), width=6, height=5),
         PanelSpec("stat", "Latency objective", (
-            f"Share of tool calls over the last {slo.period_days} days faster than {slo.latency_threshold_s:g} s. "
-            f"Objective: {percent(slo.latency_target)}."),
-            (Query(good_latency, instant=True),), unit="percentunit",
+            f"Share of tool calls over the last {slo.period_days} days faster than {slo.latency_threshold_s:g} s, "
+            f"per job. Objective: {percent(slo.latency_target)}. From the recording rule "
+            f"{rules_mod.period_latency_record(policy)}."),
+            (Query(f"1 - {slow_ratio}", "{{job}}", instant=True),), unit="percentunit",
             thresholds=((RED, None), (GREEN, slo.latency_target)), width=6, height=5),
         PanelSpec("stat", "Latency error budget left", (
             f"Share of the {slo.period_days}-day latency error budget ({percent(latency_budget)} of calls slower "
             f"than {slo.latency_threshold_s:g} s) still unspent."),
-            (Query(f"1 - (1 - {good_latency}) / {number(latency_budget)}", instant=True),), unit="percentunit",
+            (Query(f"1 - {slow_ratio} / {number(latency_budget)}", "{{job}}", instant=True),), unit="percentunit",
             thresholds=((RED, None), (ORANGE, 0.0), (YELLOW, 0.25), (GREEN, 0.5)), width=6, height=5),
         PanelSpec("timeseries", "Availability budget burn rate", (
-            "How fast the availability error budget is spent (1 = exactly on budget over the period). The "
-            "generated alerts page above 14.4 (1h) or 6 (6h) and open a ticket above 3 (1d) or 1 (3d)."),
+            "How fast the availability error budget is spent (1 = exactly on budget over the period), from the "
+            "recorded error ratios. The generated alerts page above 14.4 (1h) or 6 (6h) and open a ticket above 3 "
+            "(1d) or 1 (3d)."),
             burn("availability"), unit="none", thresholds=burn_steps),
         PanelSpec("timeseries", "Latency budget burn rate", (
             f"How fast the latency error budget (calls slower than {slo.latency_threshold_s:g} s) is spent; "
@@ -362,7 +383,7 @@ def overview(policy: Policy) -> dict[str, Any]:
     q = _Q(policy, tool=True)
     a = policy.alerts
     calls_rate = f"sum(rate({q.calls()}[{RATE}]))"
-    errors_rate = f"sum(rate({q.calls(_ERR)}[{RATE}]))"
+    errors_rate = _zero_if_none(f"sum(rate({q.calls(_ERR)}[{RATE}]))", calls_rate)
     bucket = q.metric(semconv.TOOL_DURATION_SECONDS + "_bucket", tool=True)
     op = q.metric(semconv.SERVER_OPERATION_DURATION_SECONDS + "_count")
     specs = [
@@ -371,7 +392,8 @@ def overview(policy: Policy) -> dict[str, Any]:
                   (Query(calls_rate),), unit="reqps", width=6, height=5, thresholds=((BLUE, None),)),
         PanelSpec("stat", "Error ratio", (
             f"Share of tool calls that failed, any error type. MCPToolHighErrorRate fires above "
-            f"{percent(a.error_ratio)} per tool."), (Query(f"{errors_rate} / {calls_rate}"),), unit="percentunit",
+            f"{percent(a.error_ratio)} per tool (server-side errors). 0 while there are calls and no errors."),
+                  (Query(f"{errors_rate} / {calls_rate}"),), unit="percentunit",
                   thresholds=((GREEN, None), (ORANGE, a.error_ratio / 2), (RED, a.error_ratio)), width=6, height=5),
         PanelSpec("stat", "p95 latency", (
             f"95th percentile tool-call duration across the selected tools. MCPToolHighLatency fires above "
@@ -386,26 +408,32 @@ def overview(policy: Policy) -> dict[str, Any]:
             "convention histogram mcp.server.operation.duration."),
                   (Query(f"sum by ({semconv.LABEL_MCP_METHOD_NAME}) (rate({op}[{RATE}]))",
                          f"{{{{{semconv.LABEL_MCP_METHOD_NAME}}}}}"),), unit="reqps"),
-        PanelSpec("timeseries", "Tool calls by tool", "Tool calls per second, per tool.",
-                  (Query(f"sum by (tool) (rate({q.calls()}[{RATE}]))", "{{tool}}"),), unit="reqps"),
+        PanelSpec("timeseries", "Tool calls by tool", "Tool calls per second, per tool. Click a series to open "
+                  "that tool in the drill-down.",
+                  (Query(f"sum by (tool) (rate({q.calls()}[{RATE}]))", "{{tool}}"),), unit="reqps", drill_down=True),
         PanelSpec("timeseries", "Error ratio by error type", (
             "Share of all selected tool calls that failed, split by error type: tool_error (the tool reported a "
             "failure), validation_error (bad arguments), unknown_tool, exception (the tool crashed), cancelled, "
-            "protocol_error (a JSON-RPC error)."),
+            "protocol_error (a JSON-RPC error). 'all errors' is 0 while there are calls and no errors."),
                   (Query(f"sum by (error_type) (rate({q.calls(_ERR)}[{RATE}])) / on () group_left () {calls_rate}",
-                         "{{error_type}}"),), unit="percentunit",
+                         "{{error_type}}"),
+                   Query(f"{errors_rate} / {calls_rate}", "all errors")), unit="percentunit",
                   thresholds=((GREEN, None), (RED, a.error_ratio)), min=0),
         PanelSpec("timeseries", "Latency per tool (p50, p95, p99)", (
             "Tool-call duration quantiles per tool, from mcp_tool_duration_seconds (linear interpolation "
-            f"inside buckets). Red line: the p95 alert threshold ({a.p95_latency_s:g} s)."),
-                  _quantiles(q, "tool"), unit="s", thresholds=((GREEN, None), (RED, a.p95_latency_s))),
-        PanelSpec("timeseries", "In-flight calls by tool", "Tool calls running at each moment, per tool.",
+            f"inside buckets). Red line: the p95 alert threshold ({a.p95_latency_s:g} s). Click a series to open "
+            "that tool in the drill-down."),
+                  _quantiles(q, "tool"), unit="s", thresholds=((GREEN, None), (RED, a.p95_latency_s)), drill_down=True),
+        PanelSpec("timeseries", "In-flight calls by tool", "Tool calls running at each moment, per tool. Click a "
+                  "series to open that tool in the drill-down.",
                   (Query(f"sum by (tool) ({q.metric(semconv.TOOL_CALLS_IN_FLIGHT, tool=True)})", "{{tool}}"),),
-                  unit="short"),
+                  unit="short", drill_down=True),
         PanelSpec("bargauge", "Top failing tools", (
-            "The five tools with the most failed calls in the selected time range."),
-                  (Query(f"topk(5, sum by (tool) (increase({q.calls(_ERR)}[$__range])))", "{{tool}}", instant=True),),
-                  unit="short", thresholds=((GREEN, None), (ORANGE, 1.0), (RED, 10.0))),
+            "The five tools with the most failed calls in the selected time range (0 for tools called without "
+            "failures). Click a bar to open that tool in the drill-down."),
+                  (Query(f"topk(5, {_zero_if_none(f'sum by (tool) (increase({q.calls(_ERR)}[$__range]))', f'sum by (tool) (increase({q.calls()}[$__range]))')})",
+                         "{{tool}}", instant=True),),
+                  unit="short", thresholds=((GREEN, None), (ORANGE, 1.0), (RED, 10.0)), drill_down=True),
         *_slo_specs(policy, q),
         *_audit_specs(policy, q),
         PanelSpec("timeseries", "mcp-comply internal errors", (
@@ -430,8 +458,10 @@ def tool(policy: Policy) -> dict[str, Any]:
         PanelSpec("row", "Tool $tool", ""),
         PanelSpec("stat", "Calls", "Calls per second of this tool.", (Query(calls_rate),), unit="reqps",
                   thresholds=((BLUE, None),), width=6, height=5),
-        PanelSpec("stat", "Error ratio", f"Share of this tool's calls that failed (alert above {percent(a.error_ratio)}).",
-                  (Query(f"sum(rate({q.calls(_ERR)}[{RATE}])) / {calls_rate}"),), unit="percentunit",
+        PanelSpec("stat", "Error ratio", f"Share of this tool's calls that failed, any error type (the server-side "
+                  f"alert fires above {percent(a.error_ratio)}). 0 while there are calls and no errors.",
+                  (Query(f"{_zero_if_none(f'sum(rate({q.calls(_ERR)}[{RATE}]))', calls_rate)} / {calls_rate}"),),
+                  unit="percentunit",
                   thresholds=((GREEN, None), (ORANGE, a.error_ratio / 2), (RED, a.error_ratio)), width=6, height=5),
         PanelSpec("stat", "p95 latency", f"95th percentile duration of this tool's calls (alert above {a.p95_latency_s:g} s).",
                   (Query(f"histogram_quantile(0.95, sum by (le) (rate({bucket}[{RATE}])))"),), unit="s",
@@ -443,8 +473,10 @@ def tool(policy: Policy) -> dict[str, Any]:
                   (Query(f"sum by (status) (rate({q.calls()}[{RATE}]))", "{{status}}"),), unit="reqps"),
         PanelSpec("timeseries", "Errors by type", (
             "Failed calls per second by error type (tool_error, validation_error, unknown_tool, exception, "
-            "cancelled, protocol_error)."),
-                  (Query(f"sum by (error_type) (rate({q.calls(_ERR)}[{RATE}]))", "{{error_type}}"),), unit="reqps",
+            "cancelled, protocol_error). 'all errors' is 0 while there are calls and no errors."),
+                  (Query(f"sum by (error_type) (rate({q.calls(_ERR)}[{RATE}]))", "{{error_type}}"),
+                   Query(_zero_if_none(f"sum(rate({q.calls(_ERR)}[{RATE}]))", calls_rate), "all errors")),
+                  unit="reqps",
                   thresholds=((GREEN, None),)),
         PanelSpec("timeseries", "Latency (p50, p95, p99)", (
             f"Duration quantiles of this tool's calls. Red line: the p95 alert threshold ({a.p95_latency_s:g} s)."),

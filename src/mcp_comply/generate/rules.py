@@ -45,6 +45,18 @@ TICKET_FOR = "15m"
 CALLS_RATE = "job_tool:mcp_tool_calls:rate5m"
 ERRORS_RATE = "job_tool:mcp_tool_errors:rate5m"
 ERROR_RATIO = "job_tool:mcp_tool_errors:ratio_rate5m"
+SERVER_ERRORS_RATE = "job_tool:mcp_tool_server_errors:rate5m"
+SERVER_ERROR_RATIO = "job_tool:mcp_tool_server_errors:ratio_rate5m"
+CLIENT_ERRORS_RATE = "job_tool:mcp_tool_client_errors:rate5m"
+CLIENT_ERROR_RATIO = "job_tool:mcp_tool_client_errors:ratio_rate5m"
+# Errors a client causes (a tool that does not exist, arguments that fail the schema): they say
+# nothing about the server's health, so they get their own alert that never pages.
+CLIENT_ERROR_TYPES = (semconv.ERROR_UNKNOWN_TOOL, semconv.ERROR_VALIDATION)
+# Per-job 5-minute rates the SLO period figures are summed from (cheap: one sample per evaluation).
+JOB_CALLS_RATE = "job:mcp_tool_calls:rate5m"
+JOB_BAD_CALLS_RATE = "job:mcp_slo_availability_bad_calls:rate5m"
+JOB_FAST_CALLS_RATE = "job:mcp_slo_latency_good_calls:rate5m"
+JOB_TIMED_CALLS_RATE = "job:mcp_tool_duration_seconds_count:rate5m"
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
 
 
@@ -118,6 +130,15 @@ def recording_rules(policy: Policy) -> tuple[Recording, ...]:
                                f"or sum by (job, tool) (rate({m(calls)}[5m])) * 0"),
         Recording(ERROR_RATIO, f"{ERRORS_RATE} / {CALLS_RATE}"),
     ]
+    client = f'{semconv.LABEL_ERROR_TYPE}=~"{_error_types_regex(CLIENT_ERROR_TYPES)}"'
+    server = f'{semconv.LABEL_ERROR_TYPE}!~"{_error_types_regex(CLIENT_ERROR_TYPES)}"'
+    for rate, ratio, matcher in ((SERVER_ERRORS_RATE, SERVER_ERROR_RATIO, server),
+                                 (CLIENT_ERRORS_RATE, CLIENT_ERROR_RATIO, client)):
+        rules += [
+            Recording(rate, f"sum by (job, tool) (rate({m(calls, status_error, matcher)}[5m])) "
+                            f"or sum by (job, tool) (rate({m(calls)}[5m])) * 0"),
+            Recording(ratio, f"{rate} / {CALLS_RATE}"),
+        ]
     bucket = semconv.TOOL_DURATION_SECONDS + "_bucket"
     for q in LATENCY_QUANTILES:
         rules.append(Recording(latency_record(q),
@@ -136,7 +157,32 @@ def recording_rules(policy: Policy) -> tuple[Recording, ...]:
         rules.append(Recording(
             latency_slo_record(w),
             f"1 - sum by (job) (rate({m(bucket, le)}[{span}])) / sum by (job) (rate({m(count)}[{span}]))"))
+    # The SLO period's figures, summed from 5-minute rates recorded every evaluation instead of
+    # `increase(...[30d])` over raw counters in every dashboard refresh.
+    period = window(policy.slo.period_days * 86400)
+    rules += [
+        Recording(JOB_CALLS_RATE, f"sum by (job) (rate({m(calls)}[5m]))"),
+        Recording(JOB_BAD_CALLS_RATE, f"sum by (job) (rate({m(calls, bad)}[5m])) or {JOB_CALLS_RATE} * 0"),
+        Recording(JOB_TIMED_CALLS_RATE, f"sum by (job) (rate({m(count)}[5m]))"),
+        Recording(JOB_FAST_CALLS_RATE, f"sum by (job) (rate({m(bucket, le)}[5m]))"),
+    ]
+    if policy.slo.period_days * 86400 not in SLO_WINDOWS:  # else the burn-rate window of that length serves
+        rules += [
+            Recording(period_availability_record(policy),
+                      f"sum_over_time({JOB_BAD_CALLS_RATE}[{period}]) / sum_over_time({JOB_CALLS_RATE}[{period}])"),
+            Recording(period_latency_record(policy),
+                      f"1 - sum_over_time({JOB_FAST_CALLS_RATE}[{period}]) "
+                      f"/ sum_over_time({JOB_TIMED_CALLS_RATE}[{period}])"),
+        ]
     return tuple(rules)
+
+
+def period_availability_record(policy: Policy) -> str:
+    return availability_record(policy.slo.period_days * 86400)
+
+
+def period_latency_record(policy: Policy) -> str:
+    return latency_slo_record(policy.slo.period_days * 86400)
 
 
 def checkpoint_stale_after(policy: Policy) -> float:
@@ -217,27 +263,53 @@ def alert_rules(policy: Policy) -> tuple[Alert, ...]:
     alerts = [
         Alert(
             name="MCPToolHighErrorRate",
-            expr=f"{ERROR_RATIO} > {number(a.error_ratio)} and {CALLS_RATE} > {number(a.min_call_rate)}",
+            expr=f"{SERVER_ERROR_RATIO} > {number(a.error_ratio)} and {CALLS_RATE} > {number(a.min_call_rate)}",
             for_=a.error_ratio_for, severity="warning",
             summary="An MCP tool fails often.",
             description=(f"Tool {{{{ $labels.tool }}}} on job {{{{ $labels.job }}}}: {{{{ $value | humanizePercentage }}}} "
-                         f"of calls failed over the last 5 minutes (threshold {percent(a.error_ratio)})."),
-            runbook_url=f"{url}#mcptoolhigherrorrate", quantity=ERROR_RATIO,
-            meaning=(f"More than {percent(a.error_ratio)} of one tool's calls ended in an error of any type "
-                     f"(`tool_error`, `validation_error`, `exception`, `cancelled`, `protocol_error`) for "
-                     f"{a.error_ratio_for}, with at least {number(a.min_call_rate)} calls/s."),
-            impact="Agents using this tool get errors; depending on the error type, users or clients are at fault.",
+                         f"of calls failed on the server's side over the last 5 minutes (threshold "
+                         f"{percent(a.error_ratio)})."),
+            runbook_url=f"{url}#mcptoolhigherrorrate", quantity=SERVER_ERROR_RATIO,
+            meaning=(f"More than {percent(a.error_ratio)} of one tool's calls ended in an error on the server's side "
+                     f"(`{'`, `'.join(t for t in semconv.ERROR_TYPES if t not in CLIENT_ERROR_TYPES)}`) for "
+                     f"{a.error_ratio_for}, with at least {number(a.min_call_rate)} calls/s. Client mistakes "
+                     f"(`{'`, `'.join(CLIENT_ERROR_TYPES)}`) do not count: MCPToolClientErrors reports them."),
+            impact="Agents using this tool get errors the client cannot fix by itself.",
             diagnosis=(
                 ("Errors by type for the tool", f"sum by (error_type) (rate({semconv.TOOL_CALLS_TOTAL}"
                                                 f"{{job=\"$job\", tool=\"$tool\", status=\"error\"}}[5m]))"),
-                ("Error ratio of every tool", f"{ERROR_RATIO}{{job=\"$job\"}}"),
+                ("Server-side error ratio of every tool", f"{SERVER_ERROR_RATIO}{{job=\"$job\"}}"),
             ),
             mitigation=(
-                "`validation_error` or `unknown_tool`: a client sends bad arguments or an old tool name; "
-                "check the tool's input schema and client versions.",
                 "`exception`: the tool crashes; read the server's logs and the audit records of the failing calls "
                 "(`mcp-comply audit show AUDIT_DIR --tool TOOL`).",
                 "`tool_error`: the tool reports a failure deliberately (e.g. a downstream API says no); check that dependency.",
+                "`cancelled` or `protocol_error`: calls time out or break at the protocol level; compare with latency.",
+            ),
+        ),
+        Alert(
+            name="MCPToolClientErrors",
+            expr=(f"{CLIENT_ERROR_RATIO} > {number(a.client_error_ratio)} and {CALLS_RATE} > "
+                  f"{number(a.min_call_rate)}"),
+            for_=a.error_ratio_for, severity="info",
+            summary="Clients call an MCP tool wrongly.",
+            description=(f"Tool {{{{ $labels.tool }}}} on job {{{{ $labels.job }}}}: {{{{ $value | humanizePercentage }}}} "
+                         f"of calls were rejected as client errors (unknown tool or invalid arguments) over the last "
+                         f"5 minutes (threshold {percent(a.client_error_ratio)})."),
+            runbook_url=f"{url}#mcptoolclienterrors", quantity=CLIENT_ERROR_RATIO,
+            meaning=(f"More than {percent(a.client_error_ratio)} of the calls of one tool (`_unknown_` for names the "
+                     f"server does not have) were the client's mistake: `{'`, `'.join(CLIENT_ERROR_TYPES)}`, for "
+                     f"{a.error_ratio_for}. Severity info: one client's mistakes never page."),
+            impact="The calling agents get errors; the server is healthy.",
+            diagnosis=(
+                ("Client errors by tool and type", f"sum by (tool, error_type) (rate({semconv.TOOL_CALLS_TOTAL}"
+                                                   f"{{job=\"$job\", error_type=~\"{_error_types_regex(CLIENT_ERROR_TYPES)}\"}}[5m]))"),
+                ("Which clients", "mcp-comply audit show AUDIT_DIR --tool TOOL (client name and version per call)"),
+            ),
+            mitigation=(
+                "`unknown_tool`: a client uses an old or misspelt tool name; tell its owner, or keep an alias tool.",
+                "`validation_error`: the client's arguments do not match the tool's input schema; compare the "
+                "schema with the client's version.",
             ),
         ),
         Alert(
@@ -472,6 +544,8 @@ def unit_tests(policy: Policy, rules: RuleSet) -> list[dict[str, Any]]:
         }],
     })
 
+    tests.extend(_client_error_tests(policy, by_name, call_series, job))
+
     # 2. Latency: every call of one tool lands in the bucket above the threshold.
     alert = by_name["MCPToolHighLatency"]
     bounds = semconv.TOOL_DURATION_BUCKETS
@@ -600,6 +674,49 @@ def unit_tests(policy: Policy, rules: RuleSet) -> list[dict[str, Any]]:
     return tests
 
 
+def _client_error_tests(policy: Policy, by_name: dict[str, Alert], call_series: Any, job: str) -> list[dict[str, Any]]:
+    """Client mistakes go to MCPToolClientErrors (info) and never page."""
+    a = policy.alerts
+    client, server = by_name["MCPToolClientErrors"], by_name["MCPToolHighErrorRate"]
+    # A policy that counts client mistakes against availability (slo.availability_error_types) asked
+    # for them to spend the budget; its burn-rate alerts may page on them.
+    counted = set(CLIENT_ERROR_TYPES) & set(policy.slo.availability_error_types)
+    paging = [alert.name for alert in by_name.values() if alert.severity != "info" and alert is not server
+              and not (counted and alert.name.startswith("MCPAvailabilityBudgetBurn"))]
+    tests = []
+    # One client calls a tool that does not exist, once a minute, next to healthy traffic.
+    series = [call_series(semconv.UNKNOWN_TOOL_LABEL, "error", semconv.ERROR_UNKNOWN_TOOL, 1),
+              call_series("get_forecast", "ok", "", 60)]
+    fires = a.min_call_rate < 1 / 60 and a.client_error_ratio < 1
+    checks: list[dict[str, Any]] = [
+        {"eval_time": "30m", "alertname": name, "exp_alerts": []} for name in (server.name, *paging)]
+    checks.append({"eval_time": "30m", "alertname": client.name, "exp_alerts": [
+        _expect(client, {"job": job, "tool": semconv.UNKNOWN_TOOL_LABEL}, humanize_percentage(1))] if fires else []})
+    tests.append({
+        "name": "a client calling a nonexistent tool once a minute does not page",
+        "interval": "1m", "input_series": series, "alert_rule_test": checks,
+        "promql_expr_test": [{
+            "expr": f'{SERVER_ERROR_RATIO}{{tool="{semconv.UNKNOWN_TOOL_LABEL}"}}', "eval_time": "30m",
+            "exp_samples": [{"labels": f'{SERVER_ERROR_RATIO}{{job="{job}", tool="{semconv.UNKNOWN_TOOL_LABEL}"}}',
+                             "value": 0}],
+        }],
+    })
+    # Invalid arguments to a real tool, often enough to cross the client threshold: info only.
+    per_min = 60 * max(1, math.ceil(2 * a.min_call_rate))
+    bad = min(per_min, math.floor(a.client_error_ratio * per_min) + 1)
+    series = [call_series("get_forecast", "ok", "", per_min - bad),
+              call_series("get_forecast", "error", semconv.ERROR_VALIDATION, bad)]
+    exp = [] if bad / per_min <= a.client_error_ratio else [
+        _expect(client, {"job": job, "tool": "get_forecast"}, humanize_percentage(bad / per_min))]
+    tests.append({
+        "name": "invalid arguments raise MCPToolClientErrors only",
+        "interval": "1m", "input_series": series,
+        "alert_rule_test": [{"eval_time": "25m", "alertname": client.name, "exp_alerts": exp},
+                            {"eval_time": "25m", "alertname": server.name, "exp_alerts": []}],
+    })
+    return tests
+
+
 def _burn_tests(policy: Policy, by_name: dict[str, Alert], base: dict[str, str], instance: str) -> list[dict[str, Any]]:
     slo = policy.slo
     period_h = slo.period_days * 24
@@ -651,8 +768,12 @@ def _burn_tests(policy: Policy, by_name: dict[str, Alert], base: dict[str, str],
             for alert, fires in ((fast, pages), (slow, tickets)):
                 checks.append({"eval_time": "30m", "alertname": alert.name, "exp_alerts": [
                     _expect(alert, {"job": base["job"]}, humanize_percentage(ratio))] if fires else []})
+            period = period_availability_record(policy) if kind == "availability" else period_latency_record(policy)
             tests.append({"name": f"{title} SLO, {label}: {humanize_percentage(ratio)} bad calls",
-                          "interval": "1m", "input_series": series, "alert_rule_test": checks})
+                          "interval": "1m", "input_series": series, "alert_rule_test": checks,
+                          # The period's figure, from the recorded 5-minute rates: bad calls per million.
+                          "promql_expr_test": [{"expr": f"round({period} * {total})", "eval_time": "30m",
+                                                "exp_samples": [{"labels": f'{{job="{base["job"]}"}}', "value": bad}]}]})
     return tests
 
 

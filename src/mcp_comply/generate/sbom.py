@@ -36,17 +36,6 @@ MEDIA_TYPE_JSON = "application/vnd.cyclonedx+json"
 HASH_ALGS = {"sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512", "sha1": "SHA-1", "md5": "MD5"}
 
 
-# Trove licence classifiers that name exactly one SPDX licence (others stay names).
-CLASSIFIER_SPDX = {
-    "MIT License": "MIT", "Apache Software License": "Apache-2.0", "ISC License (ISCL)": "ISC",
-    "Mozilla Public License 2.0 (MPL 2.0)": "MPL-2.0", "Python Software Foundation License": "PSF-2.0",
-    "The Unlicense (Unlicense)": "Unlicense", "Zope Public License": "ZPL-2.1",
-    "GNU Lesser General Public License v3 (LGPLv3)": "LGPL-3.0-only",
-    "GNU General Public License v3 (GPLv3)": "GPL-3.0-only", "GNU General Public License v2 (GPLv2)": "GPL-2.0-only",
-    "Boost Software License 1.0 (BSL-1.0)": "BSL-1.0", "Historical Permission Notice and Disclaimer (HPND)": "HPND",
-}
-
-
 def purl_name(name: str) -> str:
     """The purl-spec name of a PyPI package: lowercase, ``_`` -> ``-``; dots stay (``boolean.py``).
 
@@ -249,6 +238,15 @@ def _from_requirements(path: Path) -> Inventory:
                             "dependency of the root"])
 
 
+DEFAULT_HASH_SOURCES = ("hashes.json", "pylock.toml", "uv.lock")
+"""Files in the project root whose artefact hashes are used when none are named: the README
+recipe's pip report, and the lock files uv and pip write."""
+
+
+def default_hash_sources(root: Path) -> tuple[Path, ...]:
+    return tuple(root / name for name in DEFAULT_HASH_SOURCES if (root / name).is_file())
+
+
 def load_inventory(source: Literal["environment", "pip-report", "lock"], path: Path | None = None,
                    extra_hashes: Iterable[Path] = ()) -> Inventory:
     if source == "environment":
@@ -386,15 +384,23 @@ class SbomResult:
 
 
 def _licenses(pkg: Package) -> list[Any]:
+    """SPDX ids or expressions where the metadata names a known licence (license-expression maps
+    free text such as "Apache 2.0"); anything else is kept as the name it was given."""
     from cyclonedx.contrib.license.factories import LicenseFactory
 
+    from mcp_comply.generate._licences import spdx_of
+
     factory = LicenseFactory()
+
+    def one(text: str) -> Any:
+        found = spdx_of(text)
+        return factory.make_from_string(found) if found else factory.make_with_name(text)
+
     if pkg.license_expression:
-        return [factory.make_from_string(pkg.license_expression)]
+        return [one(pkg.license_expression.strip())]
     if pkg.license_text and pkg.license_text.strip().upper() not in {"UNKNOWN", ""}:
-        return [factory.make_from_string(pkg.license_text.strip())]
-    return [factory.make_with_id(CLASSIFIER_SPDX[name]) if name in CLASSIFIER_SPDX else factory.make_with_name(name)
-            for name in sorted(set(pkg.license_classifiers))]
+        return [one(pkg.license_text.strip())]
+    return [one(name) for name in sorted(set(pkg.license_classifiers))]
 
 
 def _services(surface: ServerSurface, service_name: str) -> Any:
