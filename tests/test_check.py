@@ -106,7 +106,7 @@ def test_short_retention_fails(project: Path, capsys: pytest.CaptureFixture[str]
     (project / "policy.yaml").write_text((project / "policy.yaml").read_text().replace(
         "audit: {", "audit: {retention_days: 30, "))
     assert _fails(project, capsys, "retention") == \
-        "audit.retention_days is 30; needs at least 183 (policy 183, EU AI Act 183)"
+        "audit.retention_days is 30; needs at least 184 (policy 184, EU AI Act 184)"
 
 
 def test_missing_or_stale_sbom_fails(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,7 +25,7 @@ def test_strict_policy() -> None:
     assert strict.audit.on_failure == "fail-closed"
     assert strict.audit.fsync == "always"
     assert strict.audit.pii is True
-    assert strict.audit.retention_days >= 183
+    assert strict.audit.retention_days >= 184
     assert set(strict.check.required) == set(CONTROLS)
     assert strict.check.max_unfilled_markers == 0
     assert strict.check.min_retention_days <= strict.audit.retention_days

@@ -152,8 +152,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                          help="override the builder id taken from the CI environment")
     release.add_argument("--sbom-source", choices=("environment", "pip-report", "lock"), default=None,
                          help="where components come from: environment (installed distributions), pip-report "
-                              "(pip install --report FILE) or lock (uv.lock, pylock.toml, hash-pinned "
-                              "requirements) (default: the config's sbom.source, else environment)")
+                              "(pip install --dry-run --ignore-installed --report FILE) or lock (uv.lock, "
+                              "pylock.toml, hash-pinned requirements) (default: the config's sbom.source, else "
+                              "environment)")
     release.add_argument("--sbom-file", type=at.existing_file, default=None, metavar="FILE",
                          help="the pip report or lock file for --sbom-source pip-report or lock")
     release.add_argument("--hashes-from", type=at.existing_file, action="append", default=[], metavar="FILE",
@@ -272,8 +273,10 @@ def _sbom_hint(content: bytes) -> None:
     hashed = sum(1 for c in components if c.get("hashes"))
     print(f"          {len(components)} components, {hashed} with artefact hashes")
     if components and not hashed:
-        print("          an installed environment records no artefact hashes: install with "
-              "`pip install --report install-report.json ...` and pass --hashes-from install-report.json")
+        print("          an installed environment records no artefact hashes: run `pip freeze --local "
+              "--exclude-editable > installed.txt` and `pip install --dry-run --ignore-installed --no-deps "
+              "--quiet --report hashes.json -r installed.txt`, then pass --hashes-from hashes.json "
+              "(README: SBOM hashes)")
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -55,8 +55,8 @@ class AuditPolicy(_Strict):
     """Seconds between signed checkpoints while records arrive (an idle chain is already signed)."""
     max_segment_mb: float = Field(default=64.0, gt=0)
     max_segment_age_h: float = Field(default=24.0, gt=0)
-    retention_days: int = Field(default=183, ge=1)
-    """EU AI Act Art. 19/26(6): keep logs at least six months (183 days) unless law says otherwise."""
+    retention_days: int = Field(default=184, ge=1)
+    """EU AI Act Art. 19/26(6): keep logs at least six months (184 days: the longest six calendar months)."""
     signing_key: str | None = None
     """Ed25519 private key (``mcp-comply audit keygen``); or ``$MCP_COMPLY_AUDIT_SIGNING_KEY``."""
     redaction_key: str | None = None
@@ -155,7 +155,7 @@ class CheckPolicy(_Strict):
     """What ``mcp-comply check`` requires; controls not listed are reported but do not fail the gate."""
 
     required: tuple[str, ...] = ("instrumentation", "audit-signing", "retention", "sbom", "monitoring", "ai-act-docs")
-    min_retention_days: int = Field(default=183, ge=1)
+    min_retention_days: int = Field(default=184, ge=1)
     max_unfilled_markers: int | None = Field(default=None, ge=0)
     """``ai-act-docs`` fails above this many unfilled markers; None: only report the count."""
     min_sbom_hash_coverage: float | None = Field(default=None, ge=0, le=1)

@@ -65,7 +65,7 @@ def test_prefilled_from_config_pyproject_audit_policy_sbom_and_provenance(comple
     assert "builder `urn:mcp-comply:builder:local`, subjects `weather_server-1.0.0.tar.gz`" in annex
     assert "`MCPAuditWriteErrors` (critical): Audit records could not be written." in annex
     art12 = d["art-12-record-keeping.md"]
-    assert "logs are kept for 183 days" in art12
+    assert "logs are kept for 184 days" in art12
     assert "signed with an Ed25519 key (C2SP signed-note checkpoints)" in art12
     assert "`fsync: batch` (group commit within 10 ms); on failure: `fail-open`" in art12
     assert "**Location**: audit;" in art12
@@ -226,14 +226,15 @@ def test_retention_is_counted_in_calendar_months_not_183_days(project: Path) -> 
     assert ai_act.add_months(date(2027, 8, 31), 6) == date(2028, 2, 29)
     text = _doc(project, "art-12-record-keeping.md")
     assert "taken as 183 days" not in text
-    assert "- **Retention**: 183 days (policy `audit.retention_days`)" in text
+    assert "- **Retention**: 184 days (policy `audit.retention_days`)" in text  # the default
+    assert "184 days cover them whatever that day." in text
+    policy = project / "policy.yaml"
+    policy.write_text(policy.read_text().replace("audit: {directory: audit,",
+                                                 "audit: {retention_days: 183, directory: audit,"))
+    text = _doc(project, "art-12-record-keeping.md")
     assert "counted in calendar months, which last 181 to 184 days depending on the day a record is written: 183 " \
            "days can end before 6 calendar months have passed (a record of 1 July is deleted before 1 January); " \
            "keep at least 184 days to meet the minimum for every record." in text
-    policy = project / "policy.yaml"
-    policy.write_text(policy.read_text().replace("audit: {directory: audit,",
-                                                 "audit: {retention_days: 184, directory: audit,"))
-    assert "184 days cover them whatever that day." in _doc(project, "art-12-record-keeping.md")
 
 
 def test_annex_iv_2a_does_not_claim_the_tools_are_deterministic(project: Path) -> None:

@@ -54,7 +54,7 @@ class WriterConfig:
     checkpoint_interval_s: float = 5.0
     max_segment_bytes: int = 64 * 1024 * 1024
     max_segment_age_s: float = 24 * 3600.0
-    retention_days: float = 183.0
+    retention_days: float = 184.0
     queue_max: int = 65536
     signer: Signer | None = None
     origin: str | None = None
