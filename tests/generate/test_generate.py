@@ -159,4 +159,4 @@ def test_sbom_output_says_how_many_components_have_hashes(tmp_path: Path, capsys
     out = capsys.readouterr().out
     data = json.loads((tmp_path / "release" / "sbom.cdx.json").read_text())
     assert f"{len(data['components'])} components, 0 with artefact hashes" in out
-    assert "--ignore-installed --no-deps --quiet --report hashes.json -r installed.txt`, then pass --hashes-from hashes.json" in out
+    assert "--report hashes.json -r installed.txt`, then pass --hashes-from hashes.json" in out
