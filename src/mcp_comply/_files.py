@@ -16,9 +16,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, sync: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, fsync it, rename it
-    over ``path`` and fsync the folder. The temporary file is removed if anything fails."""
+    over ``path`` and fsync the folder. The temporary file is removed if anything fails.
+
+    ``sync=False`` keeps the rename (a reader sees the old file or the new one, never half of one)
+    but skips both fsyncs: for derived files that are checked and rebuilt after a crash."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         try:
@@ -26,11 +29,13 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,10 +112,15 @@ class ChainState:
     pending_removal: list[str] = field(default_factory=list)
     """Segments a signed retention record removes and that may still be on disk (a crash between
     signing it and deleting them): the next start finishes the removal."""
+    leaf_sink: Callable[[bytes], None] | None = None
+    """Also given each leaf hash (the writer's Merkle tiles); never raises."""
     _kinds: tuple[str, str] = ("", "")
 
     def advance(self, line: bytes, unix: float, kind: str = "") -> None:
-        self.tree.append_leaf_hash(leaf_hash(line))
+        leaf = leaf_hash(line)
+        self.tree.append_leaf_hash(leaf)
+        if self.leaf_sink is not None:
+            self.leaf_sink(leaf)
         self.prev, self.seq = fmt.line_hash(line), self.seq + 1
         self.segment_newest = max(self.segment_newest, unix)
         self._kinds = (self._kinds[1], kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,10 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
                        help="consistency: the older tree size, 1 to size")
     prove.add_argument("--size", type=at.positive_int, metavar="N",
                        help="tree size, 1 to the number of records (default: all records)")
+    prove.add_argument("--checkpoints", type=at.existing_dir, metavar="DIR",
+                       help="checkpoint folder (default AUDIT_DIR/checkpoints); the Merkle tiles the writer "
+                            "keeps there in CHAIN/tile/ make a proof read O(log n) hashes, else the whole "
+                            "chain is read")
 
 
 def _chains(directory: Path) -> list[Path]:
@@ -228,40 +233,107 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _prove(args: argparse.Namespace) -> int:
-    from mcp_comply.audit import merkle
-
     chains = {p.name: p for p in _chains(args.directory)}
     if args.chain not in chains:
         raise InputError(f"no chain {args.chain!r} in {args.directory}; chains there: {', '.join(chains)}",
                          source="--chain")
     chain_dir = chains[args.chain]
-    leaves = []
-    for path in fmt.segments(chain_dir):
-        with path.open("rb") as fh:
-            leaves += [raw.leaf if isinstance(raw, fmt.LongLine) else merkle.leaf_hash(raw)
-                       for raw in fmt.read_lines(fh) if isinstance(raw, fmt.LongLine) or raw.endswith(b"\n")]
-    if not leaves:
-        raise InputError("has no complete records to prove", source=str(chain_dir))
-    size = args.size or len(leaves)
-    if size > len(leaves):
-        raise InputError(f"{size} is beyond the chain: {args.chain} has {len(leaves)} records", source="--size")
+    tile_dir = (args.checkpoints or args.directory / "checkpoints") / args.chain
+    out = _prove_from_tiles(args, chain_dir, tile_dir) if (tile_dir / "tile").is_dir() else None
+    if out is None:
+        out = _prove_by_scan(args, chain_dir)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _tree_size(args: argparse.Namespace, records: int) -> int:
+    """The tree size to prove in, after checking --size, --seq and --old-size against the chain."""
+    size = args.size or records
+    if size > records:
+        raise InputError(f"{size} is beyond the chain: {args.chain} has {records} records", source="--size")
     if args.seq is not None and args.seq >= size:
         raise InputError(f"{args.seq} is beyond the tree: seq must be 0 to {size - 1} ({args.chain} has "
                          f"{size} records{' up to --size' if args.size else ''})", source="--seq")
     if args.old_size is not None and args.old_size > size:
         raise InputError(f"{args.old_size} is larger than the tree: give 1 to {size} ({args.chain} has {size} "
                          f"records{' up to --size' if args.size else ''})", source="--old-size")
+    return size
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _prove_by_scan(args: argparse.Namespace, chain_dir: Path) -> dict[str, Any]:
+    """Every leaf hash of the chain in memory: O(n) time and memory (no tiles to read)."""
+    from mcp_comply.audit import merkle
+    from mcp_comply.audit.tiles import log_leaf_hashes
+
+    leaves = list(log_leaf_hashes(fmt.segments(chain_dir)))
+    if not leaves:
+        raise InputError("has no complete records to prove", source=str(chain_dir))
+    size = _tree_size(args, len(leaves))
     tree = leaves[:size]
-    out: dict[str, Any] = {"chain": args.chain, "size": size,
-                           "root": base64.b64encode(merkle.root(tree)).decode()}
+    out: dict[str, Any] = {"chain": args.chain, "size": size, "root": _b64(merkle.root(tree))}
     if args.seq is not None:
-        out.update(kind="inclusion", seq=args.seq, leaf_hash=base64.b64encode(tree[args.seq]).decode(),
-                   proof=[base64.b64encode(h).decode() for h in merkle.inclusion_proof(tree, args.seq)])
+        out.update(kind="inclusion", seq=args.seq, leaf_hash=_b64(tree[args.seq]),
+                   proof=[_b64(h) for h in merkle.inclusion_proof(tree, args.seq)])
     elif args.old_size is not None:
-        out.update(kind="consistency", old_size=args.old_size,
-                   old_root=base64.b64encode(merkle.root(tree[: args.old_size])).decode(),
-                   proof=[base64.b64encode(h).decode() for h in merkle.consistency_proof(tree, args.old_size)])
+        out.update(kind="consistency", old_size=args.old_size, old_root=_b64(merkle.root(tree[: args.old_size])),
+                   proof=[_b64(h) for h in merkle.consistency_proof(tree, args.old_size)])
     else:  # pragma: no cover - argparse requires one of --seq / --old-size
         raise InputError("give --seq (inclusion) or --old-size (consistency)", source="mcp-comply audit prove")
-    print(json.dumps(out, indent=2))
-    return 0
+    return out
+
+
+def _prove_from_tiles(args: argparse.Namespace, chain_dir: Path, tile_dir: Path) -> dict[str, Any] | None:
+    """The same proof from the Merkle tiles the writer keeps next to the checkpoints: O(log n)
+    hashes read. None (and a note on stderr) when the tiles cannot serve it: a tile is missing
+    (records after the newest checkpoint are not in tiles yet), the proof does not check against
+    the tiles' own root, or a checkpoint note of that size states another root."""
+    from mcp_comply.audit import merkle
+    from mcp_comply.audit.tiles import TileMissing, TileReader, chain_size
+
+    records = chain_size(fmt.segments(chain_dir))
+    if records is None:
+        return None
+    size = _tree_size(args, records)
+    reader = TileReader(tile_dir)
+    out: dict[str, Any] = {"chain": args.chain, "size": size}
+    try:
+        root = reader.root(size)
+        out["root"] = _b64(root)
+        roots = {size: root}
+        if args.seq is not None:
+            leaf, proof = reader.leaf(args.seq), reader.inclusion_proof(args.seq, size)
+            merkle.verify_inclusion(leaf, args.seq, size, proof, root)
+            out.update(kind="inclusion", seq=args.seq, leaf_hash=_b64(leaf), proof=[_b64(h) for h in proof])
+        else:
+            old_root, proof = reader.root(args.old_size), reader.consistency_proof(args.old_size, size)
+            merkle.verify_consistency(args.old_size, size, old_root, root, proof)
+            roots[args.old_size] = old_root
+            out.update(kind="consistency", old_size=args.old_size, old_root=_b64(old_root),
+                       proof=[_b64(h) for h in proof])
+        for tree_size, tree_root in roots.items():
+            _check_note(tile_dir, tree_size, tree_root)
+    except (TileMissing, merkle.ProofError) as exc:
+        print(f"note: the Merkle tiles in {tile_dir} cannot serve this proof ({exc}); reading the whole log",
+              file=sys.stderr)
+        return None
+    return out
+
+
+def _check_note(tile_dir: Path, size: int, root: bytes) -> None:
+    """ProofError when a checkpoint note of that size states another root (its signature is the
+    verifier's business: this only keeps damaged tiles from being used)."""
+    from mcp_comply.audit._checkpoints import note_name
+    from mcp_comply.audit.merkle import ProofError
+    from mcp_comply.audit.note import Checkpoint, NoteError
+
+    try:
+        text = (tile_dir / note_name(size)).read_text(encoding="utf-8")
+        stated = Checkpoint.parse(text.partition("\n\n")[0] + "\n").root
+    except (OSError, UnicodeDecodeError, NoteError):
+        return
+    if stated != root:
+        raise ProofError(f"the checkpoint of size {size} states another root")

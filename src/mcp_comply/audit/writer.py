@@ -31,6 +31,7 @@ from mcp_comply.audit import _retention
 from mcp_comply.audit._checkpoints import NoteWriter, note_name
 from mcp_comply.audit._segments import AuditError, ChainState, UntrustedChain, lock_chain, recover, save_state
 from mcp_comply.audit.note import Signer
+from mcp_comply.audit.tiles import TileWriter, open_tiles
 
 _log = get_logger()
 
@@ -130,6 +131,7 @@ class AuditWriter:
         self._last_sync = time.monotonic()
         self._dirty = False
         self._recovering = False
+        self._tiles: TileWriter | None = None
         try:
             self._notes = NoteWriter((config.checkpoint_dir or self.directory / "checkpoints") / self.chain,
                                      self.origin, config.signer)
@@ -418,6 +420,7 @@ class AuditWriter:
                   "signed_by": signer.name if signer is not None else None, "file": note_name(tree.size + 1)}
         if not (self._append_lines([(fmt.KIND_CHECKPOINT, record, self.config.clock())]) and self._sync()):
             return False
+        self._flush_tiles()
         try:
             self._notes.write(tree)
         except OSError as exc:
@@ -515,6 +518,7 @@ class AuditWriter:
             self._open_segment(fmt.segment_index(segments[-1].name) or 0)
         else:
             self._open_segment(1)
+        self._attach_tiles(segments)
         if self._segment_bytes == 0 and len(segments) > 1:
             # A crash between creating this segment and writing its first record: open it properly.
             previous = segments[-2]
@@ -535,6 +539,27 @@ class AuditWriter:
             _log.warning("mcp_comply_audit_recovered", chain=self.chain, **recovery)
         self._finish_removal()
         self._prune()
+
+    # ---- Merkle tiles (audit/tiles.py): what `audit prove` reads instead of the whole log ------
+    def _attach_tiles(self, segments: list[Path]) -> None:
+        """Continue the chain's tiles at the recovered tree (rebuilt from the log when they do not
+        reproduce it); from here every leaf the chain state takes goes to them too."""
+        try:
+            tiles, how = open_tiles(self.checkpoint_dir, self._state.tree, segments)
+        except OSError as exc:
+            tiles, how = None, f"unavailable: {exc.strerror or exc}"
+        if how not in ("resumed", "new"):
+            _log.warning("mcp_comply_audit_tiles", chain=self.chain, tiles=how)
+        self._tiles = tiles
+        self._state.leaf_sink = tiles.append if tiles is not None else None
+
+    def _flush_tiles(self) -> None:
+        """The partial tiles of the tree a checkpoint is about to sign. Tiles are derived data: when
+        they cannot be written the log goes on without them (the next start rebuilds them)."""
+        tiles = self._tiles
+        if tiles is not None and not tiles.flush():
+            _log.warning("mcp_comply_audit_tiles", chain=self.chain, tiles=f"stopped: {tiles.error}")
+            self._tiles = self._state.leaf_sink = None
 
 
 @dataclass(frozen=True)
