@@ -232,6 +232,7 @@ def open_tiles(directory: Path, tree: CompactTree, segments: Sequence[Path]) -> 
     Also links ``checkpoint`` to ``latest.note``, the name tlog-tiles clients fetch."""
     tiles = directory / TILE_DIR
     expected = tree.root()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     checkpoint = directory / "checkpoint"  # where tlog-tiles clients look for the signed tree head
     if not checkpoint.is_symlink() and not checkpoint.exists():
         checkpoint.symlink_to("latest.note")
@@ -278,9 +279,9 @@ def log_leaf_hashes(segments: Sequence[Path]) -> Iterator[bytes]:
                     yield leaf_hash(raw)
 
 
-def tail_leaf_hashes(segments: Sequence[Path], count: int, chunk: int = 1 << 20) -> list[bytes] | None:
-    """The leaf hashes of the last ``count`` lines of the log, read backwards (the writer has cut
-    off any torn tail before). None when the log has fewer lines."""
+def tail_lines(segments: Sequence[Path], count: int, chunk: int = 1 << 20) -> list[bytes] | None:
+    """The last ``count`` lines of the log, newline included, read backwards (the writer has cut
+    off any torn tail before). None when the log has fewer lines or ends in an incomplete one."""
     lines: list[bytes] = []
     for path in reversed(segments):
         if len(lines) >= count:
@@ -293,32 +294,32 @@ def tail_leaf_hashes(segments: Sequence[Path], count: int, chunk: int = 1 << 20)
                 pos -= step
                 fh.seek(pos)
                 buf = fh.read(step) + buf
-        found = buf.split(b"\n")[:-1]  # the file ends with a newline
+        if buf and not buf.endswith(b"\n"):
+            return None
+        found = buf.split(b"\n")[:-1]
         if pos > 0:
             found = found[1:]  # the first piece may be the end of an earlier line
         lines[:0] = [line + b"\n" for line in found[max(0, len(found) - (count - len(lines))):]]
-    if len(lines) < count:
-        return None
-    return [leaf_hash(line) for line in lines]
+    return lines if len(lines) >= count else None
+
+
+def tail_leaf_hashes(segments: Sequence[Path], count: int, chunk: int = 1 << 20) -> list[bytes] | None:
+    """The leaf hashes of the last ``count`` lines of the log (None when it has fewer)."""
+    lines = tail_lines(segments, count, chunk)
+    return None if lines is None else [leaf_hash(line) for line in lines]
 
 
 def chain_size(segments: Sequence[Path]) -> int | None:
-    """The number of records of a chain, from its last record's ``seq`` (None when the last
-    segment holding records does not end in a readable record)."""
-    from mcp_comply.audit._segments import last_line
-
-    for path in reversed(segments):
-        if path.stat().st_size == 0:
-            continue
-        line = last_line(path)
-        if line is None:
-            return None
-        try:
-            seq = json.loads(line).get("seq")
-        except (ValueError, AttributeError):
-            return None
-        return seq + 1 if type(seq) is int and seq >= 0 else None
-    return None
+    """The number of records of a chain, from its last record's ``seq`` (None when the log does not
+    end in a readable record)."""
+    lines = tail_lines(segments, 1)
+    if not lines:
+        return None
+    try:
+        seq = json.loads(lines[0]).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return seq + 1 if type(seq) is int and seq >= 0 else None
 
 
 class TileReader:
@@ -400,4 +401,4 @@ class TileReader:
 
 
 __all__ = ["TILE_WIDTH", "TileMissing", "TileReader", "TileWriter", "chain_size", "log_leaf_hashes",
-           "open_tiles", "tail_leaf_hashes", "tile_path"]
+           "open_tiles", "tail_leaf_hashes", "tail_lines", "tile_path"]
