@@ -107,7 +107,7 @@ class TileWriter:
     raises for I/O: the first failure is kept in :attr:`error` and no more files are written (the
     next start checks the tiles and rebuilds what is missing)."""
 
-    __slots__ = ("_flushed", "_pending", "_write", "directory", "error", "size")
+    __slots__ = ("_dirs", "_flushed", "_partials", "_pending", "_write", "directory", "error", "size")
 
     def __init__(self, directory: Path, *, write: Callable[[Path, bytes], None] | None = None) -> None:
         self.directory = directory
@@ -117,6 +117,10 @@ class TileWriter:
         """Per level, the hashes of the rightmost (partial) tile: fewer than 256."""
         self._flushed: list[int] = [0]
         """Per level, the width of the partial tile last written (it is not written twice)."""
+        self._partials: list[bool] = [False]
+        """Per level, whether the rightmost tile may have partial tiles on disk (to remove once full)."""
+        self._dirs: set[Path] = set()
+        """Folders known to exist (a mkdir per tile costs more than the tile's hashing)."""
         self._write = write or _write_unsynced
 
     def append(self, leaf: bytes) -> None:
@@ -130,11 +134,13 @@ class TileWriter:
         hashes = self._pending[level]
         index = (self.size >> (TILE_HEIGHT * (level + 1))) - 1
         self._store(tile_path(level, index), b"".join(hashes))
-        self._remove_partials(level, index)
-        self._pending[level], self._flushed[level] = [], 0
+        if self._partials[level]:
+            self._remove_partials(level, index)
+        self._pending[level], self._flushed[level], self._partials[level] = [], 0, False
         if level + 1 == len(self._pending):
             self._pending.append([])
             self._flushed.append(0)
+            self._partials.append(False)
         above = self._pending[level + 1]
         above.append(_perfect_root(hashes))
         if len(above) == TILE_WIDTH:
@@ -147,7 +153,7 @@ class TileWriter:
             if hashes and len(hashes) != self._flushed[level]:
                 index = self.size >> (TILE_HEIGHT * (level + 1))
                 self._store(tile_path(level, index, len(hashes)), b"".join(hashes))
-                self._flushed[level] = len(hashes)
+                self._flushed[level], self._partials[level] = len(hashes), True
         return self.error is None
 
     def root(self) -> bytes:
@@ -171,7 +177,9 @@ class TileWriter:
             return
         path = self.directory / TILE_DIR / relative
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in self._dirs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(path.parent)
             self._write(path, data)
         except OSError as exc:
             self.error = f"tile {relative} could not be written: {exc.strerror or exc}"
@@ -186,9 +194,13 @@ class TileWriter:
             names = os.listdir(partial)
         except OSError:
             return
-        for name in names:
-            (partial / name).unlink(missing_ok=True)
-        partial.rmdir()
+        try:
+            for name in names:
+                (partial / name).unlink(missing_ok=True)
+            partial.rmdir()
+        except OSError:
+            return  # only untidy: readers take the full tile first
+        self._dirs.discard(partial)
 
     @classmethod
     def resume(cls, directory: Path, size: int, tail: Callable[[int], list[bytes] | None]) -> TileWriter | None:
@@ -221,6 +233,7 @@ class TileWriter:
             level += 1
         writer._pending = pending or [[]]
         writer._flushed = [0] * len(writer._pending)
+        writer._partials = [True] * len(writer._pending)  # written before the restart, maybe
         return writer
 
 
