@@ -1,6 +1,10 @@
 """The same five tools on each supported framework, for tests that compare them.
 
-Run as a script to serve one instrumented over stdio or streamable HTTP:
+Which frameworks exist depends on the environment: mcp 2.x gives ``mcpserver`` and ``lowlevel``
+(SDK 2.x), mcp 1.x gives ``sdkfastmcp`` (``mcp.server.fastmcp.FastMCP``) and ``lowlevel`` (SDK
+1.x), and ``fastmcp`` is whichever fastmcp is installed (2.x/3.x on mcp 1.x, 4.x on mcp 2.x).
+
+Run as a script to serve one instrumented over stdio, SSE (mcp 1.x) or streamable HTTP:
 
     python tests/servers.py --framework mcpserver --transport stdio --metrics-port 0 --spans-file F
 """
@@ -8,12 +12,18 @@ Run as a script to serve one instrumented over stdio or streamable HTTP:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+from importlib.metadata import version
 from typing import Any
 
 import anyio
 
-FRAMEWORKS = ("mcpserver", "lowlevel", "fastmcp")
+MCP_MAJOR = int(version("mcp").split(".")[0])
+HAS_FASTMCP = importlib.util.find_spec("fastmcp") is not None
+FASTMCP_MAJOR = int(version("fastmcp").split(".")[0]) if HAS_FASTMCP else 0
+FRAMEWORKS = (("mcpserver", "lowlevel") if MCP_MAJOR >= 2 else ("sdkfastmcp", "lowlevel")) + (
+    ("fastmcp",) if HAS_FASTMCP else ())
 TOOLS = ("add", "fail", "crash", "reject", "slow")
 
 ADD_SCHEMA = {
@@ -60,7 +70,89 @@ def build_mcpserver() -> Any:
     return server
 
 
+def build_sdkfastmcp() -> Any:
+    """mcp 1.x: the SDK's own FastMCP."""
+    from mcp.server.fastmcp import FastMCP
+    from mcp.server.fastmcp.exceptions import ToolError
+    from mcp.shared.exceptions import McpError
+    from mcp.types import ErrorData
+
+    server = FastMCP("calc")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    @server.tool()
+    def fail(reason: str) -> str:
+        """Fail deliberately."""
+        raise ToolError(f"refused: {reason}")
+
+    @server.tool()
+    def crash() -> str:
+        """Crash."""
+        raise ZeroDivisionError("boom")
+
+    @server.tool()
+    def reject() -> str:
+        """Raise a protocol error."""
+        raise McpError(ErrorData(code=-32001, message="quota exceeded"))
+
+    @server.tool()
+    async def slow(seconds: float) -> str:
+        """Sleep."""
+        await anyio.sleep(seconds)
+        return "done"
+
+    return server
+
+
+def build_lowlevel_v1() -> Any:
+    """mcp 1.x: the low-level Server with its decorators (it validates arguments itself)."""
+    import mcp.types as types
+    from mcp.server.lowlevel import Server
+    from mcp.shared.exceptions import McpError
+
+    tools = [
+        types.Tool(name="add", description="Add two integers.", inputSchema=ADD_SCHEMA),
+        types.Tool(name="fail", description="Fail deliberately.",
+                   inputSchema={"type": "object", "properties": {"reason": {"type": "string"}},
+                                "required": ["reason"]}),
+        types.Tool(name="crash", description="Crash.", inputSchema={"type": "object"}),
+        types.Tool(name="reject", description="Raise a protocol error.", inputSchema={"type": "object"}),
+        types.Tool(name="slow", description="Sleep.",
+                   inputSchema={"type": "object", "properties": {"seconds": {"type": "number"}},
+                                "required": ["seconds"]}),
+    ]
+    server: Any = Server("calc")
+
+    @server.list_tools()
+    async def list_tools() -> list[types.Tool]:
+        return tools
+
+    @server.call_tool()
+    async def call_tool(name: str, args: dict[str, Any]) -> Any:
+        if name == "add":
+            return [types.TextContent(type="text", text=str(args["a"] + args["b"]))]
+        if name == "fail":
+            return types.CallToolResult(content=[types.TextContent(type="text", text=f"refused: {args['reason']}")],
+                                        isError=True)
+        if name == "crash":
+            raise ZeroDivisionError("boom")
+        if name == "reject":
+            raise McpError(types.ErrorData(code=-32001, message="quota exceeded"))
+        if name == "slow":
+            await anyio.sleep(float(args["seconds"]))
+            return [types.TextContent(type="text", text="done")]
+        raise ValueError(f"Unknown tool: {name}")
+
+    return server
+
+
 def build_lowlevel() -> Any:
+    if MCP_MAJOR < 2:
+        return build_lowlevel_v1()
     import jsonschema
     import mcp_types as types
     from mcp.server import Server
@@ -112,7 +204,15 @@ def build_lowlevel() -> Any:
 def build_fastmcp() -> Any:
     from fastmcp import FastMCP
     from fastmcp.exceptions import ToolError
-    from mcp.shared.exceptions import MCPError
+
+    if MCP_MAJOR >= 2:
+        from mcp.shared.exceptions import MCPError
+    else:
+        from mcp.shared.exceptions import McpError
+        from mcp.types import ErrorData
+
+        def MCPError(code: int, message: str) -> Exception:  # noqa: N802 - stands in for the 2.x class
+            return McpError(ErrorData(code=code, message=message))
 
     server = FastMCP("calc")
 
@@ -145,22 +245,63 @@ def build_fastmcp() -> Any:
     return server
 
 
-BUILDERS = {"mcpserver": build_mcpserver, "lowlevel": build_lowlevel, "fastmcp": build_fastmcp}
+BUILDERS = {"mcpserver": build_mcpserver, "sdkfastmcp": build_sdkfastmcp, "lowlevel": build_lowlevel,
+            "fastmcp": build_fastmcp}
 
 
 def lowlevel_of(server: Any) -> Any:
-    """The SDK low-level Server the SDK Client can connect to in-process."""
-    for attr in ("_lowlevel_server", "_mcp_server"):
-        inner = getattr(server, attr, None)
-        if inner is not None:
-            return inner
-    return server
+    """The SDK low-level Server the SDK Client can connect to in-process (the adapters' public API)."""
+    from mcp_comply.instrument._frameworks import sdk_server
+
+    return sdk_server(server)
+
+
+def http_app(framework: str, server: Any, transport: str = "http") -> Any:
+    """The server's Starlette app for streamable HTTP (``http``) or SSE (``sse``)."""
+    if framework == "fastmcp":
+        return server.http_app(transport="sse") if transport == "sse" else server.http_app()
+    if framework == "lowlevel" and MCP_MAJOR < 2:
+        return lowlevel_v1_app(server, transport)
+    return server.sse_app() if transport == "sse" else server.streamable_http_app()
+
+
+def lowlevel_v1_app(server: Any, transport: str) -> Any:
+    """A Starlette app for an mcp 1.x low-level Server, as the SDK's examples build one."""
+    import contextlib
+
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Mount, Route
+
+    if transport == "sse":
+        from mcp.server.sse import SseServerTransport
+
+        sse = SseServerTransport("/messages/")
+
+        async def handle_sse(request: Any) -> Response:
+            async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+            return Response()
+
+        return Starlette(routes=[Route("/sse", endpoint=handle_sse, methods=["GET"]),
+                                 Mount("/messages/", app=sse.handle_post_message)])
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+    manager = StreamableHTTPSessionManager(app=server)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        async with manager.run():
+            yield
+
+    return Starlette(routes=[Mount("/mcp", app=manager.handle_request)], lifespan=lifespan)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--framework", choices=FRAMEWORKS, required=True)
-    parser.add_argument("--transport", choices=("stdio", "http"), required=True)
+    parser.add_argument("--transport", choices=("stdio", "http", "sse"), required=True)
+    parser.add_argument("--audit-dir", default=None)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--metrics-port", type=int, default=0)
     parser.add_argument("--spans-file", default=None)
@@ -191,7 +332,7 @@ def main() -> None:
     from mcp_comply import instrument
 
     server = BUILDERS[args.framework]()
-    handle = instrument(server, metrics_port=args.metrics_port)
+    handle = instrument(server, metrics_port=args.metrics_port, audit_dir=args.audit_dir)
     if args.ready_file:
         with open(args.ready_file, "w", encoding="utf-8") as fh:
             json.dump({"metrics_url": handle.metrics_url}, fh)
@@ -212,7 +353,7 @@ def main() -> None:
     else:
         import uvicorn
 
-        app = server.http_app() if args.framework == "fastmcp" else server.streamable_http_app()
+        app = http_app(args.framework, server, args.transport)
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 

@@ -33,6 +33,10 @@ class TracingPolicy(_Strict):
     """False leaves spans alone entirely (metrics and audit still run)."""
     auto_configure: bool = True
     """Install the OTel SDK with OTLP export when the app has none and OTEL_* variables ask for it."""
+    client_errors_as_span_errors: bool = True
+    """False: caller-caused JSON-RPC errors (-32700, -32600, -32601, -32602, -32002) do not make a
+    server span ERROR, on the framework's span or ours (the status stays UNSET, never OK). True
+    (default) leaves the framework's status as the framework sets it."""
 
 
 class AuditPolicy(_Strict):

@@ -75,11 +75,17 @@ def test_one_enriched_server_span_per_request(framework: str, mode: str, spans: 
     handle.uninstrument()
 
 
-def test_client_caused_codes_are_not_server_errors(framework: str, spans: InMemorySpanExporter,
-                                                   registry: CollectorRegistry) -> None:
-    """-32602 and -32601 keep their code on the span but do not mark it ERROR."""
+@pytest.mark.parametrize("client_errors", [True, False])
+def test_client_caused_codes_keep_the_framework_status_unless_the_policy_says(
+        framework: str, client_errors: bool, spans: InMemorySpanExporter, registry: CollectorRegistry) -> None:
+    """-32602 and -32601 keep their code on the span. By default the framework's status is left as
+    the framework sets it (the SDK and fastmcp mark them ERROR); with
+    ``tracing.client_errors_as_span_errors: false`` they are not ERROR, and never OK."""
+    from mcp_comply.config import Policy, TracingPolicy
+
     server = servers.BUILDERS[framework]()
-    handle = instrument(server, registry=registry)
+    policy = Policy(tracing=TracingPolicy(client_errors_as_span_errors=client_errors))
+    handle = instrument(server, registry=registry, policy=policy)
 
     async def go() -> None:
         async with Client(servers.lowlevel_of(server), mode="legacy") as client:
@@ -94,8 +100,9 @@ def test_client_caused_codes_are_not_server_errors(framework: str, spans: InMemo
     assert bad_params.attributes["rpc.response.status_code"] == "-32602"
     assert bad_params.attributes["mcp_comply.outcome"] == "protocol_error"
     assert no_method.attributes["rpc.response.status_code"] == "-32601"
-    assert bad_params.status.status_code != StatusCode.ERROR
-    assert no_method.status.status_code != StatusCode.ERROR
+    expected = StatusCode.ERROR if client_errors else StatusCode.UNSET
+    assert bad_params.status.status_code == expected
+    assert no_method.status.status_code == expected
     handle.uninstrument()
 
 
@@ -168,7 +175,7 @@ def test_own_span_when_framework_has_none(spans: InMemorySpanExporter, registry:
     assert add.attributes["gen_ai.tool.name"] == "add"
     assert add.attributes["jsonrpc.request.id"].isdigit()
     bad = mine["tools/call"]
-    assert bad.status.status_code == StatusCode.UNSET  # caller error: not a server error
+    assert bad.status.status_code == StatusCode.ERROR  # as the SDK marks its own span by default
     assert bad.attributes["rpc.response.status_code"] == "-32602"
     assert not [s for s in _server_spans(spans) if s.instrumentation_scope.name == "mcp-python-sdk"]
     handle.uninstrument()

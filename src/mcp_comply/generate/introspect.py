@@ -1,6 +1,6 @@
-"""What an MCP server exposes, asked the way a client would: the SDK's real ``Client`` over the
-in-memory transport lists its tools, resources and prompts (any framework ``instrument()``
-supports). Used by the SBOM's services and the AI Act documentation."""
+"""What an MCP server exposes, asked the way a client would: the installed SDK's own client over
+the in-memory transport lists its tools, resources and prompts (any framework ``instrument()``
+supports, through the adapters' ``open_session``). Used by the SBOM's services and the AI Act documentation."""
 
 from __future__ import annotations
 
@@ -80,32 +80,27 @@ def _resolve(spec: str, root: Any) -> Any:
 
 
 async def _ask(server: Any) -> ServerSurface:
-    from mcp import Client
-    from mcp.shared.exceptions import MCPError
+    from mcp_comply.instrument._frameworks import open_session, protocol_error_class
 
-    target = server
-    if not hasattr(server, "request_handlers") and not hasattr(server, "_lowlevel_server"):
-        # fastmcp.FastMCP: the SDK client connects to the SDK low-level server inside it.
-        target = getattr(server, "_mcp_server", server)
-    async with Client(target) as client:
-        info = client.server_info
+    protocol_error = protocol_error_class()
+    async with open_session(server) as (client, info):
         caps: list[Capability] = []
         tools = await client.list_tools()
-        caps += [Capability("tool", t.name, t.description or "", dict(t.input_schema)) for t in tools.tools]
+        caps += [Capability("tool", t.name, t.description or "", dict(_schema(t))) for t in tools.tools]
         for lister, kind in (("list_resources", "resource"), ("list_resource_templates", "resource-template"),
                              ("list_prompts", "prompt")):
             try:
                 listed = await getattr(client, lister)()
-            except MCPError:
+            except protocol_error:
                 continue  # the server does not offer this capability
-            for item in getattr(listed, {"resource": "resources", "resource-template": "resource_templates",
-                                         "prompt": "prompts"}[kind]):
+            for item in _items(listed, kind):
                 if kind == "prompt":
                     args = {a.name: {"description": a.description or "", "required": bool(a.required)}
                             for a in (item.arguments or [])}
                     caps.append(Capability(kind, item.name, item.description or "", {"arguments": args}))
                 else:
-                    uri = str(getattr(item, "uri", None) or getattr(item, "uri_template", ""))
+                    uri = str(getattr(item, "uri", None) or getattr(item, "uri_template", None)
+                              or getattr(item, "uriTemplate", ""))
                     caps.append(Capability(kind, item.name, item.description or "", None, uri))
     name = getattr(info, "name", None) or getattr(server, "name", "mcp-server")
     version = getattr(info, "version", None)
@@ -113,6 +108,22 @@ async def _ask(server: Any) -> ServerSurface:
     order = {"tool": 0, "resource": 1, "resource-template": 2, "prompt": 3}
     return ServerSurface(str(name), version, instructions if isinstance(instructions, str) else None,
                          tuple(sorted(caps, key=lambda c: (order[c.kind], c.name))))
+
+
+def _items(listed: Any, kind: str) -> list[Any]:
+    if kind == "resource-template":
+        # mcp 2.x names the field resource_templates, 1.x resourceTemplates
+        found = listed.resource_templates if "resource_templates" in type(listed).model_fields \
+            else listed.resourceTemplates
+    else:
+        found = getattr(listed, {"resource": "resources", "prompt": "prompts"}[kind])
+    return list(found or [])
+
+
+def _schema(tool: Any) -> Any:
+    """A tool's input schema: ``input_schema`` on mcp 2.x, ``inputSchema`` on 1.x."""
+    schema = getattr(tool, "input_schema", None)
+    return schema if schema is not None else tool.inputSchema
 
 
 def introspect(server: Any) -> ServerSurface:

@@ -26,13 +26,11 @@ from mcp_comply._log import get_logger
 from mcp_comply._record import CallRecord
 from mcp_comply.config import Policy, load_policy, metrics_port_from_env
 from mcp_comply.exceptions import InstrumentationError
-from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Sink
 from mcp_comply.instrument._endpoints import EndpointServer, Health, starlette_routes
-from mcp_comply.instrument._frameworks import FASTMCP, LOWLEVEL, Binding, bind, check_versions, detect
+from mcp_comply.instrument._frameworks import Binding, bind, check_versions, detect
 from mcp_comply.instrument._metrics import Metrics, metrics_for
-from mcp_comply.instrument._otel import maybe_configure, sdk_configured, shutdown_bounded
-from mcp_comply.instrument._sdk import AmbientCapture, ComplyMiddleware
+from mcp_comply.instrument._otel import maybe_configure, shutdown_bounded
 from mcp_comply.instrument._signals import SigtermSeal
 
 if TYPE_CHECKING:
@@ -109,8 +107,6 @@ class Instrumentation:
                 return
             self._active = False
             self._recorder.enabled = False
-            middleware = self._binding.lowlevel.middleware
-            middleware[:] = [m for m in middleware if not any(m is ours for ours in self._installed)]
             for undo in reversed(self._binding.undo):
                 undo()
             self._metrics.info.remove(_package_version(), self._binding.server_name)
@@ -147,8 +143,9 @@ def instrument(
 ) -> Instrumentation:
     """Instrument an MCP server in place and return the handle.
 
-    Works on ``mcp.server.mcpserver.MCPServer``, the low-level ``mcp.server.Server`` and
-    ``fastmcp.FastMCP``. Calling it again on the same server returns the same handle.
+    Works on ``mcp.server.mcpserver.MCPServer`` (mcp 2.x), ``mcp.server.fastmcp.FastMCP`` (mcp 1.x),
+    the low-level ``mcp.server.Server`` (both) and ``fastmcp.FastMCP`` (2.x, 3.x, 4.x).
+    Calling it again on the same server returns the same handle.
     Settings not given as arguments come from ``MCP_COMPLY_POLICY``, ``MCP_COMPLY_METRICS_PORT``
     and ``MCP_COMPLY_METRICS_HOST``; tracing honours the standard ``OTEL_*`` variables.
     """
@@ -168,15 +165,6 @@ def instrument(
     if port is None:
         port = resolved.metrics.port
 
-    from mcp.server import stdio as sdk_stdio
-    from mcp.shared.exceptions import MCPError
-    from pydantic import ValidationError
-
-    try:
-        from mcp.server.auth.middleware.auth_context import get_access_token
-    except ImportError:  # pragma: no cover - auth is part of every supported SDK
-        get_access_token = None  # type: ignore[assignment]
-
     with _lock:
         existing = _handles.get(server)
         if existing is not None:
@@ -189,36 +177,13 @@ def instrument(
         tracer = provider.get_tracer(semconv.TRACER_NAME, _package_version())
         metrics = metrics_for(registry)
         recorder = Recorder(framework=framework, metrics=metrics, tracer=tracer, catalog=binding.catalog,
-                            sinks=[], protocol_error=MCPError, params_error=ValidationError,
-                            span_has_ids=framework != FASTMCP)  # the SDK's OpenTelemetryMiddleware sets them
-        claims = vars(sdk_stdio).get("_claims")
-        facts = SdkFacts(claims if isinstance(claims, dict) else None, get_access_token)
-
-        middleware: list[Any] = binding.lowlevel.middleware
-        owner_index = next((i for i, m in enumerate(middleware)
-                            if binding.span_owner is not None and isinstance(m, binding.span_owner)), None)
-        installed: list[Any] = []
-        detail = framework != LOWLEVEL
-        if not resolved.tracing.enabled:
-            ours = ComplyMiddleware(recorder, facts, own_span=False, tracing=False, detail=detail)
-            middleware.insert(0, ours)
-        elif owner_index is None:
-            ours = ComplyMiddleware(recorder, facts, own_span=True, detail=detail)
-            middleware.insert(0, ours)
-        else:
-            capture = AmbientCapture()
-
-            def install_capture() -> None:
-                if not any(m is capture for m in middleware):
-                    middleware.insert(0, capture)
-                    installed.append(capture)
-
-            ours = ComplyMiddleware(recorder, facts, own_span=False, detail=detail,
-                                    on_recording_span=install_capture)
-            middleware.insert(owner_index + 1, ours)
-            if sdk_configured():
-                install_capture()
-        installed.append(ours)
+                            sinks=[], protocol_error=binding.protocol_error, params_error=binding.params_error,
+                            span_has_ids=binding.span_has_ids)
+        recorder.client_errors_as_span_errors = resolved.tracing.client_errors_as_span_errors
+        # The framework adapter installs the recorder (middleware on mcp 2.x, handler wrappers
+        # on mcp 1.x) and registers its own undo in binding.undo.
+        recording = binding.attach(recorder, resolved.tracing)
+        installed: list[Any] = list(recording)
 
         health = Health()
         endpoint = None
@@ -237,7 +202,9 @@ def instrument(
                 recorder.sinks.append(sink)
                 health.checks["audit"] = sink.writer.readiness
                 if sink.fail_closed:
-                    ours.gate = _refusing_gate(sink, MCPError)
+                    gate = _refusing_gate(sink, binding.make_error)
+                    for ours in recording:
+                        ours.gate = gate
             if port is not None:
                 try:
                     endpoint = EndpointServer(metrics.registry, health, host, port)
@@ -248,7 +215,6 @@ def instrument(
             # leave the server exactly as it was
             if sink is not None:
                 sink.close()
-            middleware[:] = [m for m in middleware if not any(m is x for x in installed)]
             for undo in reversed(binding.undo):
                 undo()
             raise
@@ -264,7 +230,7 @@ def instrument(
             handle._sigterm = SigtermSeal(handle.close)
             handle._sigterm.install()
     _log.info("mcp_comply_instrumented", server=binding.server_name, framework=framework,
-              metrics_url=handle.metrics_url, spans="created" if owner_index is None else "enriched",
+              metrics_url=handle.metrics_url, spans=binding.spans,
               audit_chain=str(sink.writer.chain_dir) if sink is not None else None)
     if sink is not None and not sink.signed:
         _log.warning("mcp_comply_audit_unsigned", detail="no audit.signing_key or MCP_COMPLY_AUDIT_SIGNING_KEY: "
@@ -272,15 +238,15 @@ def instrument(
     return handle
 
 
-def _refusing_gate(sink: AuditSink, protocol_error: type[Exception]) -> Any:
+def _refusing_gate(sink: AuditSink, make_error: Any) -> Any:
     from mcp_comply.audit.sink import AuditRefusal
 
     async def gate(req: Any) -> None:
         try:
             await sink.gate(req)
         except AuditRefusal:
-            raise protocol_error(code=semconv.INTERNAL_ERROR,  # type: ignore[call-arg]
-                                 message="audit log unavailable: the call was refused (fail-closed policy)") from None
+            raise make_error(semconv.INTERNAL_ERROR,
+                             "audit log unavailable: the call was refused (fail-closed policy)") from None
 
     return gate
 

@@ -1,20 +1,20 @@
-"""Who, how and over what: the request facts read from the MCP SDK's ServerRequestContext.
+"""Who, how and over what: the request facts read from the MCP SDK 2.x ServerRequestContext.
 
-Several facts live only on private SDK attributes (named here, pinned by tests); each read is
-guarded so a future SDK that moves them degrades to "unknown", never to a failed request.
+Several facts live only on private SDK attributes, read through ``_fw_mcp2`` (pinned by the
+contract tests); each read is guarded so a future SDK that moves them degrades to "unknown",
+never to a failed request.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from mcp_comply import semconv
 from mcp_comply.instrument._core import RequestFacts, derived_correlation
+from mcp_comply.instrument._fw_mcp2 import connection_correlation
 
 _CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
-_CORRELATION_STATE_KEY = "mcp_comply.correlation_id"
 _FIRST_SESSIONLESS = "2026-07-28"  # protocol versions are dates; this one dropped sessions
 
 
@@ -78,20 +78,9 @@ class SdkFacts:
             # Sessionless era over a pipe or in process: one peer per process (None = process id).
             correlation = None
         else:
-            correlation = _connection_correlation(session)
+            correlation = connection_correlation(session)
         return RequestFacts(session_id, correlation, transport, protocol, client_name,
                             client_version, principal, address, port)
-
-
-def _connection_correlation(session: Any) -> str | None:
-    connection = getattr(session, "_connection", None)
-    state = getattr(connection, "state", None)
-    if not isinstance(state, dict):
-        return None
-    value = state.get(_CORRELATION_STATE_KEY)
-    if value is None:
-        value = state[_CORRELATION_STATE_KEY] = "conn:" + uuid.uuid4().hex
-    return str(value)
 
 
 def _str(value: object) -> str | None:

@@ -131,6 +131,8 @@ class Recorder:
         self.enabled = True
         # The framework's span already carries request id, protocol version and operation name.
         self.span_has_ids = span_has_ids
+        # Policy tracing.client_errors_as_span_errors (see _spans.finish_span).
+        self.client_errors_as_span_errors = True
 
     def internal_error(self, component: str, exc: BaseException) -> None:
         try:
@@ -191,7 +193,8 @@ class Recorder:
         if span is not None and recording:
             try:
                 finish_span(span, record, framework_owned=not req.span_owned, message=message,
-                            has_ids=self.span_has_ids and not req.span_owned)
+                            has_ids=self.span_has_ids and not req.span_owned,
+                            client_errors=self.client_errors_as_span_errors)
             except Exception as exc:  # noqa: BLE001
                 self.internal_error("spans", exc)
         pending: list[Awaitable[object]] | None = None

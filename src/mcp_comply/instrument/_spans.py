@@ -117,18 +117,64 @@ def finish_attributes(record: CallRecord, *, has_ids: bool = False) -> dict[str,
 
 
 def finish_span(span: Span, record: CallRecord, *, framework_owned: bool, message: str | None,
-                has_ids: bool = False) -> None:
+                has_ids: bool = False, client_errors: bool = True) -> None:
     """Write the outcome onto the span.
 
-    Caller-caused JSON-RPC codes are not server errors. A framework span would be marked ERROR by
-    the framework after we return, so there we set OK, which OpenTelemetry treats as final; on
-    our own span the status simply stays UNSET.
+    The status of a framework's span is the framework's: we add the semconv error attributes and
+    never set a status on it (OpenTelemetry: instrumentation SHOULD NOT set OK). On our own span
+    an error is ERROR, as the SDK marks its own. ``client_errors=False`` (policy
+    ``tracing.client_errors_as_span_errors``) keeps caller-caused JSON-RPC codes from being span
+    errors on either, without setting OK.
     """
     span.set_attributes(finish_attributes(record, has_ids=has_ids))
     if record.ok or record.outcome == semconv.ERROR_CANCELLED:
         return
-    if is_client_caused(record):
-        if framework_owned:
-            span.set_status(Status(StatusCode.OK))
+    caller = not client_errors and is_client_caused(record)
+    if framework_owned:
+        if caller:
+            suppress_error_status(span)
         return
-    span.set_status(Status(StatusCode.ERROR, message))
+    if not caller:
+        span.set_status(Status(StatusCode.ERROR, message))
+
+
+def suppress_error_status(span: Span) -> None:
+    """Keep the framework from marking this span ERROR when it fails the request after we return.
+
+    Shadows ``set_status`` on this one span object: an ERROR status is dropped, anything else
+    goes through. The status stays UNSET; nothing is set to OK.
+    """
+    original = span.set_status
+
+    def set_status(status: Any, description: str | None = None) -> None:
+        code = status.status_code if isinstance(status, Status) else status
+        if code is StatusCode.ERROR:
+            return
+        original(status, description)
+
+    try:
+        span.set_status = set_status  # type: ignore[method-assign]
+    except AttributeError:  # a span class without instance attributes: leave it be
+        return
+
+
+def framework_span_attributes(method: str, request_id: object, facts: Any) -> dict[str, Any]:
+    """What we add to a framework span opened without them (fastmcp 3.x), at its start."""
+    attrs: dict[str, Any] = {semconv.ATTR_JSONRPC_REQUEST_ID: str(request_id)}
+    if facts.protocol_version:
+        attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = facts.protocol_version
+    if method == semconv.METHOD_TOOLS_CALL:
+        attrs[semconv.ATTR_GEN_AI_OPERATION_NAME] = semconv.GEN_AI_OPERATION_EXECUTE_TOOL
+    if facts.transport:
+        attrs[semconv.ATTR_NETWORK_TRANSPORT] = facts.transport
+        if facts.transport == semconv.TRANSPORT_TCP:
+            attrs[semconv.ATTR_NETWORK_PROTOCOL_NAME] = "http"
+    if facts.client_address:
+        attrs[semconv.ATTR_CLIENT_ADDRESS] = facts.client_address
+    if facts.client_port is not None:
+        attrs[semconv.ATTR_CLIENT_PORT] = facts.client_port
+    if facts.session_id:
+        attrs[semconv.ATTR_MCP_SESSION_ID] = facts.session_id
+    if facts.principal:
+        attrs[semconv.ATTR_ENDUSER_ID] = facts.principal
+    return attrs

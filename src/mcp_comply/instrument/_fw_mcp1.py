@@ -1,0 +1,404 @@
+"""The official mcp SDK 1.x (1.20 to 1.30): the low-level ``Server``, the SDK's ``FastMCP``, and
+the low-level server inside fastmcp 2.x/3.x. The only module that touches mcp 1.x private
+attributes; each is listed in :data:`PRIVATE` and pinned by ``tests/instrument/test_contracts.py``.
+
+mcp 1.x has no middleware. A request is recorded by wrapping, on the server *instance* only:
+
+- ``Server._handle_request``: every routed request passes here once. It tags the request for the
+  handler wrapper, wraps the handler registered for the request type (also handlers registered
+  after ``instrument()``), and records requests that have no handler (``-32601``).
+- each value of ``Server.request_handlers`` (public): runs the shared
+  :class:`~mcp_comply.instrument._sdk.ComplyMiddleware` around the handler, so outcome, metrics,
+  span and audit record are built exactly as on SDK 2.x. The handler's return value goes back
+  to the SDK unchanged.
+- ``Server._make_error_result``: the SDK calls it inside ``except`` when a tool fails, so the
+  exception in flight tells *why* the ``isError`` result was made (crash, bad arguments,
+  deliberate ``ToolError``, unknown tool).
+- ``Server.run``: notes that the connection is stdio (a pipe), which memory streams are not.
+
+Not recorded on 1.x (the SDK answers them before any server code runs): ``initialize`` (the
+session answers it itself) and requests whose params fail the SDK's own model (``-32602``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from mcp_comply import semconv
+from mcp_comply.instrument._core import RequestFacts, current_request, derived_correlation, exception_name
+from mcp_comply.instrument._sdk import ComplyMiddleware, apply_detail
+
+PRIVATE = (
+    "Server._handle_request(message, req, session, lifespan_context, raise_exceptions)",
+    "Server._make_error_result(error_message), called inside `except`",
+    "FastMCP._mcp_server",
+    "FastMCP._tool_manager._tools",
+    "mcp.server.stdio.stdio_server: its stdin_reader task",
+)
+"""Private names this adapter relies on (see the contract tests)."""
+
+_OURS = "__mcp_comply__"
+_STDIO_TASK = "stdio_server.<locals>.stdin_reader"
+
+# Set by the wrapped _handle_request for the handler wrapper of the same request (same task).
+_pending: ContextVar[V1Context | None] = ContextVar("mcp_comply_v1_pending", default=None)
+# True while the wrapped Server.run serves a stdio connection.
+_stdio: ContextVar[bool] = ContextVar("mcp_comply_v1_stdio", default=False)
+
+
+def _v1(module: str) -> Any:
+    """A module of mcp 1.x (typed Any: the type checker sees the mcp 2.x this project develops on)."""
+    return importlib.import_module(module)
+
+
+class V1Context:
+    """What :class:`ComplyMiddleware` reads from a request, taken from mcp 1.x objects."""
+
+    __slots__ = ("meta", "method", "params", "protocol_version", "request", "request_id", "session")
+
+    def __init__(self, method: str, request_id: object, params: Mapping[str, Any] | None,
+                 meta: Mapping[str, Any] | None, request: Any, session: Any, protocol_version: str | None) -> None:
+        self.method = method
+        self.request_id = request_id
+        self.params = params
+        self.meta = meta
+        self.request = request
+        self.session = session
+        self.protocol_version = protocol_version
+
+
+def _params_view(method: str, params: Any) -> Mapping[str, Any] | None:
+    """The few params the recorder reads, as the wire names them (no full model dump)."""
+    if params is None:
+        return None
+    if method in (semconv.METHOD_TOOLS_CALL, semconv.METHOD_PROMPTS_GET):
+        return {"name": params.name, "arguments": params.arguments}
+    uri = getattr(params, "uri", None)
+    if uri is not None:
+        return {"uri": str(uri)}
+    return {}
+
+
+class _Versions:
+    """Protocol version negotiation as the 1.x session does it (requested if supported)."""
+
+    def __init__(self) -> None:
+        self.supported = frozenset(_v1("mcp.shared.version").SUPPORTED_PROTOCOL_VERSIONS)
+        self.latest: str = _v1("mcp.types").LATEST_PROTOCOL_VERSION
+
+    def negotiated(self, session: Any, request: Any) -> str | None:
+        params = getattr(session, "client_params", None)
+        if params is not None:
+            requested = params.protocolVersion
+            return requested if requested in self.supported else self.latest
+        if request is not None:  # stateless HTTP: no initialize on this session
+            header = request.headers.get("mcp-protocol-version")
+            return str(header) if header else None
+        return None
+
+
+def build_context(message: Any, req: Any, session: Any, versions: _Versions) -> V1Context:
+    from mcp.shared.message import ServerMessageMetadata
+
+    metadata = message.message_metadata
+    request = metadata.request_context if isinstance(metadata, ServerMessageMetadata) else None
+    raw_meta = message.request_meta
+    meta = raw_meta.model_dump(by_alias=True, exclude_none=True) if raw_meta is not None else None
+    method = req.method
+    return V1Context(method, message.request_id, _params_view(method, getattr(req, "params", None)), meta,
+                     request, session, versions.negotiated(session, request))
+
+
+class V1Facts:
+    """Reads :class:`RequestFacts` from a :class:`V1Context`."""
+
+    def __init__(self, get_access_token: Callable[[], Any] | None = None) -> None:
+        self._get_access_token = get_access_token
+        self._connections: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+    def transport(self, ctx: Any) -> str | None:
+        if ctx.request is not None:
+            return semconv.TRANSPORT_TCP
+        return semconv.TRANSPORT_PIPE if _stdio.get() else None
+
+    def principal(self, request: Any) -> str | None:
+        token = None
+        if request is not None:
+            # The bearer middleware puts the verified token on the ASGI scope of the very request
+            # (the SDK's auth context variable does not reach the handler's task on every transport).
+            user = request.scope.get("user")
+            token = getattr(user, "access_token", None)
+        if token is None and self._get_access_token is not None:
+            token = self._get_access_token()
+        if token is None:
+            return None
+        value = getattr(token, "subject", None) or getattr(token, "client_id", None)
+        return str(value) if value else None
+
+    def read(self, ctx: Any) -> RequestFacts:
+        request = ctx.request
+        session = ctx.session
+        client_name = client_version = None
+        params = getattr(session, "client_params", None)
+        info = getattr(params, "clientInfo", None) if params is not None else None
+        if info is not None:
+            client_name, client_version = _str(info.name), _str(info.version)
+        principal = self.principal(request)
+        address = port = None
+        session_id = None
+        if request is not None:
+            client = getattr(request, "client", None)
+            if client is not None:
+                address, port = client[0], client[1]
+            session_id = request.headers.get("mcp-session-id") or request.query_params.get("session_id")
+        if session_id is not None:
+            correlation: str | None = session_id
+        elif request is not None:  # stateless HTTP: correlate by who is calling
+            correlation = derived_correlation(principal, address, client_name, client_version)
+        else:
+            correlation = self._connection(session)
+        return RequestFacts(session_id, correlation, self.transport(ctx), ctx.protocol_version, client_name,
+                            client_version, principal, address, port)
+
+    def _connection(self, session: Any) -> str | None:
+        try:
+            value = self._connections.get(session)
+            if value is None:
+                value = self._connections[session] = "conn:" + uuid.uuid4().hex
+        except TypeError:
+            return None
+        return value
+
+
+def _str(value: object) -> str | None:
+    return value[:256] if isinstance(value, str) else None
+
+
+def _serving_stdio() -> bool:
+    """Whether the running event loop serves the SDK's stdio transport (its reader task runs)."""
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:  # not asyncio (trio): transport stays unknown
+        return False
+    for task in tasks:
+        coro = task.get_coro()
+        if getattr(coro, "__qualname__", "") == _STDIO_TASK:
+            return True
+    return False
+
+
+MiddlewareFor = Callable[[str], ComplyMiddleware]
+SpanHook = Callable[[V1Context, ComplyMiddleware], Callable[[], None] | None]
+
+
+class V1Lifecycle:
+    """Records every request of one mcp 1.x low-level ``Server`` (see the module docstring)."""
+
+    def __init__(self, lowlevel: Any, middleware_for: MiddlewareFor, *, classify_failure: bool,
+                 catalog_contains: Callable[[str], bool], span_hook: SpanHook | None = None) -> None:
+        self.lowlevel = lowlevel
+        self.middleware_for = middleware_for
+        self.classify_failure = classify_failure
+        self._contains = catalog_contains
+        self._span_hook = span_hook
+        self._versions = _Versions()
+        self._wrapped: dict[Any, tuple[Any, Any]] = {}
+        self._overrides: list[str] = []
+
+    # -- install / uninstall -------------------------------------------------------------------
+    def install(self) -> None:
+        server = self.lowlevel
+        for key, handler in list(server.request_handlers.items()):
+            self._wrap(key, handler)
+        self._override("_handle_request", self._handle_request_wrapper(server._handle_request))
+        self._override("run", self._run_wrapper(server.run))
+        if self.classify_failure:
+            self._override("_make_error_result", self._error_result_wrapper(server._make_error_result))
+
+    def uninstall(self) -> None:
+        server = self.lowlevel
+        for key, (original, wrapper) in self._wrapped.items():
+            if server.request_handlers.get(key) is wrapper:
+                server.request_handlers[key] = original
+        self._wrapped.clear()
+        for name in self._overrides:
+            vars(server).pop(name, None)
+        self._overrides.clear()
+
+    def _override(self, name: str, value: Any) -> None:
+        setattr(self.lowlevel, name, value)
+        self._overrides.append(name)
+
+    # -- wrappers ---------------------------------------------------------------------------
+    def _wrap(self, key: Any, handler: Any) -> Any:
+        if getattr(handler, _OURS, False):
+            return handler
+        middleware_for = self.middleware_for
+        span_hook = self._span_hook
+
+        async def wrapped(req: Any) -> Any:
+            ctx = _pending.get()
+            # req None: the SDK's own tools/list refill of its tool cache, not a client request.
+            if req is None or ctx is None or req.method != ctx.method:
+                return await handler(req)
+            _pending.set(None)
+            middleware = middleware_for(ctx.method)
+            if not middleware.recorder.enabled:
+                return await handler(req)
+            box: list[Any] = []
+
+            async def call_next(_ctx: Any) -> Any:
+                result = await handler(req)
+                box.append(result)
+                return _view(ctx.method, result, bool(middleware.recorder.sinks))
+
+            reset = span_hook(ctx, middleware) if span_hook is not None else None
+            try:
+                await middleware(ctx, call_next)
+            finally:
+                if reset is not None:
+                    reset()
+            return box[0]
+
+        setattr(wrapped, _OURS, True)
+        self.lowlevel.request_handlers[key] = wrapped
+        self._wrapped[key] = (handler, wrapped)
+        return wrapped
+
+    def _handle_request_wrapper(self, original: Any) -> Any:
+        handlers = self.lowlevel.request_handlers
+        versions = self._versions
+
+        async def _handle_request(message: Any, req: Any, session: Any, lifespan_context: Any,
+                                  raise_exceptions: bool) -> Any:
+            try:
+                ctx = build_context(message, req, session, versions)
+            except Exception as exc:  # noqa: BLE001 - never break the host server
+                self.middleware_for("").recorder.internal_error("context", exc)
+                return await original(message, req, session, lifespan_context, raise_exceptions)
+            handler = handlers.get(type(req))
+            if handler is None:
+                await self._record_missing(ctx)
+            elif not getattr(handler, _OURS, False):
+                self._wrap(type(req), handler)
+            token = _pending.set(ctx)
+            try:
+                return await original(message, req, session, lifespan_context, raise_exceptions)
+            finally:
+                _pending.reset(token)
+
+        return _handle_request
+
+    async def _record_missing(self, ctx: V1Context) -> None:
+        """The SDK answers -32601 for a request type without a handler: record it the same way."""
+        error = protocol_error(-32601, "Method not found")
+
+        async def call_next(_ctx: Any) -> Any:
+            raise error
+
+        try:
+            await self.middleware_for(ctx.method)(ctx, call_next)
+        except type(error):
+            return
+
+    def _run_wrapper(self, original: Any) -> Any:
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            token = _stdio.set(True) if _serving_stdio() else None
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                if token is not None:
+                    _stdio.reset(token)
+
+        return run
+
+    def _error_result_wrapper(self, original: Callable[[str], Any]) -> Callable[[str], Any]:
+        contains = self._contains
+
+        def _make_error_result(error_message: str) -> Any:
+            req = current_request.get()
+            if req is not None and req.detail_outcome is None:
+                exc = sys.exc_info()[1]
+                outcome, exc_type = classify_sdk_failure(exc, error_message, req.tool, contains)
+                apply_detail(req, outcome, exc_type)
+            return original(error_message)
+
+        return _make_error_result
+
+
+def _view(method: str, result: Any, full: bool) -> Any:
+    """What the recorder inspects of a handler's ``ServerResult``: the wire form of a tool result
+    (all of it when an audit sink digests it), the names and schemas of a tool list."""
+    root = getattr(result, "root", result)
+    if method == semconv.METHOD_TOOLS_CALL:
+        if full and hasattr(root, "model_dump"):
+            return root.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return {"isError": getattr(root, "isError", False), "content": getattr(root, "content", None)}
+    if method == semconv.METHOD_TOOLS_LIST:
+        tools = getattr(root, "tools", None) or []
+        return {"tools": [{"name": t.name, "inputSchema": t.inputSchema} for t in tools]}
+    return root
+
+
+def classify_sdk_failure(exc: BaseException | None, message: str, tool: str | None,  # noqa: PLR0911 - a table
+                         contains: Callable[[str], bool]) -> tuple[str, str | None]:
+    """Why the mcp 1.x SDK made an ``isError`` tool result (low-level ``Server`` and ``FastMCP``)."""
+    import jsonschema
+    from pydantic import ValidationError
+
+    tool_error = _v1("mcp.server.fastmcp.exceptions").ToolError
+
+    if exc is None:
+        return semconv.ERROR_TOOL, None
+    if tool is not None and not contains(tool):
+        return semconv.ERROR_UNKNOWN_TOOL, None
+    if isinstance(exc, jsonschema.ValidationError):
+        # the low-level server validates input (and output) against the tool's schemas
+        return (semconv.ERROR_VALIDATION, None) if message.startswith("Input validation") \
+            else (semconv.ERROR_TOOL, None)
+    if isinstance(exc, tool_error):  # FastMCP: Tool.run wraps every failure, keeping the cause
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError):
+            return semconv.ERROR_VALIDATION, None
+        if cause is None or isinstance(cause, tool_error):
+            return semconv.ERROR_TOOL, None
+        return semconv.ERROR_EXCEPTION, exception_name(cause)
+    return semconv.ERROR_EXCEPTION, exception_name(exc)
+
+
+# -- SDK 1.x FastMCP ------------------------------------------------------------------------------
+
+def lowlevel_of_fastmcp(server: Any) -> Any:
+    return server._mcp_server
+
+
+def live_tools(server: Any) -> Mapping[str, Any] | None:
+    tools = getattr(getattr(server, "_tool_manager", None), "_tools", None)
+    return tools if isinstance(tools, dict) else None
+
+
+def lowlevel_tool_loader(lowlevel: Any) -> Callable[[Any], Awaitable[Mapping[str, Any]]]:
+    """Asks a 1.x low-level server for its tools the way the SDK refills its own cache."""
+    from mcp import types
+
+    async def load(_ctx: Any) -> Mapping[str, Any]:
+        handler = lowlevel.request_handlers.get(types.ListToolsRequest)
+        if handler is None:
+            return {}
+        result = await handler(None)
+        tools = getattr(getattr(result, "root", result), "tools", None) or []
+        return {t.name: t.inputSchema for t in tools}
+
+    return load
+
+
+def protocol_error(code: int, message: str) -> Exception:
+    error: Exception = _v1("mcp.shared.exceptions").McpError(_v1("mcp.types").ErrorData(code=code, message=message))
+    return error
