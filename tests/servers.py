@@ -110,7 +110,7 @@ def build_sdkfastmcp() -> Any:
 
 def build_lowlevel_v1() -> Any:
     """mcp 1.x: the low-level Server with its decorators (it validates arguments itself)."""
-    import mcp.types as types
+    from mcp import types
     from mcp.server.lowlevel import Server
     from mcp.shared.exceptions import McpError
 
@@ -211,7 +211,7 @@ def build_fastmcp() -> Any:
         from mcp.shared.exceptions import McpError
         from mcp.types import ErrorData
 
-        def MCPError(code: int, message: str) -> Exception:  # noqa: N802 - stands in for the 2.x class
+        def MCPError(code: int, message: str) -> Exception:
             return McpError(ErrorData(code=code, message=message))
 
     server = FastMCP("calc")
