@@ -40,7 +40,7 @@ PRIVATE = (
     "Server._make_error_result(error_message), called inside `except`",
     "FastMCP._mcp_server",
     "FastMCP._tool_manager._tools",
-    "mcp.server.stdio.stdio_server: its stdin_reader task",
+    "mcp.server.stdio.stdio_server: its stdin_reader task (anyio names tasks after their function)",
 )
 """Private names this adapter relies on (see the contract tests)."""
 
@@ -187,11 +187,8 @@ def _serving_stdio() -> bool:
         tasks = asyncio.all_tasks()
     except RuntimeError:  # not asyncio (trio): transport stays unknown
         return False
-    for task in tasks:
-        coro = task.get_coro()
-        if getattr(coro, "__qualname__", "") == _STDIO_TASK:
-            return True
-    return False
+    # anyio names a task after the function it runs: mcp.server.stdio.stdio_server.<locals>.stdin_reader
+    return any(task.get_name().endswith(_STDIO_TASK) for task in tasks)
 
 
 MiddlewareFor = Callable[[str], ComplyMiddleware]

@@ -1,0 +1,146 @@
+"""mcp 1.x and fastmcp 2.x/3.x over real transports: stdio in a subprocess, SSE and streamable
+HTTP on a loopback uvicorn, each driven by the SDK's own 1.x client."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import CollectorRegistry
+
+import servers
+from conftest import sample
+from e2e.conftest import serve_http
+from mcp_comply import instrument
+from mcp_comply.instrument import CallRecord
+
+pytestmark = [pytest.mark.adapter, pytest.mark.e2e]
+
+SERVERS = Path(__file__).resolve().parents[1] / "servers.py"
+CALLS = [("add", {"a": 2, "b": 2}), ("fail", {"reason": "x"}), ("nope", {}), ("crash", {})]
+OUTCOMES = ["ok", "tool_error", "unknown_tool", "exception"]
+
+
+async def _calls(session: Any) -> list[bool]:
+    await session.initialize()
+    return [bool((await session.call_tool(name, args)).isError) for name, args in CALLS]
+
+
+@asynccontextmanager
+async def _session(transport: str, url: str) -> AsyncIterator[Any]:
+    from mcp import ClientSession
+
+    if transport == "sse":
+        from mcp.client.sse import sse_client
+
+        async with sse_client(url) as (read, write), ClientSession(read, write) as session:
+            yield session
+    else:
+        from mcp.client.streamable_http import streamablehttp_client
+
+        async with streamablehttp_client(url) as (read, write, _sid), ClientSession(read, write) as session:
+            yield session
+
+
+@pytest.mark.parametrize("transport", ["sse", "http"])
+def test_http_transports(framework: str, transport: str, registry: CollectorRegistry,
+                         spans: InMemorySpanExporter, tmp_path: Path) -> None:
+    """SSE (where 1.x offers it: all three) and streamable HTTP: exact per-tool metrics with
+    network_transport=tcp, the session id on records and spans, and a verifying audit log."""
+    from mcp_comply.audit.verify import verify_directory
+
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry, audit_dir=tmp_path / "audit")
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    app = servers.http_app(framework, server, transport)
+    with serve_http(app) as mcp_url:
+        url = mcp_url.removesuffix("/mcp") + "/sse" if transport == "sse" else mcp_url
+
+        async def go() -> list[bool]:
+            async with _session(transport, url) as session:
+                return await _calls(session)
+
+        assert anyio.run(go) == [False, True, True, True]
+    calls = [r for r in records if r.method == "tools/call"]
+    assert [r.outcome for r in calls] == OUTCOMES
+    assert {r.transport for r in calls} == {"tcp"}
+    assert {r.client_address for r in calls} == {"127.0.0.1"}
+    (session_id,) = {r.session_id for r in calls}
+    assert session_id is not None
+    assert len(session_id) == 32  # uuid4().hex from the SDK session manager or SSE transport
+    assert {r.correlation_id for r in calls} == {session_id}
+    assert sample(registry, "mcp_tool_calls_total", tool="add", status="ok", error_type="") == 1
+    assert sample(registry, "mcp_tool_calls_total", tool="_unknown_", status="error", error_type="unknown_tool") == 1
+    assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="tools/call",
+                  gen_ai_tool_name="add", error_type="", network_transport="tcp") == 1
+    (add_span,) = [s for s in spans.get_finished_spans()
+                   if s.kind == SpanKind.SERVER and s.name == "tools/call add"
+                   and "mcp_comply.outcome" in (s.attributes or {})]
+    assert add_span.attributes["network.transport"] == "tcp"
+    assert add_span.attributes["mcp.session.id"] == session_id
+    assert add_span.attributes["client.address"] == "127.0.0.1"
+    handle.close()
+    assert verify_directory(tmp_path / "audit").intact
+    handle.uninstrument()
+
+
+def test_stdio_subprocess(framework: str, tmp_path: Path) -> None:
+    """stdio in a real subprocess: transport pipe on metrics and spans, and the audit log the
+    process sealed on exit verifies."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    from mcp_comply.audit.verify import verify_directory
+
+    ready, spans_file, audit = tmp_path / "ready.json", tmp_path / "spans.jsonl", tmp_path / "audit"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[str(SERVERS), "--framework", framework, "--transport", "stdio", "--metrics-port", "0",
+              "--spans-file", str(spans_file), "--ready-file", str(ready), "--audit-dir", str(audit)],
+        env={**os.environ, "MCP_COMPLY_LOG_LEVEL": "warning"},
+    )
+
+    async def go() -> tuple[list[bool], str]:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            seen = await _calls(session)
+            metrics_url = json.loads(ready.read_text())["metrics_url"]
+            text = await anyio.to_thread.run_sync(_scrape(metrics_url))
+            return seen, text
+
+    seen, text = anyio.run(go)
+    assert seen == [False, True, True, True]
+    assert 'mcp_tool_calls_total{error_type="",status="ok",tool="add"} 1.0' in text
+    assert 'mcp_tool_calls_total{error_type="unknown_tool",status="error",tool="_unknown_"} 1.0' in text
+    assert ('mcp_server_operation_duration_seconds_count{error_type="",gen_ai_tool_name="add",'
+            'mcp_method_name="tools/call",network_transport="pipe"} 1.0') in text
+    exported = [json.loads(line) for line in spans_file.read_text().splitlines()]
+    tool_spans = [s for s in exported if s["kind"] == "SERVER" and s["name"].startswith("tools/call")
+                  and "mcp_comply.outcome" in s["attributes"]]
+    assert [s["attributes"]["mcp_comply.outcome"] for s in tool_spans] == OUTCOMES
+    assert {s["attributes"]["network.transport"] for s in tool_spans} == {"pipe"}
+    report = verify_directory(audit)
+    assert report.intact
+    lines = [json.loads(x) for seg in sorted(audit.rglob("segment-*.jsonl")) for x in seg.read_text().splitlines()]
+    assert [r["outcome"] for r in lines if r.get("method") == "tools/call"] == OUTCOMES
+    assert {r["transport"] for r in lines if r.get("method") == "tools/call"} == {"pipe"}
+    assert "close" in [r["kind"] for r in lines[-2:]]  # the process sealed its chain at stdin EOF
+
+
+def _scrape(url: str) -> Callable[[], str]:
+    import urllib.request
+
+    def get() -> str:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    return get
