@@ -22,6 +22,8 @@ from mcp_comply.audit.keys import keygen, load_verifier
 from mcp_comply.audit.verify import verify_directory
 from mcp_comply.config import AuditPolicy, Policy
 
+pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
+
 CANARIES = {
     "key": "sk-proj-CANARY0123456789abcdefXYZ",
     "aws": "AKIACANARY0123456789",

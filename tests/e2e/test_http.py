@@ -21,6 +21,8 @@ from e2e.conftest import serve_http
 from mcp_comply import instrument
 from mcp_comply.instrument import CallRecord
 
+pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
+
 
 def _app(framework: str, server: Any) -> Any:
     return server.http_app() if framework == "fastmcp" else server.streamable_http_app()

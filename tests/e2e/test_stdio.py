@@ -16,6 +16,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from prometheus_client.parser import text_string_to_metric_families
 
+pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
+
 SERVERS = Path(__file__).resolve().parents[1] / "servers.py"
 
 

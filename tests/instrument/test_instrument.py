@@ -20,6 +20,8 @@ from conftest import sample
 from mcp_comply import ConfigError, InstrumentationError, instrument
 from mcp_comply.instrument import CallRecord
 
+pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
+
 
 def _snapshot(server: Any) -> tuple[list[Any], list[Any], dict[str, Any]]:
     low = servers.lowlevel_of(server)

@@ -18,6 +18,8 @@ import servers
 from conftest import sample, series
 from mcp_comply import __version__, instrument, semconv
 
+pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
+
 CALLS = semconv.TOOL_CALLS_TOTAL
 DURATION = semconv.TOOL_DURATION_SECONDS
 OPERATION = semconv.SERVER_OPERATION_DURATION_SECONDS

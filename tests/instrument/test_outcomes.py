@@ -13,6 +13,8 @@ import servers
 from mcp_comply import instrument
 from mcp_comply.instrument import CallRecord
 
+pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
+
 MODES = ("auto", "legacy")
 
 

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 import servers
 from mcp_comply import instrument
 
+pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
+
 
 def _server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     return [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
