@@ -84,9 +84,8 @@ def test_ambient_http_span_becomes_a_link(registry: CollectorRegistry, spans: In
 
     When the OTel SDK is configured only after instrument(), the ambient capture is installed at
     the first recorded span: from then on every span gets its link."""
-    # `mcp_comply.instrument` the attribute is the function; the module lives in sys.modules
-    inst = importlib.import_module("mcp_comply.instrument")
-    monkeypatch.setattr(inst, "sdk_configured", lambda: sdk_at_instrument_time)
+    otel = importlib.import_module("mcp_comply.instrument._otel")  # the adapter asks it at attach time
+    monkeypatch.setattr(otel, "sdk_configured", lambda: sdk_at_instrument_time)
     server = servers.build_mcpserver()
     handle = instrument(server, registry=registry)
     from mcp_comply.instrument._sdk import AmbientCapture

@@ -182,6 +182,11 @@ def test_unsupported_framework_versions_are_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(frameworks, "version", lambda dist: {"mcp": "2.2.9", "fastmcp": "4.2.3"}[dist])
     with pytest.raises(InstrumentationError, match=r"mcp 2\.2 is not supported"):
         instrument(servers.build_mcpserver())
+    monkeypatch.setattr(frameworks, "version", lambda dist: {"mcp": "1.19.0", "fastmcp": "2.13.0"}[dist])
+    with pytest.raises(InstrumentationError, match=r"mcp 1\.19 is not supported: mcp-comply supports mcp >= 1\.20"):
+        instrument(servers.build_mcpserver())
+    if not servers.HAS_FASTMCP:
+        return
     monkeypatch.setattr(frameworks, "version", lambda dist: {"mcp": "2.3.0", "fastmcp": "5.0.0"}[dist])
     with pytest.raises(InstrumentationError, match=r"fastmcp 5\.0 is not supported"):
         instrument(servers.build_fastmcp())
