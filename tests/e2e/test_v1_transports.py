@@ -144,3 +144,70 @@ def _scrape(url: str) -> Callable[[], str]:
             return str(resp.read().decode())
 
     return get
+
+
+def _authenticated(framework: str) -> Any:
+    """The calc tools behind bearer-token auth, the way each framework configures it."""
+    if framework == "fastmcp":
+        from fastmcp import FastMCP
+        from fastmcp.server.auth.providers.jwt import StaticTokenVerifier
+
+        verifier = StaticTokenVerifier({"tok-alice": {"client_id": "alice-app", "sub": "alice", "scopes": []}})
+        server: Any = FastMCP("calc", auth=verifier)
+
+        @server.tool
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        return server
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.fastmcp import FastMCP as SdkFastMCP
+
+    class Verifier:
+        async def verify_token(self, token: str) -> AccessToken | None:
+            if token != "tok-alice":
+                return None
+            return AccessToken(token=token, client_id="alice-app", scopes=[], subject="alice")
+
+    sdk = SdkFastMCP("calc", token_verifier=Verifier(), auth=AuthSettings(
+        issuer_url="https://auth.example.invalid", resource_server_url="http://127.0.0.1/mcp", required_scopes=[]))
+
+    @sdk.tool()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    return sdk
+
+
+@pytest.mark.parametrize("framework", ["sdkfastmcp", "fastmcp"])
+def test_authenticated_principal(framework: str, registry: CollectorRegistry, spans: InMemorySpanExporter) -> None:
+    """With bearer auth on streamable HTTP, the verified principal (the token's subject) is on the
+    record and the span as enduser.id; the client's claimed name stays marked as claimed."""
+    if framework not in servers.FRAMEWORKS:
+        pytest.skip(f"{framework} is not installed here")
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    server = _authenticated(framework)
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    app = server.http_app() if framework == "fastmcp" else server.streamable_http_app()
+    with serve_http(app) as url:
+
+        async def go() -> str:
+            headers = {"Authorization": "Bearer tok-alice"}
+            async with streamablehttp_client(url, headers=headers) as (read, write, _sid), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                return str((await session.call_tool("add", {"a": 1, "b": 2})).content[0].text)  # type: ignore[union-attr]
+
+        assert anyio.run(go) == "3"
+    (call,) = [r for r in records if r.method == "tools/call"]
+    assert call.principal == "alice"
+    assert call.outcome == "ok"
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "tools/call add"
+               and "mcp_comply.outcome" in (s.attributes or {})]
+    assert span.attributes["enduser.id"] == "alice"
+    handle.uninstrument()

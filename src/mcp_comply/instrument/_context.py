@@ -56,7 +56,7 @@ class SdkFacts:
         if self._get_access_token is not None:
             token = self._get_access_token()
             if token is not None:
-                principal = getattr(token, "subject", None) or getattr(token, "client_id", None)
+                principal = principal_of(token)
 
         address = port = None
         session_id = None
@@ -81,6 +81,14 @@ class SdkFacts:
             correlation = connection_correlation(session)
         return RequestFacts(session_id, correlation, transport, protocol, client_name,
                             client_version, principal, address, port)
+
+
+def principal_of(token: Any) -> str | None:
+    """Who an access token authenticates: its subject (``sub``), else the OAuth client id."""
+    claims = getattr(token, "claims", None)
+    value = getattr(token, "subject", None) or (claims.get("sub") if isinstance(claims, dict) else None) \
+        or getattr(token, "client_id", None)
+    return str(value)[:256] if value else None
 
 
 def _str(value: object) -> str | None:

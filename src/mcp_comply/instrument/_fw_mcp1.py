@@ -32,6 +32,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from mcp_comply import semconv
+from mcp_comply.instrument._context import principal_of
 from mcp_comply.instrument._core import RequestFacts, current_request, derived_correlation, exception_name
 from mcp_comply.instrument._sdk import ComplyMiddleware, apply_detail
 
@@ -139,8 +140,7 @@ class V1Facts:
             token = self._get_access_token()
         if token is None:
             return None
-        value = getattr(token, "subject", None) or getattr(token, "client_id", None)
-        return str(value) if value else None
+        return principal_of(token)
 
     def read(self, ctx: Any) -> RequestFacts:
         request = ctx.request
