@@ -248,3 +248,27 @@ def test_uninstrument_restores_the_server(framework: str, registry: CollectorReg
     assert not {"_handle_request", "run", "_make_error_result"} & set(vars(low))
     anyio.run(_drive, server)
     assert sample(registry, "mcp_tool_calls_total", tool="add", status="ok", error_type="") == 0
+
+
+@pytest.mark.skipif(servers.MCP_MAJOR != 1, reason="mcp 1.x low-level decorators")
+def test_lowlevel_handlers_registered_after_instrument_are_recorded(registry: CollectorRegistry) -> None:
+    """instrument() may come before the @server.call_tool() decorators: a handler registered later
+    is wrapped the first time a request reaches it."""
+    from mcp import types
+    from mcp.server.lowlevel import Server
+
+    server: Any = Server("late")
+    handle = instrument(server, registry=registry)
+
+    @server.list_tools()
+    async def list_tools() -> list[types.Tool]:
+        return [types.Tool(name="add", inputSchema=servers.ADD_SCHEMA)]
+
+    @server.call_tool()
+    async def call_tool(name: str, args: dict[str, Any]) -> Any:
+        return [types.TextContent(type="text", text=str(args["a"] + args["b"]))]
+
+    assert anyio.run(_drive, server, [("add", {"a": 1, "b": 2}), ("add", {"a": 1})]) == ["ok", "isError"]
+    assert sample(registry, "mcp_tool_calls_total", tool="add", status="ok", error_type="") == 1
+    assert sample(registry, "mcp_tool_calls_total", tool="add", status="error", error_type="validation_error") == 1
+    handle.uninstrument()
