@@ -92,7 +92,11 @@ class ComplyMiddleware:
             # Mcp-Param-* headers; it is not the client's request.
             header_method = request.headers.get("mcp-method")
             if header_method is not None and header_method != method:
-                return await call_next(ctx)
+                result = await call_next(ctx)
+                if method == _TOOLS_LIST:
+                    # it names the server's tools: the tools/call that follows needs no listing of ours
+                    recorder.catalog.learn(result)
+                return result
         is_tool_call = method == _TOOLS_CALL
         if is_tool_call:
             params = ctx.params
