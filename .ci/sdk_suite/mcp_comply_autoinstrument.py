@@ -52,6 +52,12 @@ def _instrumenting(init: Any) -> Any:
 
 
 def pytest_configure(config: Any) -> None:
+    # Package metadata is read once, here, not inside the first test's event loop (the suite
+    # fails any blocking call made there).
+    from mcp_comply.instrument._frameworks import check_versions, mcp_generation
+
+    mcp_generation()
+    check_versions("mcp.Server")
     for cls in _server_classes():
         original = cls.__init__
         _patched.append((cls, original))

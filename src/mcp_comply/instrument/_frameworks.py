@@ -58,12 +58,23 @@ def detect(server: object) -> str:
     )
 
 
+_versions: dict[tuple[str, object], tuple[int, int]] = {}
+
+
 def _version_tuple(dist: str) -> tuple[int, int]:
+    """``(major, minor)`` of an installed distribution; looked up once per process (reading package
+    metadata is file-system work that instrument() called inside an event loop should not repeat)."""
+    key = (dist, version)
+    found = _versions.get(key)
+    if found is not None:
+        return found
     try:
         parts = version(dist).split(".")
-        return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+        found = int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
     except (PackageNotFoundError, ValueError, IndexError) as exc:
         raise InstrumentationError(f"cannot determine the installed version of {dist}: {exc}") from exc
+    _versions[key] = found
+    return found
 
 
 def _within(got: tuple[int, int], ranges: tuple[tuple[tuple[int, int], tuple[int, int]], ...]) -> bool:
