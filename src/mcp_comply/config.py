@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mcp_comply import semconv
 from mcp_comply.exceptions import ConfigError, Problem
@@ -26,6 +27,24 @@ _M = TypeVar("_M", bound=BaseModel)
 class MetricsPolicy(_Strict):
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=0, le=65535)
+    tool_buckets: tuple[float, ...] | None = None
+    """Bucket bounds (seconds) of ``mcp_tool_duration_seconds``; must include ``slo.latency_threshold_s``.
+    Default: derived from the SLO and p95 alert thresholds (:attr:`Policy.tool_duration_buckets`)."""
+    semconv_tool_label: bool = False
+    """Give ``mcp_server_operation_duration_seconds`` the ``gen_ai_tool_name`` label (one series per tool
+    and error type, as the semantic conventions ask); by default it is per method only, because
+    ``mcp_tool_duration_seconds`` already has the per-tool latency."""
+
+    @field_validator("tool_buckets")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is None:
+            return value
+        if not value or len(value) > semconv.MAX_BUCKETS:
+            raise ValueError(f"must list 1 to {semconv.MAX_BUCKETS} bucket bounds")
+        if any(not 0 < b < float("inf") for b in value) or any(a >= b for a, b in pairwise(value)):
+            raise ValueError("bucket bounds must be positive, finite and strictly increasing")
+        return value
 
 
 class TracingPolicy(_Strict):
@@ -82,8 +101,9 @@ class SLOPolicy(_Strict):
     """Target fraction of tool calls that do not fail for a server-side reason."""
     availability_error_types: tuple[str, ...] = (semconv.ERROR_EXCEPTION, semconv.ERROR_PROTOCOL)
     """Which ``error_type`` values spend the availability budget (client mistakes do not, by default)."""
-    latency_threshold_s: float = 1.0
-    """A tool call slower than this spends the latency budget; must be a histogram bucket bound."""
+    latency_threshold_s: float = Field(default=1.0, gt=0, lt=86400)
+    """A tool call slower than this spends the latency budget; always a bucket bound of the tool
+    histogram (the default bounds are derived from it)."""
     latency_target: float = Field(default=0.99, gt=0, lt=1)
     """Target fraction of tool calls faster than ``latency_threshold_s``."""
 
@@ -94,14 +114,6 @@ class SLOPolicy(_Strict):
         if unknown or not value:
             raise ValueError(f"must be a non-empty list of {', '.join(semconv.ERROR_TYPES)}; "
                              f"unknown: {', '.join(unknown) or '(empty list)'}")
-        return value
-
-    @field_validator("latency_threshold_s")
-    @classmethod
-    def _is_bucket_bound(cls, value: float) -> float:
-        if value not in semconv.TOOL_DURATION_BUCKETS:
-            raise ValueError(f"must be one of the histogram bucket bounds "
-                             f"{', '.join(f'{b:g}' for b in semconv.TOOL_DURATION_BUCKETS)}; got {value:g}")
         return value
 
 
@@ -189,6 +201,22 @@ class Policy(_Strict):
     alerts: AlertsPolicy = AlertsPolicy()
     ai_act: AIActPolicy = AIActPolicy()
     check: CheckPolicy = CheckPolicy()
+
+    @model_validator(mode="after")
+    def _threshold_is_a_bound(self) -> Policy:
+        bounds = self.metrics.tool_buckets
+        if bounds is not None and self.slo.latency_threshold_s not in bounds:
+            raise ValueError(f"metrics.tool_buckets must include slo.latency_threshold_s "
+                             f"({self.slo.latency_threshold_s:g}); got {', '.join(f'{b:g}' for b in bounds)}")
+        return self
+
+    @property
+    def tool_duration_buckets(self) -> tuple[float, ...]:
+        """The bounds of ``mcp_tool_duration_seconds`` this policy gives: ``metrics.tool_buckets``, or
+        :data:`semconv.TOOL_BUCKET_FACTORS` times the SLO threshold plus the p95 alert threshold."""
+        if self.metrics.tool_buckets is not None:
+            return self.metrics.tool_buckets
+        return semconv.tool_duration_buckets(self.slo.latency_threshold_s, self.alerts.p95_latency_s)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -83,9 +83,26 @@ ERROR_TYPES: Final[tuple[str, ...]] = (
 )
 
 # --- Histogram buckets (seconds) ------------------------------------------------------------
-TOOL_DURATION_BUCKETS: Final[tuple[float, ...]] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-)
+# mcp_tool_duration_seconds has one series per tool and status, so its bucket count multiplies
+# with the number of tools. Its bounds are derived from the policy (see tool_duration_buckets):
+# this ladder times the SLO latency threshold, plus the p95 alert threshold, so every threshold a
+# rule or a dashboard compares with is an exact bucket bound, and the resolution sits where
+# decisions are made (a fiftieth of the threshold up to five times it).
+TOOL_BUCKET_FACTORS: Final[tuple[float, ...]] = (0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# The bounds of the default policy (SLO threshold 1 s, p95 alert 2.5 s).
+TOOL_DURATION_BUCKETS: Final[tuple[float, ...]] = (0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+MAX_BUCKETS: Final = 30
+
+
+def tool_duration_buckets(latency_threshold_s: float, p95_latency_s: float | None = None) -> tuple[float, ...]:
+    """The ``mcp_tool_duration_seconds`` bounds for an SLO threshold (and a p95 alert threshold).
+
+    Six significant digits, so ``0.3 * 0.1`` is the bound ``0.03`` that a policy author writes.
+    """
+    bounds = {float(f"{latency_threshold_s * factor:.6g}") for factor in TOOL_BUCKET_FACTORS}
+    if p95_latency_s is not None:
+        bounds.add(float(f"{p95_latency_s:.6g}"))
+    return tuple(sorted(bounds))
 
 
 def bucket_label(bound: float) -> str:
@@ -93,7 +110,11 @@ def bucket_label(bound: float) -> str:
     return str(_float_to_go_string(bound))  # type: ignore[no-untyped-call]
 
 
-# The MCP semantic conventions' recommended boundaries for mcp.server.operation.duration.
+# The MCP semantic conventions' recommended boundaries for mcp.server.operation.duration. Kept
+# whole: by default this histogram has no per-tool label, so it has one series per method, error
+# type and transport (tens, whatever the number of tools), and the recommended boundaries keep it
+# comparable with every other semconv MCP instrumentation. `metrics.semconv_tool_label` in the
+# policy adds gen_ai.tool.name (one series per tool and error type).
 SEMCONV_OPERATION_BUCKETS: Final[tuple[float, ...]] = (
     0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 )

@@ -15,8 +15,9 @@ from mcp import Client, MCPError
 from prometheus_client import CollectorRegistry
 
 import servers
-from conftest import sample, series
-from mcp_comply import __version__, instrument, semconv
+from conftest import ROOT, sample, series
+from mcp_comply import InstrumentationError, __version__, instrument, semconv
+from mcp_comply.config import AlertsPolicy, MetricsPolicy, Policy, SLOPolicy
 
 pytestmark = pytest.mark.adapter  # the framework matrix runs it in every supported version
 
@@ -61,18 +62,19 @@ def test_exact_tool_samples(framework: str, registry: CollectorRegistry) -> None
     for tool in ("add", "fail", "crash", "_unknown_"):
         assert registry.get_sample_value(semconv.TOOL_CALLS_IN_FLIGHT, {"tool": tool}) == 0
 
-    # the semantic-convention histogram: isError results are error.type=tool_error
-    assert sample(registry, OPERATION + "_count", mcp_method_name="tools/call", gen_ai_tool_name="add",
-                  error_type="", network_transport="") == 3
-    assert sample(registry, OPERATION + "_count", mcp_method_name="tools/call", gen_ai_tool_name="fail",
-                  error_type="tool_error", network_transport="") == 1
-    crash_type = "ZeroDivisionError" if framework == "lowlevel" else "tool_error"
-    assert sample(registry, OPERATION + "_count", mcp_method_name="tools/call", gen_ai_tool_name="crash",
-                  error_type=crash_type, network_transport="") == 1
-    assert sample(registry, OPERATION + "_count", mcp_method_name="server/discover", gen_ai_tool_name="",
-                  error_type="", network_transport="") == 1
+    # the semantic-convention histogram, per method by default (no gen_ai_tool_name label): the bad
+    # arguments, the unknown tool and the failing tool are isError results, error.type=tool_error;
+    # the crash is its exception class where the framework lets it through (low-level Server)
+    crashed = {"ZeroDivisionError": 1} if framework == "lowlevel" else {}
+    want = {("tools/call", ""): 3, ("tools/call", "tool_error"): 4 - len(crashed), ("tools/list", ""): 1,
+            ("server/discover", ""): 1, **{("tools/call", t): n for t, n in crashed.items()}}
+    got = {(labels["mcp_method_name"], labels["error_type"]): sample(registry, OPERATION + "_count", **labels)
+           for labels in series(registry, OPERATION + "_count")}
+    assert got == want
+    assert all(set(labels) == {"mcp_method_name", "error_type", "network_transport", "le"}
+               for labels in series(registry, OPERATION + "_bucket"))
     buckets = sorted(float(s["le"]) for s in series(registry, OPERATION + "_bucket")
-                     if s["gen_ai_tool_name"] == "add" and s["error_type"] == "")
+                     if s["mcp_method_name"] == "tools/call" and s["error_type"] == "")
     assert tuple(buckets[:-1]) == semconv.SEMCONV_OPERATION_BUCKETS
 
     assert sample(registry, semconv.COMPLY_INFO, version=__version__, server_name="calc") == 1
@@ -97,8 +99,7 @@ def test_random_tool_names_add_no_series(framework: str, registry: CollectorRegi
     anyio.run(go)
     assert series(registry, CALLS) == [{"tool": "_unknown_", "status": "error", "error_type": "unknown_tool"}]
     assert sample(registry, CALLS, tool="_unknown_", status="error", error_type="unknown_tool") == 10_000
-    tool_labels = {s["gen_ai_tool_name"] for s in series(registry, OPERATION + "_count")}
-    assert tool_labels <= {"", "_unknown_"}
+    assert all("gen_ai_tool_name" not in s for s in series(registry, OPERATION + "_count"))
     assert {s["tool"] for s in series(registry, semconv.TOOL_CALLS_IN_FLIGHT)} == {"_unknown_"}
     handle.uninstrument()
 
@@ -122,11 +123,10 @@ def test_malformed_names_and_methods_are_bounded(registry: CollectorRegistry) ->
     anyio.run(go)
     assert codes == [-32602, -32602, -32601]
     assert sample(registry, CALLS, tool="_unknown_", status="error", error_type="protocol_error") == 2
-    assert sample(registry, OPERATION + "_count", mcp_method_name="_other_", gen_ai_tool_name="",
+    assert sample(registry, OPERATION + "_count", mcp_method_name="_other_",
                   error_type="-32601", network_transport="") == 1
     for labels in series(registry, OPERATION + "_count"):
         assert labels["mcp_method_name"] in semconv.SPEC_METHODS | {"_other_"}
-        assert labels["gen_ai_tool_name"] in {"", "_unknown_"}
     handle.uninstrument()
 
 
@@ -143,22 +143,30 @@ def test_shared_registry_for_two_servers(registry: CollectorRegistry) -> None:
     h2.uninstrument()
 
 
+_BOUNDS = st.lists(st.floats(min_value=1e-4, max_value=500.0, allow_nan=False), min_size=1, max_size=12,
+                   unique=True).map(lambda b: tuple(sorted(b)))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["ok", "tool_error", "exception"]),
-                          st.floats(min_value=0.0, max_value=400.0, allow_nan=False)), max_size=60))
-def test_collector_matches_prometheus_client_histograms(events: list[tuple[str, float]]) -> None:
+                          st.floats(min_value=0.0, max_value=400.0, allow_nan=False)), max_size=60),
+       _BOUNDS, st.booleans())
+def test_collector_matches_prometheus_client_histograms(events: list[tuple[str, float]],
+                                                        tool_buckets: tuple[float, ...], per_tool: bool) -> None:
     """The lock-free collector exposes exactly what prometheus-client's own Counter and Histogram
-    would for the same observations (bucket edges included: a bound is `le`)."""
+    would for the same observations, for any tool buckets and with or without the semconv per-tool
+    label (bucket edges included: a bound is `le`)."""
     from prometheus_client import Counter, Histogram
 
     from mcp_comply.instrument._metrics import RequestMetrics
 
-    ours, reference_registry = RequestMetrics(), CollectorRegistry()
+    ours, reference_registry = RequestMetrics(tool_buckets, per_tool), CollectorRegistry()
     ref_calls = Counter("mcp_tool_calls", "", ("tool", "status", "error_type"), registry=reference_registry)
     ref_tool = Histogram("mcp_tool_duration_seconds", "", ("tool", "status"), registry=reference_registry,
-                         buckets=semconv.TOOL_DURATION_BUCKETS)
-    ref_op = Histogram("mcp_server_operation_duration_seconds", "", ("mcp_method_name", "gen_ai_tool_name",
-                       "error_type", "network_transport"), registry=reference_registry,
+                         buckets=tool_buckets)
+    op_labels = ("mcp_method_name", "gen_ai_tool_name", "error_type", "network_transport")
+    ref_op = Histogram("mcp_server_operation_duration_seconds", "", op_labels if per_tool else
+                       tuple(x for x in op_labels if x != "gen_ai_tool_name"), registry=reference_registry,
                        buckets=semconv.SEMCONV_OPERATION_BUCKETS)
     for outcome, duration in events:
         ours.tool_started("t")
@@ -167,7 +175,9 @@ def test_collector_matches_prometheus_client_histograms(events: list[tuple[str, 
         status = "ok" if outcome == "ok" else "error"
         ref_calls.labels("t", status, "" if outcome == "ok" else outcome).inc()
         ref_tool.labels("t", status).observe(duration)
-        ref_op.labels("tools/call", "t", "" if outcome == "ok" else "tool_error", "pipe").observe(duration)
+        error_type = "" if outcome == "ok" else "tool_error"
+        (ref_op.labels("tools/call", "t", error_type, "pipe") if per_tool
+         else ref_op.labels("tools/call", error_type, "pipe")).observe(duration)
 
     def samples(families: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples
@@ -179,3 +189,76 @@ def test_collector_matches_prometheus_client_histograms(events: list[tuple[str, 
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
     in_flight = [s.value for f in ours.collect() if f.name == "mcp_tool_calls_in_flight" for s in f.samples]
     assert in_flight == ([0.0] if events else [])
+
+
+def test_tool_buckets_come_from_the_policy(registry: CollectorRegistry) -> None:
+    """The tool histogram's bounds are the policy's SLO ladder plus the p95 alert threshold, so both
+    thresholds are exact `le` values; the semconv histogram keeps the semconv bounds."""
+    policy = Policy(slo=SLOPolicy(latency_threshold_s=0.3), alerts=AlertsPolicy(p95_latency_s=2.0))
+    assert policy.tool_duration_buckets == (0.006, 0.015, 0.03, 0.075, 0.15, 0.3, 0.75, 1.5, 2.0)
+    assert Policy().tool_duration_buckets == semconv.TOOL_DURATION_BUCKETS
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry, policy=policy)
+    anyio.run(_mix, server)
+    les = [s["le"] for s in series(registry, DURATION + "_bucket") if s["tool"] == "add" and s["status"] == "ok"]
+    assert les == ["0.006", "0.015", "0.03", "0.075", "0.15", "0.3", "0.75", "1.5", "2.0", "+Inf"]
+    assert sample(registry, DURATION + "_bucket", tool="add", status="ok", le="0.3") == 3
+    handle.uninstrument()
+
+
+def test_explicit_tool_buckets_and_the_per_tool_semconv_label(registry: CollectorRegistry) -> None:
+    """`metrics.tool_buckets` replaces the derived bounds; `metrics.semconv_tool_label` puts
+    gen_ai_tool_name on the semconv histogram (tools/call only; other methods get it empty)."""
+    policy = Policy(metrics=MetricsPolicy(tool_buckets=(0.5, 1.0, 10.0), semconv_tool_label=True))
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry, policy=policy)
+    anyio.run(_mix, server)
+    les = [s["le"] for s in series(registry, DURATION + "_bucket") if s["tool"] == "add" and s["status"] == "ok"]
+    assert les == ["0.5", "1.0", "10.0", "+Inf"]
+    assert sample(registry, OPERATION + "_count", mcp_method_name="tools/call", gen_ai_tool_name="add",
+                  error_type="", network_transport="") == 3
+    assert sample(registry, OPERATION + "_count", mcp_method_name="tools/call", gen_ai_tool_name="fail",
+                  error_type="tool_error", network_transport="") == 1
+    assert sample(registry, OPERATION + "_count", mcp_method_name="tools/list", gen_ai_tool_name="",
+                  error_type="", network_transport="") == 1
+    handle.uninstrument()
+
+
+def test_one_registry_refuses_a_second_bucket_layout(registry: CollectorRegistry) -> None:
+    """Two servers in one registry must agree on buckets and labels: a different policy is a clear
+    InstrumentationError, and the server is left uninstrumented."""
+    one, two = servers.build_mcpserver(), servers.build_fastmcp()
+    handle = instrument(one, registry=registry)
+    with pytest.raises(InstrumentationError, match=r"already serves tool buckets 0\.02, 0\.05"):
+        instrument(two, registry=registry, policy=Policy(slo=SLOPolicy(latency_threshold_s=0.3)))
+    other = CollectorRegistry()
+    handle_two = instrument(two, registry=other, policy=Policy(slo=SLOPolicy(latency_threshold_s=0.3)))
+    anyio.run(_mix, two)
+    assert sample(other, CALLS, tool="add", status="ok", error_type="") == 3
+    assert sample(registry, CALLS, tool="add", status="ok", error_type="") == 0
+    handle_two.uninstrument()
+    handle.uninstrument()
+
+
+def test_metrics_of_100_tools_stay_under_250_kb() -> None:
+    """Issue 14: /metrics of a server with 100 tools, each called ok and with four error types,
+    renders to at most 250 KB (it was 1.1 MB with a per-tool semconv histogram)."""
+    import importlib.util
+
+    from prometheus_client import generate_latest
+
+    spec = importlib.util.spec_from_file_location("bench_metrics", ROOT / "benchmarks" / "bench_metrics.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    registry = CollectorRegistry()
+    server = bench.build_server()
+    handle = instrument(server, registry=registry, env={})
+    anyio.run(bench.call_everything, server)
+    body = generate_latest(registry)
+    assert sample(registry, CALLS, tool="tool_099", status="error", error_type="protocol_error") == 1
+    assert len(series(registry, CALLS)) == 100 * 5 + 1
+    assert len(series(registry, DURATION + "_bucket")) == (100 * 2 + 1) * (len(semconv.TOOL_DURATION_BUCKETS) + 1)
+    assert len(body) <= 250_000
+    handle.uninstrument()

@@ -452,8 +452,12 @@ def tool(policy: Policy) -> dict[str, Any]:
     a = policy.alerts
     calls_rate = f"sum(rate({q.calls()}[{RATE}]))"
     bucket = q.metric(semconv.TOOL_DURATION_SECONDS + "_bucket", tool=True)
+    # The semconv histogram has a per-tool label only when the policy opts in; otherwise the panel
+    # shows tools/call of all tools (this tool's own latency is in the panels above).
+    per_tool = policy.metrics.semconv_tool_label
     op_bucket = selector(semconv.SERVER_OPERATION_DURATION_SECONDS + "_bucket",
-                         f'{semconv.LABEL_GEN_AI_TOOL_NAME}=~"$tool"', base=q.base)
+                         f'{semconv.LABEL_MCP_METHOD_NAME}="{semconv.METHOD_TOOLS_CALL}"',
+                         *((f'{semconv.LABEL_GEN_AI_TOOL_NAME}=~"$tool"',) if per_tool else ()), base=q.base)
     specs = [
         PanelSpec("row", "Tool $tool", ""),
         PanelSpec("stat", "Calls", "Calls per second of this tool.", (Query(calls_rate),), unit="reqps",
@@ -484,9 +488,10 @@ def tool(policy: Policy) -> dict[str, Any]:
         PanelSpec("heatmap", "Latency distribution", (
             "How many calls fell into each duration bucket over time (mcp_tool_duration_seconds)."),
                   (Query(f"sum by (le) (increase({bucket}[{RATE}]))", "{{le}}", format="heatmap"),), unit="s"),
-        PanelSpec("timeseries", "Latency by transport (semantic conventions)", (
-            "p95 of mcp.server.operation.duration for tools/call of this tool, by network transport "
-            "(pipe for stdio, tcp for HTTP)."),
+        PanelSpec("timeseries", "Latency by transport (semantic conventions)" + ("" if per_tool else ", all tools"), (
+            f"p95 of mcp.server.operation.duration for tools/call of {'this tool' if per_tool else 'all tools'}, "
+            "by network transport (pipe for stdio, tcp for HTTP)."
+            + ("" if per_tool else " Per tool only with the policy's metrics.semconv_tool_label.")),
                   (Query(f"histogram_quantile(0.95, sum by ({semconv.LABEL_NETWORK_TRANSPORT}, le) "
                          f"(rate({op_bucket}[{RATE}])))", f"{{{{{semconv.LABEL_NETWORK_TRANSPORT}}}}} p95"),),
                   unit="s", thresholds=((GREEN, None),)),

@@ -548,7 +548,7 @@ def unit_tests(policy: Policy, rules: RuleSet) -> list[dict[str, Any]]:
 
     # 2. Latency: every call of one tool lands in the bucket above the threshold.
     alert = by_name["MCPToolHighLatency"]
-    bounds = semconv.TOOL_DURATION_BUCKETS
+    bounds = policy.tool_duration_buckets
     above = [b for b in bounds if b >= a.p95_latency_s]
     if len(above) >= 2:
         lo, hi = above[0], above[1]

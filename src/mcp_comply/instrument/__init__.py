@@ -169,13 +169,14 @@ def instrument(
         existing = _handles.get(server)
         if existing is not None:
             return existing
+        # before bind(): a refused registry leaves the server untouched
+        metrics = metrics_for(registry, resolved.tool_duration_buckets, resolved.metrics.semconv_tool_label)
         binding = bind(server, framework)
         otel_provider = None
         if resolved.tracing.enabled and resolved.tracing.auto_configure and tracer_provider is None:
             otel_provider = maybe_configure(binding.server_name, env)
         provider = tracer_provider or trace.get_tracer_provider()
         tracer = provider.get_tracer(semconv.TRACER_NAME, _package_version())
-        metrics = metrics_for(registry)
         recorder = Recorder(framework=framework, metrics=metrics, tracer=tracer, catalog=binding.catalog,
                             sinks=[], protocol_error=binding.protocol_error, params_error=binding.params_error,
                             span_has_ids=binding.span_has_ids)
