@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client.utils import floatToGoString as _float_to_go_string
-
 # --- Prometheus metric names (contract 2) -----------------------------------------------------
 TOOL_CALLS_TOTAL: Final = "mcp_tool_calls_total"
 TOOL_DURATION_SECONDS: Final = "mcp_tool_duration_seconds"
@@ -106,8 +104,20 @@ def tool_duration_buckets(latency_threshold_s: float, p95_latency_s: float | Non
 
 
 def bucket_label(bound: float) -> str:
-    """The ``le`` label value of a histogram bucket, spelled as the runtime exports it (``1.0``, ``+Inf``)."""
-    return str(_float_to_go_string(bound))  # type: ignore[no-untyped-call]
+    """The ``le`` label value of a histogram bucket, spelled as the runtime exports it (``1.0``, ``+Inf``).
+
+    prometheus-client's ``floatToGoString`` for the positive bounds a histogram has (a test proves
+    they agree), written out so that the release pipeline need not import prometheus-client.
+    """
+    bound = float(bound)
+    if bound == float("inf"):
+        return "+Inf"
+    text = repr(bound)
+    dot = text.find(".")
+    if bound > 0 and dot > 6:  # Go switches to exponents sooner than Python
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
 
 
 # The MCP semantic conventions' recommended boundaries for mcp.server.operation.duration. Kept

@@ -262,3 +262,12 @@ def test_metrics_of_100_tools_stay_under_250_kb() -> None:
     assert len(series(registry, DURATION + "_bucket")) == (100 * 2 + 1) * (len(semconv.TOOL_DURATION_BUCKETS) + 1)
     assert len(body) <= 250_000
     handle.uninstrument()
+
+
+@given(st.floats(min_value=0.0, allow_nan=False, allow_infinity=True))
+def test_bucket_label_spells_le_as_prometheus_client_does(bound: float) -> None:
+    """semconv.bucket_label (used by the generators, which do not import prometheus-client) is
+    prometheus-client's own spelling of every bound."""
+    from prometheus_client.utils import floatToGoString
+
+    assert semconv.bucket_label(bound) == floatToGoString(bound)
