@@ -63,7 +63,7 @@ def test_http_records_transport_peer_and_session(framework: str, mode: str, regi
         assert calls[0].correlation_id.startswith("derived:")
         assert calls[0].correlation_id == calls[1].correlation_id
     assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="tools/call",
-                  gen_ai_tool_name="add", error_type="", network_transport="tcp") == 1
+                  error_type="", network_transport="tcp") == 1  # per method (no gen_ai_tool_name by default)
 
     tool_spans = [s for s in spans.get_finished_spans()
                   if s.kind == SpanKind.SERVER and s.name.startswith("tools/call")]

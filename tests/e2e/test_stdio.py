@@ -69,8 +69,7 @@ def test_stdio_end_to_end(framework: str, mode: str, tmp_path: Path) -> None:
     assert samples[("mcp_tool_calls_total",
                     (("error_type", "unknown_tool"), ("status", "error"), ("tool", "_unknown_")))] == 1
     key = ("mcp_server_operation_duration_seconds_count",
-           (("error_type", ""), ("gen_ai_tool_name", "add"), ("mcp_method_name", "tools/call"),
-            ("network_transport", "pipe")))
+           (("error_type", ""), ("mcp_method_name", "tools/call"), ("network_transport", "pipe")))
     assert samples[key] == 1
 
     spans = [json.loads(line) for line in spans_file.read_text().splitlines()]
