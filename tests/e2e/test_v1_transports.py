@@ -82,7 +82,7 @@ def test_http_transports(framework: str, transport: str, registry: CollectorRegi
     assert sample(registry, "mcp_tool_calls_total", tool="add", status="ok", error_type="") == 1
     assert sample(registry, "mcp_tool_calls_total", tool="_unknown_", status="error", error_type="unknown_tool") == 1
     assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="tools/call",
-                  gen_ai_tool_name="add", error_type="", network_transport="tcp") == 1
+                  error_type="", network_transport="tcp") == 1  # per method by default
     (add_span,) = [s for s in spans.get_finished_spans()
                    if s.kind == SpanKind.SERVER and s.name == "tools/call add"
                    and "mcp_comply.outcome" in (s.attributes or {})]
@@ -121,7 +121,7 @@ def test_stdio_subprocess(framework: str, tmp_path: Path) -> None:
     assert seen == [False, True, True, True]
     assert 'mcp_tool_calls_total{error_type="",status="ok",tool="add"} 1.0' in text
     assert 'mcp_tool_calls_total{error_type="unknown_tool",status="error",tool="_unknown_"} 1.0' in text
-    assert ('mcp_server_operation_duration_seconds_count{error_type="",gen_ai_tool_name="add",'
+    assert ('mcp_server_operation_duration_seconds_count{error_type="",'
             'mcp_method_name="tools/call",network_transport="pipe"} 1.0') in text
     exported = [json.loads(line) for line in spans_file.read_text().splitlines()]
     tool_spans = [s for s in exported if s["kind"] == "SERVER" and s["name"].startswith("tools/call")

@@ -93,7 +93,7 @@ def test_outcomes_and_exact_per_tool_metrics(framework: str, registry: Collector
     assert count("reject", "error", "exception") == 1
     assert sample(registry, "mcp_tool_duration_seconds_count", tool="add", status="ok") == 1
     assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="tools/call",
-                  gen_ai_tool_name="add", error_type="", network_transport="") == 1
+                  error_type="", network_transport="") == 1  # per method by default
     assert sample(registry, "mcp_tool_calls_in_flight", tool="add") == 0
     handle.uninstrument()
 
