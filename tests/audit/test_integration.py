@@ -270,3 +270,20 @@ def test_resource_reads_name_the_uri_and_prompt_gets_their_arguments(tmp_path: P
     assert prompt["args"]["person"] == "Ada"
     assert prompt["args"]["api_key"].startswith("[REDACTED:hmac-sha256:")
     assert prompt["redacted"] == ["/api_key"]
+
+
+def test_fsync_always_outside_an_event_loop_still_records(tmp_path: Path, registry: CollectorRegistry) -> None:
+    """A sink called with no running event loop (nothing to hold) records the call anyway."""
+    from mcp_comply._record import CallRecord
+
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry, audit_dir=tmp_path / "audit",
+                        policy=Policy(audit=AuditPolicy(fsync="always")))
+    assert handle.audit is not None
+    record = CallRecord("tools/call", "add", "add", "ok", None, None, 0.0, 0.001, "7", None, "proc:x", None, None,
+                        None, None, None, None, None, None, None, False, {"a": 1, "b": 2}, "test")
+    assert handle.audit(record) is None
+    handle.close()
+    segment = tmp_path / "audit" / "chain-0" / "segment-000001.jsonl"
+    calls = [json.loads(x) for x in segment.read_text().splitlines() if '"kind":"call"' in x]
+    assert [(c["request_id"], c["args"]) for c in calls] == [("7", {"a": 1, "b": 2})]

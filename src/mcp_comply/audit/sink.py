@@ -105,10 +105,10 @@ class AuditSink:
         # structlog.contextvars.merge_contextvars sees what the application bound for this request.
         context = contextvars.copy_context() if self.processors else None
         body = partial(self._body, record, args, pointers, error, uri, context)
-        if not self.wait_durable:
+        loop = _running_loop() if self.wait_durable else None
+        if loop is None:
             self.writer.submit(fmt.KIND_CALL, body)
             return None
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
 
         def durable(ok: bool) -> None:  # on the writer thread
@@ -174,6 +174,13 @@ class AuditSink:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # called outside an event loop: nothing to hold, the record still goes in
+        return None
 
 
 def _resolve(future: asyncio.Future[bool], ok: bool) -> None:
