@@ -400,3 +400,22 @@ def test_timestamps_are_rfc3339_microseconds_whatever_the_cache_holds(micros: in
     text = fmt.timestamp(unix)
     assert text == f"{expected}.{round(unix * 1_000_000) % 1_000_000:06d}Z"
     assert fmt.parse_ts(text) == pytest.approx(unix, abs=1e-6)
+
+
+def test_a_new_signing_key_starts_a_new_chain(tmp_path: Path) -> None:
+    """The old chain stays as its key signed it; the new key never signs the old records."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from mcp_comply.audit.note import Signer
+
+    first = AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER))
+    first.submit("call", {"i": 1})
+    first.close()
+    rotated = Signer("new-key", Ed25519PrivateKey.generate())
+    second = AuditWriter(WriterConfig(directory=tmp_path, signer=rotated))
+    assert second.chain == "chain-1"
+    second.close()
+    old = verify_directory(tmp_path, verifiers=[SIGNER.verifier])
+    assert [c.chain for c in old.chains if c.checkpoints_verified] == ["chain-0"]
+    new = verify_directory(tmp_path, verifiers=[rotated.verifier])
+    assert [c.chain for c in new.chains if c.checkpoints_verified] == ["chain-1"]
