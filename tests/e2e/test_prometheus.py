@@ -104,13 +104,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prom, Path
             f"http://127.0.0.1:{metrics_port}/healthz", timeout=2).status == 200)
         client = Prom(base)
 
+        def scraped(calls: int) -> bool:
+            return _scalar(client, f'sum(mcp_tool_calls_total{{job="{JOB}"}})') == calls
+
         async def drive() -> None:
             async with Client(f"http://127.0.0.1:{mcp_port}/mcp") as session:
                 for burst in range(2):  # two bursts, scraped apart, so rates are non-zero
                     for name, args, _ in traffic():
                         await session.call_tool(name, args)
                     if burst == 0:
-                        await anyio.sleep(3 * SCRAPE_S)
+                        # Prometheus must have seen the first burst before the second one starts
+                        # (on a busy machine a fixed sleep can miss the scrape: every rate is then 0)
+                        await anyio.to_thread.run_sync(
+                            lambda: _wait("the first burst scraped", lambda: scraped(len(traffic()))))
+                        await anyio.sleep(SCRAPE_S)
 
         _wait("the example server's MCP port", lambda: _port_open(mcp_port))
         anyio.run(drive)
