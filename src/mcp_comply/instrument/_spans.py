@@ -88,18 +88,7 @@ def finish_attributes(record: CallRecord, *, has_ids: bool = False) -> dict[str,
     recording SDK span costs about a microsecond.
     """
     attrs: dict[str, Any] = {}
-    if record.transport:
-        attrs[semconv.ATTR_NETWORK_TRANSPORT] = record.transport
-        if record.transport == semconv.TRANSPORT_TCP:
-            attrs[semconv.ATTR_NETWORK_PROTOCOL_NAME] = "http"
-    if record.client_address:
-        attrs[semconv.ATTR_CLIENT_ADDRESS] = record.client_address
-    if record.client_port is not None:
-        attrs[semconv.ATTR_CLIENT_PORT] = record.client_port
-    if record.session_id:
-        attrs[semconv.ATTR_MCP_SESSION_ID] = record.session_id
-    if record.principal:
-        attrs[semconv.ATTR_ENDUSER_ID] = record.principal
+    _peer_attributes(record, attrs)
     if not has_ids:
         if record.request_id is not None:
             attrs[semconv.ATTR_JSONRPC_REQUEST_ID] = record.request_id
@@ -165,16 +154,22 @@ def framework_span_attributes(method: str, request_id: object, facts: Any) -> di
         attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = facts.protocol_version
     if method == semconv.METHOD_TOOLS_CALL:
         attrs[semconv.ATTR_GEN_AI_OPERATION_NAME] = semconv.GEN_AI_OPERATION_EXECUTE_TOOL
-    if facts.transport:
-        attrs[semconv.ATTR_NETWORK_TRANSPORT] = facts.transport
-        if facts.transport == semconv.TRANSPORT_TCP:
-            attrs[semconv.ATTR_NETWORK_PROTOCOL_NAME] = "http"
-    if facts.client_address:
-        attrs[semconv.ATTR_CLIENT_ADDRESS] = facts.client_address
-    if facts.client_port is not None:
-        attrs[semconv.ATTR_CLIENT_PORT] = facts.client_port
-    if facts.session_id:
-        attrs[semconv.ATTR_MCP_SESSION_ID] = facts.session_id
-    if facts.principal:
-        attrs[semconv.ATTR_ENDUSER_ID] = facts.principal
+    _peer_attributes(facts, attrs)
     return attrs
+
+
+def _peer_attributes(source: Any, attrs: dict[str, Any]) -> None:
+    """Transport, peer, session and principal attributes from a CallRecord or RequestFacts (both
+    carry these fields under the same names)."""
+    if source.transport:
+        attrs[semconv.ATTR_NETWORK_TRANSPORT] = source.transport
+        if source.transport == semconv.TRANSPORT_TCP:
+            attrs[semconv.ATTR_NETWORK_PROTOCOL_NAME] = "http"
+    if source.client_address:
+        attrs[semconv.ATTR_CLIENT_ADDRESS] = source.client_address
+    if source.client_port is not None:
+        attrs[semconv.ATTR_CLIENT_PORT] = source.client_port
+    if source.session_id:
+        attrs[semconv.ATTR_MCP_SESSION_ID] = source.session_id
+    if source.principal:
+        attrs[semconv.ATTR_ENDUSER_ID] = source.principal
