@@ -109,6 +109,7 @@ CASES: list[Case] = [
     # audit verify
     ("verify-missing", lambda w: ["audit", "verify", str(w.tmp / "nowhere")], lambda w: ["nowhere: no such folder"]),
     ("verify-empty", lambda w: ["audit", "verify", str(w.empty)], lambda w: [str(w.empty), "no audit chains"]),
+    ("verify-grace-negative", lambda w: ["audit", "verify", str(w.log), "--grace", "-1"], lambda w: ["--grace"]),
     ("verify-state-garbage", lambda w: ["audit", "verify", str(w.log), "--state", str(w.garbage)],
      lambda w: [str(w.garbage), "not a verify state file"]),
     ("verify-state-folder", lambda w: ["audit", "verify", str(w.log), "--state", str(w.empty)],

@@ -27,7 +27,18 @@ from mcp_comply.audit import verify as v
 from mcp_comply.audit.verify import verify_directory
 
 from .conftest import SIGNER
-from .test_attacks import DAY, _append, _calls, _line, _notes, _segments, _writer, edit_amount, rechain
+from .test_attacks import (
+    DAY,
+    _append,
+    _calls,
+    _line,
+    _notes,
+    _segments,
+    _writer,
+    delete_oldest_segment_forge_retention,
+    edit_amount,
+    rechain,
+)
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -100,18 +111,10 @@ def test_restart_signs_a_forged_retention_record(tmp_path: Path) -> None:
     d = _sealed(tmp_path / "audit")
     state = tmp_path / "state.json"
     _remember(d, state)
-    doomed = _segments(d)[0]
-    doomed.unlink()
-    rotation = json.loads(_segments(d)[0].read_bytes().splitlines()[0])
-    newest = fmt.parse_ts(rotation["prev_segment_newest_ts"])
-    assert newest is not None
-    marker = {"first_seq": 0, "last_seq": rotation["seq"] - 1, "last_hash": rotation["prev"],
-              "newest_ts": rotation["prev_segment_newest_ts"], "retention_days": 30, "segments": [doomed.name]}
-    _append(d, ("open", {"pid": 1, "retention_days": 30, "checkpoint_interval_s": 5}, newest + 31 * DAY),
-            ("retention", marker, newest + 31 * DAY))
+    delete_oldest_segment_forge_retention(d)
     _restart(d)
     report = verify_directory(d, verifiers=[SIGNER.verifier], state_file=state)
-    assert not report.intact, f"{rotation['seq']} signed records deleted, verify --key --state says intact"
+    assert not report.intact, "signed records deleted, verify --key --state says intact"
 
 
 # ---- verifier holes without any restart ---------------------------------------------------------
