@@ -272,3 +272,38 @@ def test_lowlevel_handlers_registered_after_instrument_are_recorded(registry: Co
     assert sample(registry, "mcp_tool_calls_total", tool="add", status="ok", error_type="") == 1
     assert sample(registry, "mcp_tool_calls_total", tool="add", status="error", error_type="validation_error") == 1
     handle.uninstrument()
+
+
+@pytest.mark.parametrize("instrumented", [False, True], ids=["bare", "instrumented"])
+def test_a_handlers_warning_keeps_its_module(instrumented: bool, registry: CollectorRegistry) -> None:
+    """A handler's ``warnings.warn(..., stacklevel=2)`` names the module that called it; filters by
+    module (the SDK suite ignores its own deprecation this way) must match as they do bare."""
+    import warnings
+
+    from mcp import types
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    server = servers.BUILDERS["lowlevel"]()
+    low = servers.lowlevel_of(server)
+
+    async def read(req: Any) -> Any:
+        warnings.warn("old style", DeprecationWarning, stacklevel=2)
+        return types.ServerResult(types.ReadResourceResult(contents=[
+            types.TextResourceContents(uri=req.params.uri, text="body", mimeType="text/plain")]))
+
+    low.request_handlers[types.ReadResourceRequest] = read
+    handle = instrument(server, registry=registry) if instrumented else None
+
+    async def go() -> str:
+        async with create_connected_server_and_client_session(low, raise_exceptions=True) as session:
+            result = await session.read_resource(types.AnyUrl("memo://a"))  # type: ignore[attr-defined]
+            return str(result.contents[0].text)  # type: ignore[union-attr]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", "old style", DeprecationWarning, "mcp.server.lowlevel")
+        assert anyio.run(go) == "body"
+    if handle is not None:
+        assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="resources/read",
+                      error_type="", network_transport="") == 1
+        handle.uninstrument()

@@ -11,24 +11,43 @@ Loader = Callable[[Any], Awaitable[Mapping[str, Any]]]
 # A hostile client calling random tool names must not turn every call into a tool-list reload.
 _RELOAD_INTERVAL_S = 5.0
 _MAX_TOOLS = 10_000
+# Names a server served successfully but never listed (a low-level server may list nothing):
+# each becomes its own label, up to this many; the cardinality bound against a server that
+# answers any name.
+_MAX_UNLISTED = 100
 
 
 class ToolCatalog:
     """Tool names (and input schemas when known) of one server.
 
-    Three sources, whichever the framework offers: a live mapping owned by the framework
-    (MCPServer's tool manager), an async loader that asks the server (rate-limited), and the
-    ``tools/list`` results that pass through the middleware.
+    Four sources, whichever the framework offers: a live mapping owned by the framework
+    (MCPServer's tool manager), the ``tools/list`` results that pass through the middleware,
+    successful calls (:meth:`prove`), and an async loader that asks the server (rate-limited; used
+    only after a call of an unseen name failed, so the server's own handlers never run before or
+    around a call that needs no lookup).
     """
 
     def __init__(self, live: Mapping[str, Any] | None = None, loader: Loader | None = None) -> None:
         self._live = live
         self._loader = loader
         self._schemas: dict[str, Any] = {}
+        self._proven: set[str] = set()
         self._loaded_at = float("-inf")
 
     def __contains__(self, name: object) -> bool:
-        return name in self._schemas or (self._live is not None and name in self._live)
+        return (name in self._schemas or name in self._proven
+                or (self._live is not None and name in self._live))
+
+    def prove(self, name: str) -> bool:
+        """A call of ``name`` succeeded: the server serves that tool. Whether it is now known
+        (False only beyond the bound on names never listed, or when a live mapping that the
+        framework owns says otherwise)."""
+        if name in self:
+            return True
+        if self._live is not None or len(self._proven) >= _MAX_UNLISTED:
+            return False
+        self._proven.add(name)
+        return True
 
     async def contains(self, name: str, ctx: Any) -> bool:
         """Whether ``name`` is registered, reloading from the server at most every few seconds."""

@@ -70,6 +70,7 @@ class Req:
         "t0",
         "tool",
         "tool_label",
+        "unseen",
         "uri",
     )
 
@@ -78,6 +79,9 @@ class Req:
         self.method = method
         self.tool = tool
         self.tool_label = tool_label
+        # A tools/call whose name the catalog did not know when it started: its label is decided
+        # when it ends (see ComplyMiddleware._resolve_label); enrichers leave "unknown tool" to that.
+        self.unseen = False
         self.request_id = request_id
         self.arguments = arguments
         self.uri: str | None = None

@@ -191,6 +191,22 @@ def _serving_stdio() -> bool:
     return any(task.get_name().endswith(_STDIO_TASK) for task in tasks)
 
 
+HandlerCall = Callable[[Any, Any], Awaitable[Any]]
+
+
+def _caller_in(sdk_function: Any) -> HandlerCall:
+    """``await handler(req)`` from a frame whose module is the one that calls handlers bare (the
+    SDK's ``mcp.server.lowlevel.server``): a handler's ``warnings.warn(..., stacklevel=2)`` is then
+    attributed to the same module as without mcp-comply, so warning filters by module (the SDK
+    suite's own, a user's ``-W``) keep matching. The code and file name stay ours."""
+    sdk_globals = sys.modules[sdk_function.__module__].__dict__
+    namespace: dict[str, Any] = {}
+    code = compile("async def call(handler, req):\n    return await handler(req)\n", __file__, "exec")
+    exec(code, sdk_globals, namespace)  # noqa: S102 - a constant two-line function, defined off the SDK's module dict
+    caller: HandlerCall = namespace["call"]
+    return caller
+
+
 MiddlewareFor = Callable[[str], ComplyMiddleware]
 SpanHook = Callable[[V1Context, ComplyMiddleware], Callable[[], None] | None]
 
@@ -205,6 +221,7 @@ class V1Lifecycle:
         self.classify_failure = classify_failure
         self._contains = catalog_contains
         self._span_hook = span_hook
+        self._call = _caller_in(type(lowlevel)._handle_request)
         self._versions = _Versions()
         self._wrapped: dict[Any, tuple[Any, Any]] = {}
         self._overrides: list[str] = []
@@ -239,20 +256,21 @@ class V1Lifecycle:
             return handler
         middleware_for = self.middleware_for
         span_hook = self._span_hook
+        call = self._call
 
         async def wrapped(req: Any) -> Any:
             ctx = _pending.get()
             # req None: the SDK's own tools/list refill of its tool cache, not a client request.
             if req is None or ctx is None or req.method != ctx.method:
-                return await handler(req)
+                return await call(handler, req)
             _pending.set(None)
             middleware = middleware_for(ctx.method)
             if not middleware.recorder.enabled:
-                return await handler(req)
+                return await call(handler, req)
             box: list[Any] = []
 
             async def call_next(_ctx: Any) -> Any:
-                result = await handler(req)
+                result = await call(handler, req)
                 box.append(result)
                 return _view(ctx.method, result, bool(middleware.recorder.sinks))
 
@@ -323,11 +341,17 @@ class V1Lifecycle:
             req = current_request.get()
             if req is not None and req.detail_outcome is None:
                 exc = sys.exc_info()[1]
-                outcome, exc_type = classify_sdk_failure(exc, error_message, req.tool, contains)
+                # an unseen name is judged after the call (ComplyMiddleware._resolve_label)
+                outcome, exc_type = classify_sdk_failure(exc, error_message, req.tool,
+                                                         _any_name if req.unseen else contains)
                 apply_detail(req, outcome, exc_type)
             return original(error_message)
 
         return _make_error_result
+
+
+def _any_name(_name: str) -> bool:
+    return True
 
 
 def _view(method: str, result: Any, full: bool) -> Any:

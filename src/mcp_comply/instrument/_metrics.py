@@ -131,6 +131,13 @@ class RequestMetrics(Collector):
         in_flight = shard.in_flight
         in_flight[tool_label] = in_flight.get(tool_label, 0) + 1
 
+    def tool_relabel(self, old: str, new: str) -> None:
+        """An in-flight call's label turned out to be ``new`` (it started as ``old``)."""
+        shard = getattr(self._local, "shard", None) or self._new_shard()
+        in_flight = shard.in_flight
+        in_flight[old] = in_flight.get(old, 0) - 1
+        in_flight[new] = in_flight.get(new, 0) + 1
+
     def count(self, method: str, tool: str, outcome: str, error_code: int | None, exception_type: str | None,
               error_result: bool, transport: str, duration: float) -> None:
         """One finished request, from its parts (the request path builds no CallRecord for this)."""
@@ -240,6 +247,7 @@ class Metrics:
         for component in semconv.COMPONENTS:
             self.internal_errors.labels(component)
         self.tool_started = self.requests.tool_started
+        self.tool_relabel = self.requests.tool_relabel
         self.observe = self.requests.observe
         self.count = self.requests.count
 

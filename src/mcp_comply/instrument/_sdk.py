@@ -104,12 +104,11 @@ class ComplyMiddleware:
             # the common case inline; target_name() handles non-strings and overlong names
             tool = name if type(name) is str and len(name) <= _MAX_NAME else target_name(params)
             arguments = params.get("arguments") if params else None
-            if tool is not None and tool in self._catalog:
-                label = tool
-            else:
-                label = await self._tool_label(tool, ctx)
+            unseen = tool is not None and tool not in self._catalog
+            label = semconv.UNKNOWN_TOOL_LABEL if tool is None or unseen else tool
             self._tool_started(label)
             req = Req(method, tool, label, request_id, arguments if isinstance(arguments, dict) else None)
+            req.unseen = unseen
         elif method == _PROMPTS_GET:
             params = ctx.params
             arguments = params.get("arguments") if params else None
@@ -149,6 +148,8 @@ class ComplyMiddleware:
             result = await call_next(ctx)
         except BaseException as exc:
             recorder.classify_exception(req, exc)
+            if req.unseen and isinstance(exc, Exception):
+                await self._resolve_label(req, ctx, succeeded=False)
             message = _message(exc)
             if req.span_owned and req.outcome == semconv.ERROR_EXCEPTION and req.span is not None:
                 req.span.record_exception(exc)
@@ -156,7 +157,10 @@ class ComplyMiddleware:
         else:
             if is_tool_call:
                 req.result = result
-                if result_is_error(result):
+                failed = result_is_error(result)
+                if req.unseen:
+                    await self._resolve_label(req, ctx, succeeded=not failed)
+                if failed:
                     req.outcome = semconv.ERROR_TOOL
                     req.error_result = True
                     req.error_text = _error_text(result)
@@ -184,16 +188,26 @@ class ComplyMiddleware:
                 if req.span is not None:
                     req.span.end()
 
-    async def _tool_label(self, tool: str | None, ctx: Any) -> str:
-        """The label of a tool the catalog did not know at first sight (the caller checked)."""
+    async def _resolve_label(self, req: Req, ctx: Any, *, succeeded: bool) -> None:
+        """The label of a call whose name the catalog did not know when it started, decided after
+        the call so that nothing of ours runs the server's handlers around a call that needs no
+        lookup: a successful result proves the tool exists (bounded, :meth:`ToolCatalog.prove`);
+        after a failure the catalog may ask the server (rate-limited). An unknown name that failed
+        with an ``isError`` result is the outcome ``unknown_tool``."""
+        tool = req.tool
         if tool is None:
-            return semconv.UNKNOWN_TOOL_LABEL
+            return
         try:
-            known = await self._catalog.contains(tool, ctx)
+            known = self._catalog.prove(tool) if succeeded else await self._catalog.contains(tool, ctx)
         except Exception as exc:  # noqa: BLE001 - a failing tool lister must not fail the call
             self.recorder.internal_error("catalog", exc)
             known = False
-        return tool if known else semconv.UNKNOWN_TOOL_LABEL
+        if known:
+            self.recorder.metrics.tool_relabel(req.tool_label, tool)
+            req.tool_label = tool
+        elif not succeeded and req.detail_outcome is not None:
+            # an enricher classified the failure of a name it could not yet judge
+            req.detail_outcome, req.detail_exc = semconv.ERROR_UNKNOWN_TOOL, None
 
     def _classify_tool_failure(self, req: Req) -> None:
         """Finer outcome of an isError result where no framework enricher said more (low-level
