@@ -79,6 +79,11 @@ def test_http_transports(framework: str, transport: str, registry: CollectorRegi
     assert session_id is not None
     assert len(session_id) == 32  # uuid4().hex from the SDK session manager or SSE transport
     assert {r.correlation_id for r in calls} == {session_id}
+    # initialize, which the 1.x session answers itself, is recorded; over streamable HTTP it precedes
+    # the session id (the answer assigns it), as on mcp 2.x
+    (init,) = [r for r in records if r.method == "initialize"]
+    assert (init.outcome, init.transport, init.client_name) == ("ok", "tcp", "mcp")
+    assert init.session_id == (session_id if transport == "sse" else None)
     assert sample(registry, "mcp_tool_calls_total", tool="add", status="ok", error_type="") == 1
     assert sample(registry, "mcp_tool_calls_total", tool="_unknown_", status="error", error_type="unknown_tool") == 1
     assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="tools/call",
@@ -121,8 +126,9 @@ def test_stdio_subprocess(framework: str, tmp_path: Path) -> None:
     assert seen == [False, True, True, True]
     assert 'mcp_tool_calls_total{error_type="",status="ok",tool="add"} 1.0' in text
     assert 'mcp_tool_calls_total{error_type="unknown_tool",status="error",tool="_unknown_"} 1.0' in text
-    assert ('mcp_server_operation_duration_seconds_count{error_type="",'
-            'mcp_method_name="tools/call",network_transport="pipe"} 1.0') in text
+    for method in ("initialize", "tools/call"):
+        assert ('mcp_server_operation_duration_seconds_count{error_type="",'
+                f'mcp_method_name="{method}",network_transport="pipe"}} 1.0') in text
     exported = [json.loads(line) for line in spans_file.read_text().splitlines()]
     tool_spans = [s for s in exported if s["kind"] == "SERVER" and s["name"].startswith("tools/call")
                   and "mcp_comply.outcome" in s["attributes"]]
@@ -133,6 +139,8 @@ def test_stdio_subprocess(framework: str, tmp_path: Path) -> None:
     lines = [json.loads(x) for seg in sorted(audit.rglob("segment-*.jsonl")) for x in seg.read_text().splitlines()]
     assert [r["outcome"] for r in lines if r.get("method") == "tools/call"] == OUTCOMES
     assert {r["transport"] for r in lines if r.get("method") == "tools/call"} == {"pipe"}
+    (init,) = [r for r in lines if r.get("method") == "initialize"]
+    assert (init["outcome"], init["transport"], init["client"]["name"]) == ("ok", "pipe", "mcp")
     assert "close" in [r["kind"] for r in lines[-2:]]  # the process sealed its chain at stdin EOF
 
 

@@ -207,6 +207,54 @@ def test_unknown_method_is_recorded_as_method_not_found(framework: str, registry
     handle.uninstrument()
 
 
+def test_requests_the_session_answers_itself_are_recorded(framework: str, spans: InMemorySpanExporter,
+                                                           registry: CollectorRegistry) -> None:
+    """mcp 1.x's session answers ``initialize`` and requests its own model refuses (-32602) without
+    routing them to the server: they are recorded all the same, on the same connection, as on 2.x."""
+    from mcp import types
+    from mcp.shared.exceptions import McpError
+    from mcp.shared.memory import create_connected_server_and_client_session
+    from pydantic import BaseModel
+
+    class NamelessCall(BaseModel):  # what a hostile peer sends: tools/call without a name
+        method: str = "tools/call"
+        params: dict[str, Any] = {"arguments": {"a": 1}}
+
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+
+    async def go() -> int:
+        async with create_connected_server_and_client_session(servers.lowlevel_of(server)) as session:
+            await session.call_tool("add", {"a": 1, "b": 2})
+            try:
+                await session.send_request(NamelessCall(), types.CallToolResult)  # type: ignore[arg-type]
+            except McpError as exc:
+                return exc.error.code
+        return 0
+
+    assert anyio.run(go) == -32602
+    records = [r for r in records if r.method != "tools/list"]  # the client lists to validate output
+    assert [(r.method, r.tool_label, r.outcome, r.error_code) for r in records] == [
+        ("initialize", "", "ok", None), ("tools/call", "add", "ok", None),
+        ("tools/call", "_unknown_", "protocol_error", -32602)]
+    initialize, call, refused = records
+    from mcp.types import LATEST_PROTOCOL_VERSION
+
+    assert (initialize.client_name, initialize.protocol_version) == ("mcp", LATEST_PROTOCOL_VERSION)
+    assert initialize.correlation_id == call.correlation_id == refused.correlation_id
+    assert initialize.correlation_id.startswith("conn:")
+    assert refused.tool is None
+    assert sample(registry, "mcp_tool_calls_total", tool="_unknown_", status="error", error_type="protocol_error") == 1
+    assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="initialize",
+                  error_type="", network_transport="") == 1
+    if not (framework == "fastmcp" and servers.FASTMCP_MAJOR == 3):
+        (span,) = _server_spans(spans, "initialize")
+        assert (span.name, span.attributes["mcp.protocol.version"]) == ("initialize", LATEST_PROTOCOL_VERSION)
+    handle.uninstrument()
+
+
 def test_audit_log_verifies(framework: str, registry: CollectorRegistry, tmp_path: Path) -> None:
     """The audit log of a 1.x-based server is a signed chain that the verifier accepts, one
     record per request with the classified outcome."""

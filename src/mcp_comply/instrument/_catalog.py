@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 Loader = Callable[[Any], Awaitable[Mapping[str, Any]]]
+Probe = Callable[[str], Awaitable[bool]]
 
 # A hostile client calling random tool names must not turn every call into a tool-list reload.
 _RELOAD_INTERVAL_S = 5.0
@@ -27,9 +28,13 @@ class ToolCatalog:
     around a call that needs no lookup).
     """
 
-    def __init__(self, live: Mapping[str, Any] | None = None, loader: Loader | None = None) -> None:
+    def __init__(self, live: Mapping[str, Any] | None = None, loader: Loader | None = None,
+                 probe: Probe | None = None) -> None:
         self._live = live
         self._loader = loader
+        # asks the framework about one name, without running anything of the server's (fastmcp
+        # 4.x: listing would rename the request's span); preferred to the loader
+        self._probe = probe
         self._schemas: dict[str, Any] = {}
         self._proven: set[str] = set()
         self._loaded_at = float("-inf")
@@ -52,6 +57,12 @@ class ToolCatalog:
     async def contains(self, name: str, ctx: Any) -> bool:
         """Whether ``name`` is registered, reloading from the server at most every few seconds."""
         if name in self:
+            return True
+        if self._probe is not None:
+            if not await self._probe(name):
+                return False
+            if len(self._schemas) < _MAX_TOOLS:
+                self._schemas[name] = None
             return True
         if self._loader is not None and time.monotonic() - self._loaded_at >= _RELOAD_INTERVAL_S:
             self._loaded_at = time.monotonic()

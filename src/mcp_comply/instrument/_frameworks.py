@@ -350,7 +350,7 @@ def _bind_fastmcp(server: Any) -> Binding:
     from mcp_comply.instrument import _fw_fastmcp
 
     major = int(_fw_fastmcp.version_string().split(".")[0])
-    catalog = ToolCatalog(loader=_fw_fastmcp.tool_loader(server, major))
+    catalog = ToolCatalog(loader=_fw_fastmcp.tool_loader(server, major), probe=_fw_fastmcp.tool_probe(server, major))
     lowlevel = _fw_fastmcp.lowlevel_of(server)
     if major >= 4:
         binding = Binding(FASTMCP, str(server.name), lowlevel, catalog, _v2_facts(), protocol_error_class(),

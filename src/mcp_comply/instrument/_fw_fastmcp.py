@@ -70,6 +70,19 @@ def tool_loader(server: Any, fastmcp_major: int) -> Callable[[Any], Awaitable[Ma
     return load
 
 
+def tool_probe(server: Any, fastmcp_major: int) -> Callable[[str], Awaitable[bool]] | None:
+    """fastmcp 4.x: whether one tool name is served (``get_tool``: enabled and authorized), without
+    the span ``list_tools`` opens or enriches; that would rename the request's span once the call
+    has left fastmcp's own span. None before 4.x (the loader serves)."""
+    if fastmcp_major < 4:
+        return None
+
+    async def probe(name: str) -> bool:
+        return await server.get_tool(name) is not None
+
+    return probe
+
+
 def access_token_reader() -> Callable[[], Any] | None:
     try:
         from fastmcp.server.dependencies import get_access_token

@@ -14,10 +14,11 @@ mcp 1.x has no middleware. A request is recorded by wrapping, on the server *ins
 - ``Server._make_error_result``: the SDK calls it inside ``except`` when a tool fails, so the
   exception in flight tells *why* the ``isError`` result was made (crash, bad arguments,
   deliberate ``ToolError``, unknown tool).
-- ``Server.run``: notes that the connection is stdio (a pipe), which memory streams are not.
-
-Not recorded on 1.x (the SDK answers them before any server code runs): ``initialize`` (the
-session answers it itself) and requests whose params fail the SDK's own model (``-32602``).
+- ``Server.run``: notes that the connection is stdio (a pipe), which memory streams are not, and
+  watches the connection's two streams (public anyio memory streams of ``SessionMessage``): a
+  request the session answers itself, without routing it to the server, is recorded when its
+  answer goes out. That is ``initialize`` and requests whose params fail the SDK's own model
+  (``-32602``, also what 1.x answers to a request before initialization).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ _STDIO_TASK = "stdio_server.<locals>.stdin_reader"
 _pending: ContextVar[V1Context | None] = ContextVar("mcp_comply_v1_pending", default=None)
 # True while the wrapped Server.run serves a stdio connection.
 _stdio: ContextVar[bool] = ContextVar("mcp_comply_v1_stdio", default=False)
+# The connection the wrapped Server.run serves (one ServerSession), seen by its handler tasks.
+_watch: ContextVar[_Watch | None] = ContextVar("mcp_comply_v1_watch", default=None)
+# Requests read but not yet routed or answered, per connection: beyond this many, new ones are
+# not watched (a flood of unanswered requests must not grow memory).
+_MAX_UNROUTED = 1024
 
 
 def _v1(module: str) -> Any:
@@ -62,10 +68,11 @@ def _v1(module: str) -> Any:
 class V1Context:
     """What :class:`ComplyMiddleware` reads from a request, taken from mcp 1.x objects."""
 
-    __slots__ = ("meta", "method", "params", "protocol_version", "request", "request_id", "session")
+    __slots__ = ("client", "meta", "method", "params", "protocol_version", "request", "request_id", "session")
 
     def __init__(self, method: str, request_id: object, params: Mapping[str, Any] | None,
-                 meta: Mapping[str, Any] | None, request: Any, session: Any, protocol_version: str | None) -> None:
+                 meta: Mapping[str, Any] | None, request: Any, session: Any, protocol_version: str | None,
+                 client: tuple[str | None, str | None] | None = None) -> None:
         self.method = method
         self.request_id = request_id
         self.params = params
@@ -73,6 +80,9 @@ class V1Context:
         self.request = request
         self.session = session
         self.protocol_version = protocol_version
+        # (name, version) the client claimed, where no session tells it (a request the session
+        # answered itself, recorded by the connection's watch)
+        self.client = client
 
 
 def _params_view(method: str, params: Any) -> Mapping[str, Any] | None:
@@ -150,6 +160,8 @@ class V1Facts:
         info = getattr(params, "clientInfo", None) if params is not None else None
         if info is not None:
             client_name, client_version = _str(info.name), _str(info.version)
+        elif ctx.client is not None:
+            client_name, client_version = ctx.client
         principal = self.principal(request)
         address = port = None
         session_id = None
@@ -163,7 +175,8 @@ class V1Facts:
         elif request is not None:  # stateless HTTP: correlate by who is calling
             correlation = derived_correlation(principal, address, client_name, client_version)
         else:
-            correlation = self._connection(session)
+            # one wrapped Server.run serves one session: its watch is the connection
+            correlation = self._connection(_watch.get() or session)
         return RequestFacts(session_id, correlation, self.transport(ctx), ctx.protocol_version, client_name,
                             client_version, principal, address, port)
 
@@ -298,6 +311,9 @@ class V1Lifecycle:
             except Exception as exc:  # noqa: BLE001 - never break the host server
                 self.middleware_for("").recorder.internal_error("context", exc)
                 return await original(message, req, session, lifespan_context, raise_exceptions)
+            watch = _watch.get()
+            if watch is not None:
+                watch.unrouted.pop(ctx.request_id, None)
             handler = handlers.get(type(req))
             if handler is None:
                 await self._record_missing(ctx)
@@ -326,13 +342,54 @@ class V1Lifecycle:
     def _run_wrapper(self, original: Any) -> Any:
         async def run(*args: Any, **kwargs: Any) -> Any:
             token = _stdio.set(True) if _serving_stdio() else None
+            watch_token = None
+            try:
+                watch = _Watch(self)
+                args, kwargs = watch.streams(args, kwargs)
+                watch_token = _watch.set(watch)
+            except Exception as exc:  # noqa: BLE001 - never break the host server
+                self.middleware_for("").recorder.internal_error("context", exc)
             try:
                 return await original(*args, **kwargs)
             finally:
+                if watch_token is not None:
+                    _watch.reset(watch_token)
                 if token is not None:
                     _stdio.reset(token)
 
         return run
+
+    async def record_answered(self, entry: _Unrouted, answer: Any, watch: _Watch) -> None:
+        """Record a request the session answered itself (``answer``: the JSON-RPC response or error)."""
+        method, request_id, params, request = entry
+        client = watch.client
+        version = watch.version
+        if method == semconv.METHOD_INITIALIZE and isinstance(params, Mapping):
+            info = params.get("clientInfo")
+            if isinstance(info, Mapping):
+                client = watch.client = (_str(info.get("name")), _str(info.get("version")))
+            requested = params.get("protocolVersion")
+            if isinstance(requested, str):
+                version = watch.version = requested if requested in self._versions.supported \
+                    else self._versions.latest
+        if request is not None and version is None:
+            version = self._versions.negotiated(None, request)
+        ctx = V1Context(method, request_id, _raw_params_view(method, params), _raw_meta(params), request, None,
+                        version, client)
+        error = getattr(answer, "error", None)
+        raised = protocol_error(int(error.code), str(error.message)[:500]) if error is not None else None
+
+        async def call_next(_ctx: Any) -> Any:
+            if raised is not None:
+                raise raised
+            return getattr(answer, "result", None)
+
+        middleware = self.middleware_for(method)
+        try:
+            await middleware(ctx, call_next)
+        except Exception as exc:  # noqa: BLE001 - the answer's error raised above, or ours
+            if exc is not raised:
+                middleware.recorder.internal_error("context", exc)
 
     def _error_result_wrapper(self, original: Callable[[str], Any]) -> Callable[[str], Any]:
         contains = self._contains
@@ -348,6 +405,130 @@ class V1Lifecycle:
             return original(error_message)
 
         return _make_error_result
+
+
+_Unrouted = tuple[str, object, Any, Any]
+"""A watched request: method, id, raw params, the HTTP request it came with (or None)."""
+
+
+def _raw_params_view(method: str, params: Any) -> Mapping[str, Any] | None:
+    """:func:`_params_view` from wire params (a request the SDK's model may have refused)."""
+    if not isinstance(params, Mapping):
+        return None
+    if method in (semconv.METHOD_TOOLS_CALL, semconv.METHOD_PROMPTS_GET):
+        return {"name": params.get("name"), "arguments": params.get("arguments")}
+    uri = params.get("uri")
+    return {"uri": uri} if isinstance(uri, str) else {}
+
+
+def _raw_meta(params: Any) -> Mapping[str, Any] | None:
+    meta = params.get("_meta") if isinstance(params, Mapping) else None
+    return meta if isinstance(meta, Mapping) else None
+
+
+class _Watch:
+    """One connection of a wrapped ``Server.run``: the requests read from its read stream that the
+    server has not routed yet, so that an answer the session sends itself can be recorded."""
+
+    __slots__ = ("__weakref__", "client", "lifecycle", "unrouted", "version")
+
+    def __init__(self, lifecycle: V1Lifecycle) -> None:
+        self.lifecycle = lifecycle
+        self.unrouted: dict[object, _Unrouted] = {}
+        self.client: tuple[str | None, str | None] | None = None
+        self.version: str | None = None
+
+    def streams(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``Server.run``'s arguments with its two streams watched."""
+        if len(args) >= 2:
+            return (_ReadWatch(args[0], self), _WriteWatch(args[1], self), *args[2:]), kwargs
+        if "read_stream" in kwargs and "write_stream" in kwargs:
+            kwargs = {**kwargs, "read_stream": _ReadWatch(kwargs["read_stream"], self),
+                      "write_stream": _WriteWatch(kwargs["write_stream"], self)}
+        return args, kwargs
+
+    def read(self, message: Any) -> None:
+        root: Any = getattr(getattr(message, "message", None), "root", None)
+        method = getattr(root, "method", None)
+        request_id = getattr(root, "id", None)
+        if method is None or request_id is None or len(self.unrouted) >= _MAX_UNROUTED:
+            return  # not a request (a response, a notification, a transport exception), or a flood
+        metadata = getattr(message, "metadata", None)
+        self.unrouted[request_id] = (str(method)[:256], request_id, getattr(root, "params", None),
+                                     getattr(metadata, "request_context", None))
+
+    async def written(self, message: Any) -> None:
+        if not self.unrouted:
+            return
+        root = getattr(getattr(message, "message", None), "root", None)
+        if root is None or getattr(root, "method", None) is not None:
+            return  # a request or notification of the server's own
+        entry = self.unrouted.pop(getattr(root, "id", None), None)
+        if entry is not None:
+            await self.lifecycle.record_answered(entry, root, self)
+
+
+class _ReadWatch:
+    """The read stream ``Server.run`` was given, noting each request the session reads."""
+
+    def __init__(self, stream: Any, watch: _Watch) -> None:
+        self._stream = stream
+        self._watch = watch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def __aenter__(self) -> _ReadWatch:
+        await self._stream.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._stream.__aexit__(*exc)
+
+    def __aiter__(self) -> _ReadWatch:
+        return self
+
+    async def __anext__(self) -> Any:
+        message = await self._stream.__anext__()
+        self._note(message)
+        return message
+
+    async def receive(self) -> Any:
+        message = await self._stream.receive()
+        self._note(message)
+        return message
+
+    def _note(self, message: Any) -> None:
+        try:
+            self._watch.read(message)
+        except Exception as exc:  # noqa: BLE001 - never break the host server
+            self._watch.lifecycle.middleware_for("").recorder.internal_error("context", exc)
+
+
+class _WriteWatch:
+    """The write stream ``Server.run`` was given: an answer to a request nobody routed is recorded
+    before it goes out (as every other record, with ``fsync: always`` it is durable first)."""
+
+    def __init__(self, stream: Any, watch: _Watch) -> None:
+        self._stream = stream
+        self._watch = watch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def __aenter__(self) -> _WriteWatch:
+        await self._stream.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._stream.__aexit__(*exc)
+
+    async def send(self, message: Any) -> None:
+        try:
+            await self._watch.written(message)
+        except Exception as exc:  # noqa: BLE001 - never break the host server
+            self._watch.lifecycle.middleware_for("").recorder.internal_error("context", exc)
+        await self._stream.send(message)
 
 
 def _any_name(_name: str) -> bool:
