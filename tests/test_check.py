@@ -190,7 +190,13 @@ def test_http_auth_sees_each_frameworks_auth_settings() -> None:
                                           resource_server_url="http://127.0.0.1:9/mcp",  # type: ignore[arg-type]
                                           validate_token_resource=False))
     assert _http_auth(secured) == ("pass", "a token verifier / auth settings are configured")
-    assert _http_auth(MCPServer("open"))[0] == "fail"
+    assert _http_auth(MCPServer("open")) == (
+        "fail", "no auth configured: pass auth=AuthSettings(...) and token_verifier=... to MCPServer")
+    from mcp.server import Server
+
+    assert _http_auth(Server("low")) == (
+        "fail", "cannot tell from a low-level Server: authentication lives in the ASGI app that serves it")
+    assert _http_auth(object())[1].startswith("cannot instrument an object of type builtins.object")
     verifier = StaticTokenVerifier(tokens={"t": {"client_id": "agent", "scopes": []}})
     assert _http_auth(fastmcp.FastMCP("secured", auth=verifier)) == ("pass", "fastmcp auth provider configured")
     assert _http_auth(fastmcp.FastMCP("open")) == ("fail", "no auth provider: FastMCP(auth=...)")

@@ -351,15 +351,21 @@ def schema_issues(schema: dict[str, Any]) -> list[str]:
 
 
 def _http_auth(server: Any) -> tuple[str, str]:
-    settings = getattr(server, "settings", None)
-    if hasattr(server, "_token_verifier") or (settings is not None and hasattr(settings, "auth")):
-        configured = getattr(server, "_token_verifier", None) is not None or getattr(settings, "auth", None) is not None
-        return ("pass", "a token verifier / auth settings are configured") if configured else \
-            ("fail", "no auth configured: pass auth=AuthSettings(...) and token_verifier=... to MCPServer")
-    if hasattr(server, "auth"):
-        return ("pass", "fastmcp auth provider configured") if server.auth is not None else \
+    from mcp_comply.exceptions import InstrumentationError
+    from mcp_comply.instrument._frameworks import FASTMCP, auth_configured, detect
+
+    try:
+        configured = auth_configured(server)
+    except InstrumentationError as exc:
+        return "fail", str(exc)
+    if configured is None:
+        return "fail", "cannot tell from a low-level Server: authentication lives in the ASGI app that serves it"
+    if detect(server) == FASTMCP:
+        return ("pass", "fastmcp auth provider configured") if configured else \
             ("fail", "no auth provider: FastMCP(auth=...)")
-    return "fail", "cannot tell from a low-level Server: authentication lives in the ASGI app that serves it"
+    name = type(server).__name__
+    return ("pass", "a token verifier / auth settings are configured") if configured else \
+        ("fail", f"no auth configured: pass auth=AuthSettings(...) and token_verifier=... to {name}")
 
 
 def run_check(project: Project, inputs: CheckInputs) -> CheckReport:

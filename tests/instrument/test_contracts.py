@@ -31,8 +31,8 @@ def test_every_private_name_is_pinned_here() -> None:
     """Each adapter's PRIVATE list has one entry per contract test below (keep them in step)."""
     from mcp_comply.instrument import _fw_fastmcp, _fw_mcp1, _fw_mcp2
 
-    assert len(_fw_mcp1.PRIVATE) == 5
-    assert len(_fw_mcp2.PRIVATE) == 5
+    assert len(_fw_mcp1.PRIVATE) == 6
+    assert len(_fw_mcp2.PRIVATE) == 6
     assert len(_fw_fastmcp.PRIVATE) == 3
 
 
@@ -48,6 +48,24 @@ def test_v1_fastmcp_has_a_lowlevel_server_and_a_tool_registry() -> None:
     tools = getattr(getattr(server, "_tool_manager", None), "_tools", None)
     contract(isinstance(tools, dict) and set(tools) == set(servers.TOOLS), "_fw_mcp1",
              "FastMCP._tool_manager._tools maps tool names to tools")
+
+
+@v1
+def test_v1_fastmcp_keeps_its_token_verifier() -> None:
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.fastmcp import FastMCP
+
+    class Verifier:
+        async def verify_token(self, token: str) -> AccessToken | None:
+            return None
+
+    verifier = Verifier()
+    secured = FastMCP("s", token_verifier=verifier, auth=AuthSettings(
+        issuer_url="https://auth.example.invalid", resource_server_url="http://127.0.0.1/mcp", required_scopes=[]))
+    contract(getattr(secured, "_token_verifier", None) is verifier
+             and getattr(FastMCP("open"), "_token_verifier", "missing") is None, "_fw_mcp1",
+             "mcp.server.fastmcp.FastMCP._token_verifier holds the token_verifier given (None without one)")
 
 
 @v1
@@ -137,6 +155,24 @@ def test_v2_mcpserver_internals() -> None:
     tools = getattr(getattr(server, "_tool_manager", None), "_tools", None)
     contract(isinstance(tools, dict) and set(tools) == set(servers.TOOLS), "_fw_mcp2",
              "MCPServer._tool_manager._tools maps tool names to tools")
+
+
+@v2
+def test_v2_mcpserver_keeps_its_token_verifier() -> None:
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.mcpserver import MCPServer
+
+    class Verifier:
+        async def verify_token(self, token: str) -> AccessToken | None:
+            return None
+
+    verifier = Verifier()
+    secured = MCPServer("s", token_verifier=verifier, auth=AuthSettings(
+        issuer_url="https://auth.example.invalid", resource_server_url="http://127.0.0.1/mcp", required_scopes=[]))
+    contract(getattr(secured, "_token_verifier", None) is verifier
+             and getattr(MCPServer("open"), "_token_verifier", "missing") is None, "_fw_mcp2",
+             "mcp.server.mcpserver.MCPServer._token_verifier holds the token_verifier given (None without one)")
 
 
 @v2

@@ -168,6 +168,23 @@ def sdk_server(server: Any) -> Any:
     return server
 
 
+def auth_configured(server: Any) -> bool | None:
+    """Whether the server verifies bearer tokens itself (None: a low-level ``Server``, whose
+    authentication lives in the ASGI app that serves it)."""
+    framework = detect(server)
+    if framework == FASTMCP:
+        return getattr(server, "auth", None) is not None
+    if framework == SDK_FASTMCP:
+        from mcp_comply.instrument import _fw_mcp1
+
+        return _fw_mcp1.auth_configured(server)
+    if framework == MCPSERVER:
+        from mcp_comply.instrument import _fw_mcp2
+
+        return _fw_mcp2.auth_configured(server)
+    return None
+
+
 @asynccontextmanager
 async def open_session(server: Any) -> AsyncIterator[tuple[Any, Any]]:
     """An in-process client session on ``server`` with the installed SDK's own client:

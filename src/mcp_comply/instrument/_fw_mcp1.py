@@ -42,6 +42,7 @@ PRIVATE = (
     "Server._make_error_result(error_message), called inside `except`",
     "FastMCP._mcp_server",
     "FastMCP._tool_manager._tools",
+    "FastMCP._token_verifier",
     "mcp.server.stdio.stdio_server: its stdin_reader task (anyio names tasks after their function)",
 )
 """Private names this adapter relies on (see the contract tests)."""
@@ -579,6 +580,12 @@ def classify_sdk_failure(exc: BaseException | None, message: str, tool: str | No
 
 def lowlevel_of_fastmcp(server: Any) -> Any:
     return server._mcp_server
+
+
+def auth_configured(server: Any) -> bool:
+    """Whether the SDK's 1.x FastMCP verifies bearer tokens: a token verifier, or auth settings."""
+    return getattr(server, "_token_verifier", None) is not None or \
+        getattr(getattr(server, "settings", None), "auth", None) is not None
 
 
 def live_tools(server: Any) -> Mapping[str, Any] | None:

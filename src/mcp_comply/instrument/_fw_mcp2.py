@@ -23,6 +23,7 @@ PRIVATE = (
     "mcp.server.stdio._claims",
     "ServerSession._connection.state",
     "mcp.server._otel.OpenTelemetryMiddleware",
+    "MCPServer._token_verifier",
 )
 """Private names this adapter reads (see the contract tests)."""
 
@@ -52,6 +53,12 @@ def span_owner() -> type:
 
 def lowlevel_of_mcpserver(server: Any) -> Any:
     return server._lowlevel_server
+
+
+def auth_configured(server: Any) -> bool:
+    """Whether an MCPServer verifies bearer tokens: a token verifier, or auth settings."""
+    return getattr(server, "_token_verifier", None) is not None or \
+        getattr(getattr(server, "settings", None), "auth", None) is not None
 
 
 def live_tools(server: Any) -> Mapping[str, Any] | None:
