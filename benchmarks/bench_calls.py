@@ -11,6 +11,9 @@ response waits until its record is on disk; concurrent calls share fsyncs). Repo
 acknowledged calls/s (wall), CPU per call of the whole process (all threads:
 ``time.process_time``), and fsyncs per second, median and range over the rounds; the rounds of all
 variants interleave, and "vs bare" is each round's ratio to the bare run of the same round.
+The CPU is also split by thread (each thread's own CPU clock): the event loop's thread (client,
+server, middleware, redaction), the audit writer thread (record bodies, digests, JSON, hashes,
+Merkle tiles, write, fsync), and the others (AnyIO's worker threads that run sync tools).
 """
 
 from __future__ import annotations
@@ -27,6 +30,32 @@ import time
 from pathlib import Path
 
 VARIANTS = ("bare", "metrics", "batch", "always")
+
+
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of every live thread, by ident, with its class: loop, writer or other."""
+    import threading
+
+    main_ident = threading.main_thread().ident
+    out: dict[int, tuple[str, float]] = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except OSError:  # ended meanwhile
+            continue
+        kind = ("loop" if thread.ident == main_ident else
+                "writer" if thread.name.startswith("mcp-comply-audit") else "other")
+        out[thread.ident] = (kind, cpu)
+    return out
+
+
+def _split(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    split = {"loop": 0.0, "writer": 0.0, "other": 0.0}
+    for ident, (kind, cpu) in after.items():
+        split[kind] += cpu - before.get(ident, (kind, 0.0))[1]
+    return split
 
 
 def _child(variant: str, seconds: float, clients: int) -> None:
@@ -89,15 +118,19 @@ def _child(variant: str, seconds: float, clients: int) -> None:
                     group.start_soon(one, n)
                 await all_ready.wait()
                 fsyncs[0] = 0
+                threads[0] = _thread_cpu()
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 stop_at[0] = time.monotonic() + seconds
                 go.set()
             measured.update(cpu=time.process_time() - cpu0, wall=time.perf_counter() - wall0)
+            measured.update(_split(threads[0], _thread_cpu()))
+
+        threads: list[dict[int, tuple[str, float]]] = [{}]
 
         anyio.run(main)
         if handle is not None:
             handle.close()
-    print(json.dumps({"calls": done[0], "cpu": measured["cpu"], "wall": measured["wall"], "fsyncs": fsyncs[0]}))
+    print(json.dumps({"calls": done[0], "fsyncs": fsyncs[0], **measured}))
 
 
 def _run(variant: str, seconds: float, clients: int) -> dict[str, float]:
@@ -132,16 +165,19 @@ def main() -> None:
     bare_cpu = [r["cpu"] / r["calls"] for r in results["bare"]]
     print(f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{args.rounds} interleaved rounds x {args.seconds:g} s, {args.clients} in-process clients\n")
-    print("| variant | acknowledged calls/s | CPU µs per call (whole process) | vs bare CPU | fsyncs/s |")
-    print("|---|---|---|---|---|")
+    print("| variant | acknowledged calls/s | CPU µs per call (whole process) | vs bare CPU | fsyncs/s "
+          "| loop / writer / other threads, CPU µs per call |")
+    print("|---|---|---|---|---|---|")
     for variant in variants:
         rows = results[variant]
         rate = [r["calls"] / r["wall"] for r in rows]
         cpu = [r["cpu"] / r["calls"] * 1e6 for r in rows]
         ratio = [(r["cpu"] / r["calls"]) / b - 1 for r, b in zip(rows, bare_cpu, strict=True)]
         fsyncs = [r["fsyncs"] / r["wall"] for r in rows]
+        split = " / ".join(f"{statistics.median(r[kind] / r['calls'] * 1e6 for r in rows):,.0f}"
+                           for kind in ("loop", "writer", "other"))
         print(f"| {variant} | {_fmt(rate)} | {_fmt(cpu)} | {_fmt([x * 100 for x in ratio], 1)} % | "
-              f"{_fmt(fsyncs) if variant not in ('bare', 'metrics') else '-'} |")
+              f"{_fmt(fsyncs) if variant not in ('bare', 'metrics') else '-'} | {split} |")
 
 
 if __name__ == "__main__":
