@@ -27,6 +27,15 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _anon() -> int:
+    """The anonymous part of RSS (heap and thread stacks; not the mapped files)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100_000)
@@ -46,7 +55,7 @@ def main() -> None:
         """Echo."""
         return text
 
-    marks: list[tuple[int, int]] = []
+    marks: list[tuple[int, int, int, int]] = []
     first_mark = min(10_000, args.calls // 10)
     with tempfile.TemporaryDirectory() as tmp:
         handle = instrument(server, registry=CollectorRegistry(), audit_dir=Path(tmp) / "audit", env={})
@@ -62,7 +71,8 @@ def main() -> None:
                         assert handle.audit is not None
                         handle.audit.writer.flush(60)
                         gc.collect()
-                        marks.append((i, _rss()))
+                        traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else -1
+                        marks.append((i, _rss(), _anon(), traced))
                         if i == first_mark and args.trace:
                             tracemalloc.start(10)
                             snapshot = tracemalloc.take_snapshot()
@@ -72,11 +82,13 @@ def main() -> None:
         if snapshot is not None:
             top = tracemalloc.take_snapshot().compare_to(snapshot, "lineno")[:5]
         handle.close()
-    start_calls, start_rss = next((c, r) for c, r in marks if c == first_mark)
-    end_calls, end_rss = marks[-1]
-    print("| calls | RSS (MiB) |\n|---:|---:|")
-    for calls, rss in marks:
-        print(f"| {calls:,} | {rss / 2**20:.2f} |")
+    start_calls, start_rss = next((c, r) for c, r, _, _ in marks if c == first_mark)
+    end_calls, end_rss, _, _ = marks[-1]
+    print("| calls | RSS (MiB) | of which anonymous (MiB) | Python heap traced since the first mark (KiB) |")
+    print("|---:|---:|---:|---:|")
+    for calls, rss, anon, traced in marks:
+        shown = f"{traced / 1024:.0f}" if traced >= 0 else "-"
+        print(f"| {calls:,} | {rss / 2**20:.2f} | {anon / 2**20:.2f} | {shown} |")
     growth = end_rss - start_rss
     print(f"\ngrowth from {start_calls:,} to {end_calls:,} calls: {growth / 2**20:+.2f} MiB "
           f"({growth / (end_calls - start_calls):+.1f} bytes per call)")
