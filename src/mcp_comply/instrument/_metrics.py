@@ -7,7 +7,7 @@ import weakref
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable
 from itertools import accumulate
-from operator import add, itemgetter
+from operator import add
 from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
@@ -51,9 +51,9 @@ class _Shard:
 
 
 Row = dict[tuple[str, ...], list[Any]]
-# what one raw outcome key adds to: (calls counter row, tool histogram row) for tools/call, semconv row
 # per exposition style, per row: the text of each of its lines up to the value (see _exposition)
 LineCache = dict[Hashable, dict[tuple[str, ...], list[str]]]
+# what one raw outcome key adds to: (calls counter row, tool histogram row) for tools/call, semconv row
 _Derived = tuple[tuple[str, ...] | None, tuple[str, ...] | None, tuple[str, ...]]
 
 
@@ -91,8 +91,8 @@ class Table:
 class LazyFamily(Metric):
     """A family whose samples are built from its :class:`Table` when someone first reads them.
 
-    Any reader (prometheus-client's own ``generate_latest``, ``get_sample_value``, a restricted or
-    multiprocess exposition) sees the samples as before; our renderer reads the table instead.
+    Any reader (prometheus-client's own writers, ``get_sample_value``, a restricted registry) sees
+    the samples as before; our ``/metrics`` renderer reads the table instead while they are unread.
     """
 
     table: Table
@@ -148,22 +148,22 @@ def _merge(rows: Row, key: tuple[str, ...], fine: list[int], total: float) -> No
 class _Histogram:
     """How one histogram's buckets are read off the fine counts: cumulative counts at its bounds."""
 
-    __slots__ = ("extras", "lines", "pick", "sample_names")
+    __slots__ = ("at", "extras", "lines", "sample_names")
 
     def __init__(self, name: str, fine: tuple[float, ...], coarse: tuple[float, ...]) -> None:
         # every coarse bound is one of the fine bounds; the last fine slot is +Inf
-        self.pick = itemgetter(*(fine.index(b) for b in coarse), len(fine))
+        self.at = (*(fine.index(b) for b in coarse), len(fine))
         les = [semconv.bucket_label(b) for b in (*coarse, _INF)]
         self.sample_names = (*(name + "_bucket" for _ in les), name + "_count", name + "_sum")
         self.extras: tuple[dict[str, str], ...] = (*({"le": le} for le in les), {}, {})
         self.lines: LineCache = {}
 
     def table(self, labelnames: tuple[str, ...], rows: Row) -> Table:
-        pick = self.pick
+        at = self.at
         out: Row = {}
         for key, (fine, total) in rows.items():
             running = list(accumulate(fine))
-            out[key] = [*pick(running), running[-1], total]
+            out[key] = [*[running[i] for i in at], running[-1], total]
         return Table(labelnames, self.sample_names, self.extras, out, self.lines)
 
 
@@ -174,7 +174,9 @@ class RequestMetrics(Collector):
     shard, so the request path takes no lock: one dict lookup keyed by the raw outcome, one
     ``bisect`` over the union of both histograms' bounds and three additions (about 1 µs). A scrape
     merges the shards, folds the fine buckets into each histogram's own, and derives the label
-    values (status, semconv ``error.type``, bounded method) from the raw keys.
+    values (status, semconv ``error.type``, bounded method) from the raw keys (once per key). The
+    families it returns build their samples only when read: ``/metrics`` writes their text straight
+    from the counts (see ``_exposition``).
 
     ``tool_buckets`` are the bounds of ``mcp_tool_duration_seconds`` (from the policy);
     ``semconv_tool_label`` adds ``gen_ai_tool_name`` to ``mcp_server_operation_duration_seconds``.
