@@ -6,9 +6,13 @@
 One fresh interpreter per round and variant: an MCPServer with 100 tools, instrumented into a
 fresh registry, is called in-process by the SDK's Client with every tool ok (3 times), a
 validation error, a tool error, a crash (``exception``) and a protocol error (``protocol_error``),
-plus unknown tool names. Then the registry is rendered with ``generate_latest`` (what the
-``/metrics`` endpoint serves) 30 times; the round reports the size in bytes, the number of samples
-and the median render time. The rounds of the variants interleave; reported: median and range.
+plus unknown tool names. Then the body the ``/metrics`` endpoint serves (``render_metrics``, with
+the Accept header of a plain client and of Prometheus 2.42, which negotiates OpenMetrics) is
+rendered: the first scrape once, then 30 more; each is timed as wall time and as CPU time of the
+whole process (``time.process_time``, all threads). A round reports the size, the number of
+samples, the first scrape and the median of the 30, and checks the body is byte for byte what
+prometheus-client's own writer gives for that header. The rounds of the variants interleave;
+reported: median and range over rounds, and per round the ratio to the first variant's.
 """
 
 from __future__ import annotations
@@ -73,35 +77,57 @@ async def call_everything(server: Any, tools: int = TOOLS) -> None:
             await client.call_tool(f"nope{i}", {})
 
 
+# Accept headers: none (curl, a browser), and what Prometheus 2.42 sends (captured from a real scrape).
+ACCEPTS = {"text": "", "openmetrics": ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                                       "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")}
+
+
+def _timed(render: Any) -> tuple[bytes, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    body = render()
+    return body, (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
+
+
 def _child() -> None:
     os.environ["MCP_COMPLY_LOG_LEVEL"] = "error"
     import logging
 
     logging.disable(logging.CRITICAL)  # the SDK logs every failed call with a rich traceback
     import anyio
-    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import choose_encoder
 
     from mcp_comply import instrument
+    from mcp_comply.instrument._endpoints import render_metrics
 
     server = build_server()
     registry = CollectorRegistry()
     instrument(server, registry=registry, env={})
     anyio.run(call_everything, server)
-    times = []
-    body = b""
-    for _ in range(RENDERS):
-        start = time.perf_counter()
-        body = generate_latest(registry)
-        times.append(time.perf_counter() - start)
-    samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-    print(json.dumps({"bytes": len(body), "samples": samples, "render_ms": statistics.median(times) * 1000}))
+    out: dict[str, Any] = {}
+    for name, accept in ACCEPTS.items():
+        body, first_wall, first_cpu = _timed(lambda a=accept: render_metrics(registry, a)[0])
+        walls, cpus = [], []
+        for _ in range(RENDERS):
+            body, wall, cpu = _timed(lambda a=accept: render_metrics(registry, a)[0])
+            walls.append(wall)
+            cpus.append(cpu)
+        samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+        out[name] = {"bytes": len(body), "samples": samples, "first_wall": first_wall, "first_cpu": first_cpu,
+                     "wall": statistics.median(walls), "cpu": statistics.median(cpus),
+                     "identical": body == choose_encoder(accept)[0](registry)}
+    print(json.dumps(out))
 
 
-def _run(src: Path) -> dict[str, float]:
+def _run(src: Path) -> dict[str, dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     out = subprocess.run([sys.executable, __file__, "--child"], env=env, check=True, capture_output=True,
                          text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _spread(values: list[float], digits: int = 1) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def main() -> None:
@@ -116,16 +142,31 @@ def main() -> None:
     variants = {"this tree": ROOT / "src"}
     if args.before is not None:
         variants = {"before": args.before.resolve(), **variants}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    results: dict[str, list[dict[str, dict[str, Any]]]] = {name: [] for name in variants}
+    loads = []
     for _ in range(args.rounds):
         for name, src in variants.items():
             results[name].append(_run(src))
-    print(f"{args.rounds} interleaved rounds, {TOOLS} tools, render = median of {RENDERS} generate_latest calls")
-    print("| variant | bytes | samples | render ms, median (min-max of rounds) |\n|---|---:|---:|---:|")
+            loads.append(os.getloadavg()[0])
+    print(f"{args.rounds} interleaved rounds, {TOOLS} tools, a scrape = median of {RENDERS} after the first; "
+          f"load average {min(loads):.1f}-{max(loads):.1f}")
+    print("| variant | Accept | bytes | samples | identical | first scrape ms wall / CPU | "
+          "scrape ms wall | scrape ms CPU |\n|---|---|---:|---:|---|---:|---:|---:|")
     for name, rounds in results.items():
-        ms = [r["render_ms"] for r in rounds]
-        print(f"| {name} | {int(rounds[0]['bytes']):,} | {int(rounds[0]['samples']):,} | "
-              f"{statistics.median(ms):.1f} ({min(ms):.1f}-{max(ms):.1f}) |")
+        for fmt in ACCEPTS:
+            got = [r[fmt] for r in rounds]
+            print(f"| {name} | {fmt} | {got[0]['bytes']:,} | {got[0]['samples']:,} | "
+                  f"{'yes' if all(g['identical'] for g in got) else 'NO'} | "
+                  f"{statistics.median(g['first_wall'] for g in got):.1f} / "
+                  f"{statistics.median(g['first_cpu'] for g in got):.1f} | "
+                  f"{_spread([g['wall'] for g in got])} | {_spread([g['cpu'] for g in got])} |")
+    if len(variants) == 2:
+        print("\nPer-round ratio this tree / before, median (min-max):\n\n| Accept | wall | CPU |\n|---|---:|---:|")
+        for fmt in ACCEPTS:
+            ratios = {kind: [after[fmt][kind] / before[fmt][kind]
+                             for before, after in zip(results["before"], results["this tree"], strict=True)]
+                      for kind in ("wall", "cpu")}
+            print(f"| {fmt} | {_spread(ratios['wall'], 3)} | {_spread(ratios['cpu'], 3)} |")
 
 
 if __name__ == "__main__":

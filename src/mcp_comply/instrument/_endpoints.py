@@ -12,6 +12,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from mcp_comply.instrument._exposition import render
+
 ReadinessCheck = Callable[[], tuple[bool, str]]
 
 
@@ -35,8 +37,9 @@ class Health:
 
 
 def render_metrics(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """The body and content type prometheus-client would serve for this ``Accept`` header."""
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+    return render(registry, encoder), content_type
 
 
 class EndpointServer:

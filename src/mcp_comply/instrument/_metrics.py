@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
-from typing import Any
+from collections.abc import Hashable, Iterable
+from itertools import accumulate
+from operator import add
+from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -22,6 +25,9 @@ _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, Metrics] = weakref.We
 
 _INF = float("inf")
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
+_CALL_LABELS = (semconv.LABEL_TOOL, semconv.LABEL_STATUS, semconv.LABEL_ERROR_TYPE)
+_TOOL_LABELS = (semconv.LABEL_TOOL, semconv.LABEL_STATUS)
+_FLIGHT_LABELS = (semconv.LABEL_TOOL,)
 
 
 class _Series:
@@ -44,49 +50,121 @@ class _Shard:
         self.in_flight: dict[str, int] = {}
 
 
-def _fold_map(fine: tuple[float, ...], coarse: tuple[float, ...]) -> list[int]:
-    """For each fine bucket (and +Inf), the index of the coarse bucket that contains it."""
-    return [bisect_left(coarse, bound) for bound in (*fine, _INF)]
+Row = dict[tuple[str, ...], list[Any]]
+# per exposition style, per row: the text of each of its lines up to the value (see _exposition)
+LineCache = dict[Hashable, dict[tuple[str, ...], list[str]]]
+# what one raw outcome key adds to: (calls counter row, tool histogram row) for tools/call, semconv row
+_Derived = tuple[tuple[str, ...] | None, tuple[str, ...] | None, tuple[str, ...]]
 
 
-class _Family:
-    """One histogram being assembled at scrape time: per label values, coarse counts and a sum."""
+class Table:
+    """One family's series at one scrape: per row of label values, the values of its samples in the
+    order prometheus-client writes them (each bucket, then ``_count`` and ``_sum``; or the one value).
 
-    __slots__ = ("fold", "les", "name", "rows", "size")
+    Both :meth:`samples` (for any reader of ``collect()``) and the ``/metrics`` renderer, which writes
+    the text straight from the rows, read the same table, so they cannot disagree.
+    """
 
-    def __init__(self, name: str, fine: tuple[float, ...], coarse: tuple[float, ...]) -> None:
-        self.name = name
-        self.fold = _fold_map(fine, coarse)
-        self.size = len(coarse) + 1
-        self.les = [semconv.bucket_label(b) for b in (*coarse, _INF)]
-        self.rows: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+    __slots__ = ("extras", "labelnames", "lines", "rows", "sample_names")
 
-    def add(self, key: tuple[str, ...], fine: list[int], total: float) -> None:
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = ([0] * self.size, [0.0])
-        counts = row[0]
-        for index, count in zip(self.fold, fine, strict=True):
-            if count:
-                counts[index] += count
-        row[1][0] += total
+    def __init__(self, labelnames: tuple[str, ...], sample_names: tuple[str, ...],
+                 extras: tuple[dict[str, str], ...], rows: Row, lines: LineCache) -> None:
+        self.labelnames = labelnames
+        self.sample_names = sample_names
+        self.extras = extras  # per sample, labels beyond the row's own (a bucket's ``le``)
+        self.rows = rows
+        self.lines = lines  # the renderer's cache, per exposition style: row -> text before each value
 
-    def samples(self, labelnames: tuple[str, ...]) -> list[Sample]:
-        # Samples built directly (not through HistogramMetricFamily.add_metric): a scrape of
-        # hundreds of series spends its time here.
+    def samples(self, keys: Iterable[tuple[str, ...]] | None = None) -> list[Sample]:
+        """The samples of every row (or of ``keys``), as prometheus-client's families hold them."""
         out: list[Sample] = []
         append = out.append
-        bucket, count_name, sum_name = self.name + "_bucket", self.name + "_count", self.name + "_sum"
-        les = self.les
-        for key, (counts, total) in self.rows.items():
+        labelnames, per_sample = self.labelnames, tuple(zip(self.sample_names, self.extras, strict=True))
+        rows = self.rows
+        for key, values in rows.items() if keys is None else ((key, rows[key]) for key in keys):
             labels = dict(zip(labelnames, key, strict=True))
-            running = 0
-            for le, count in zip(les, counts, strict=True):
-                running += count
-                append(Sample(bucket, {**labels, "le": le}, float(running)))
-            append(Sample(count_name, labels, float(running)))
-            append(Sample(sum_name, labels, total[0]))
+            for (name, extra), value in zip(per_sample, values, strict=True):
+                append(Sample(name, {**labels, **extra} if extra else labels, float(value)))
         return out
+
+
+class LazyFamily(Metric):
+    """A family whose samples are built from its :class:`Table` when someone first reads them.
+
+    Any reader (prometheus-client's own writers, ``get_sample_value``, a restricted registry) sees
+    the samples as before; our ``/metrics`` renderer reads the table instead while they are unread.
+    """
+
+    table: Table
+    _built: list[Sample] | None
+
+    @property
+    def samples(self) -> list[Sample]:
+        built = self._built
+        if built is None:
+            built = self._built = self.table.samples()
+        return built
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        self._built = value
+
+    @property
+    def untouched(self) -> bool:
+        """True while nobody has read or replaced the samples, so the table is all there is."""
+        return self._built is None
+
+
+class _LazyCounter(LazyFamily, CounterMetricFamily):
+    pass
+
+
+class _LazyGauge(LazyFamily, GaugeMetricFamily):
+    pass
+
+
+class _LazyHistogram(LazyFamily, HistogramMetricFamily):
+    pass
+
+
+_F = TypeVar("_F", bound=LazyFamily)
+
+
+def _lazy(family: _F, table: Table) -> _F:
+    family.table = table
+    family._built = None  # Metric.__init__ set an empty list through the property
+    return family
+
+
+def _merge(rows: Row, key: tuple[str, ...], fine: list[int], total: float) -> None:
+    row = rows.get(key)
+    if row is None:
+        rows[key] = [fine, total]  # fine is never mutated: a merge builds a new list
+    else:
+        row[0] = list(map(add, row[0], fine))
+        row[1] += total
+
+
+class _Histogram:
+    """How one histogram's buckets are read off the fine counts: cumulative counts at its bounds."""
+
+    __slots__ = ("at", "extras", "lines", "sample_names")
+
+    def __init__(self, name: str, fine: tuple[float, ...], coarse: tuple[float, ...]) -> None:
+        # every coarse bound is one of the fine bounds; the last fine slot is +Inf
+        self.at = (*(fine.index(b) for b in coarse), len(fine))
+        les = [semconv.bucket_label(b) for b in (*coarse, _INF)]
+        self.sample_names = (*(name + "_bucket" for _ in les), name + "_count", name + "_sum")
+        self.extras: tuple[dict[str, str], ...] = (*({"le": le} for le in les), {}, {})
+        self.lines: LineCache = {}
+
+    def table(self, labelnames: tuple[str, ...], rows: Row) -> Table:
+        at = self.at
+        out: Row = {}
+        for key, (fine, total) in rows.items():
+            running = list(accumulate(fine))
+            out[key] = [*[running[i] for i in at], running[-1], total]
+        return Table(labelnames, self.sample_names, self.extras, out, self.lines)
 
 
 class RequestMetrics(Collector):
@@ -96,7 +174,9 @@ class RequestMetrics(Collector):
     shard, so the request path takes no lock: one dict lookup keyed by the raw outcome, one
     ``bisect`` over the union of both histograms' bounds and three additions (about 1 µs). A scrape
     merges the shards, folds the fine buckets into each histogram's own, and derives the label
-    values (status, semconv ``error.type``, bounded method) from the raw keys.
+    values (status, semconv ``error.type``, bounded method) from the raw keys (once per key). The
+    families it returns build their samples only when read: ``/metrics`` writes their text straight
+    from the counts (see ``_exposition``).
 
     ``tool_buckets`` are the bounds of ``mcp_tool_duration_seconds`` (from the policy);
     ``semconv_tool_label`` adds ``gen_ai_tool_name`` to ``mcp_server_operation_duration_seconds``.
@@ -118,6 +198,12 @@ class RequestMetrics(Collector):
             (semconv.LABEL_MCP_METHOD_NAME, semconv.LABEL_GEN_AI_TOOL_NAME, semconv.LABEL_ERROR_TYPE,
              semconv.LABEL_NETWORK_TRANSPORT) if semconv_tool_label
             else (semconv.LABEL_MCP_METHOD_NAME, semconv.LABEL_ERROR_TYPE, semconv.LABEL_NETWORK_TRANSPORT))
+        self._tool = _Histogram(semconv.TOOL_DURATION_SECONDS, self._fine, self.tool_buckets)
+        self._operation = _Histogram(semconv.SERVER_OPERATION_DURATION_SECONDS, self._fine, self._op_bounds)
+        self._calls_lines: LineCache = {}
+        self._flight_lines: LineCache = {}
+        # raw outcome key -> the label values it adds to (see _derive); as bounded as the keys
+        self._derived: dict[tuple[Any, ...], _Derived] = {}
 
     def _new_shard(self) -> _Shard:
         shard = self._local.shard = _Shard()
@@ -164,57 +250,64 @@ class RequestMetrics(Collector):
                 GaugeMetricFamily(semconv.TOOL_CALLS_IN_FLIGHT, ""),
                 HistogramMetricFamily(semconv.SERVER_OPERATION_DURATION_SECONDS, "")]
 
-    def collect(self) -> list[Metric]:
+    def _derive(self, key: tuple[Any, ...]) -> _Derived:
+        """The label values a raw outcome key adds to: calls counter, tool histogram, semconv histogram."""
+        method, label, outcome, error_code, exception_type, error_result, transport = key
+        error_type = error_type_of(outcome, error_code, exception_type, error_result)
+        per_tool = self.semconv_tool_label
+        derived: _Derived
+        if method == _TOOLS_CALL:
+            ok = outcome == semconv.OUTCOME_OK
+            status = semconv.STATUS_OK if ok else semconv.STATUS_ERROR
+            op_key = (method, label, error_type, transport) if per_tool else (method, error_type, transport)
+            derived = (label, status, "" if ok else outcome), (label, status), op_key
+        else:
+            name = method_label(method)
+            derived = None, None, (name, "", error_type, transport) if per_tool else (name, error_type, transport)
+        self._derived[key] = derived
+        return derived
+
+    def tables(self) -> tuple[Table, Table, Table, Table]:
+        """The shards summed: calls counter, tool histogram, in-flight gauge, semconv histogram."""
         with self._shards_lock:
             shards = list(self._shards)
-        tool = _Family(semconv.TOOL_DURATION_SECONDS, self._fine, self.tool_buckets)
-        operation = _Family(semconv.SERVER_OPERATION_DURATION_SECONDS, self._fine, self._op_bounds)
-        calls: dict[tuple[str, str, str], int] = {}
+        calls: dict[tuple[str, ...], int] = {}
+        tool_rows: Row = {}
+        op_rows: Row = {}
         in_flight: dict[str, int] = {}
-        per_tool = self.semconv_tool_label
+        derived = self._derived
         for shard in shards:
             # list() over a dict is a single C call: atomic under the GIL, so reading another
             # thread's shard needs no lock.
             for key, series in list(shard.series.items()):
                 fine, total = list(series.counts), series.sum
-                method, label, outcome, error_code, exception_type, error_result, transport = key
-                error_type = error_type_of(outcome, error_code, exception_type, error_result)
-                if method == _TOOLS_CALL:
-                    ok = outcome == semconv.OUTCOME_OK
-                    status = semconv.STATUS_OK if ok else semconv.STATUS_ERROR
-                    call_key = (label, status, "" if ok else outcome)
+                call_key, tool_key, op_key = derived.get(key) or self._derive(key)
+                if call_key is not None and tool_key is not None:
                     calls[call_key] = calls.get(call_key, 0) + sum(fine)
-                    tool.add((label, status), fine, total)
-                    op_key = (method, label, error_type, transport) if per_tool else (method, error_type, transport)
-                else:
-                    name = method_label(method)
-                    op_key = (name, "", error_type, transport) if per_tool else (name, error_type, transport)
-                operation.add(op_key, fine, total)
+                    _merge(tool_rows, tool_key, fine, total)
+                _merge(op_rows, op_key, fine, total)
             for label, value in list(shard.in_flight.items()):
                 in_flight[label] = in_flight.get(label, 0) + value
+        return (Table(_CALL_LABELS, (semconv.TOOL_CALLS_TOTAL,), ({},),
+                       {key: [n] for key, n in calls.items()}, self._calls_lines),
+                self._tool.table(_TOOL_LABELS, tool_rows),
+                Table(_FLIGHT_LABELS, (semconv.TOOL_CALLS_IN_FLIGHT,), ({},),
+                       {(label,): [n] for label, n in in_flight.items()}, self._flight_lines),
+                self._operation.table(self._op_labels, op_rows))
 
-        calls_family = CounterMetricFamily(
-            semconv.TOOL_CALLS_TOTAL, "MCP tools/call requests by tool, status and error type.",
-            labels=(semconv.LABEL_TOOL, semconv.LABEL_STATUS, semconv.LABEL_ERROR_TYPE))
-        total_name = calls_family.name + "_total"
-        calls_family.samples = [
-            Sample(total_name, {semconv.LABEL_TOOL: t, semconv.LABEL_STATUS: st, semconv.LABEL_ERROR_TYPE: et},
-                   float(n))
-            for (t, st, et), n in calls.items()]
-        tool_family = HistogramMetricFamily(
-            semconv.TOOL_DURATION_SECONDS, "Server-side duration of MCP tools/call requests.", unit="seconds")
-        tool_family.samples = tool.samples((semconv.LABEL_TOOL, semconv.LABEL_STATUS))
-        flight_family = GaugeMetricFamily(
-            semconv.TOOL_CALLS_IN_FLIGHT, "MCP tools/call requests currently being handled.",
-            labels=(semconv.LABEL_TOOL,))
-        flight_family.samples = [Sample(semconv.TOOL_CALLS_IN_FLIGHT, {semconv.LABEL_TOOL: label}, float(value))
-                                 for label, value in in_flight.items()]
-        op_family = HistogramMetricFamily(
-            semconv.SERVER_OPERATION_DURATION_SECONDS,
-            "MCP semantic conventions mcp.server.operation.duration: every request, receipt to result.",
-            unit="seconds")
-        op_family.samples = operation.samples(self._op_labels)
-        return [calls_family, tool_family, flight_family, op_family]
+    def collect(self) -> list[Metric]:
+        calls, tool, in_flight, operation = self.tables()
+        return [
+            _lazy(_LazyCounter(semconv.TOOL_CALLS_TOTAL, "MCP tools/call requests by tool, status and error type.",
+                               labels=_CALL_LABELS), calls),
+            _lazy(_LazyHistogram(semconv.TOOL_DURATION_SECONDS, "Server-side duration of MCP tools/call requests.",
+                                 unit="seconds"), tool),
+            _lazy(_LazyGauge(semconv.TOOL_CALLS_IN_FLIGHT, "MCP tools/call requests currently being handled.",
+                             labels=_FLIGHT_LABELS), in_flight),
+            _lazy(_LazyHistogram(
+                semconv.SERVER_OPERATION_DURATION_SECONDS,
+                "MCP semantic conventions mcp.server.operation.duration: every request, receipt to result.",
+                unit="seconds"), operation)]
 
 
 class Metrics:
