@@ -1,10 +1,15 @@
-"""Wall time of `mcp-comply generate --only dashboards,alerts` on the example project (this repo).
+"""Wall and CPU time of `mcp-comply generate --only dashboards,alerts`, whole process.
 
-Each round runs the command in a fresh interpreter (what a release job pays, imports included),
-writing into an empty folder, then once more with --check; plus the in-process build alone. The
-rounds interleave the three commands; each reports wall time and the child process's CPU time
-(user + system, from the rusage of the waited-for child).
-Usage: PYTHONPATH=src python benchmarks/bench_generate.py [--rounds N]
+Each round runs the installed console script (`mcp-comply`, what a release job runs) in a fresh
+process on this repository's project (its `[tool.mcp-comply]` and policy), into an empty folder,
+then once more with --check against what it wrote; and `import mcp_comply.cli` alone. With
+``--before SRC`` (another tree's src/ folder, e.g. main's) every round runs the same commands with
+that code too, alternating which goes first, so machine noise falls on both alike; the figures are
+medians over rounds with min-max, and the per-round ratio this tree / before. CPU is user + system
+time of the child (all threads), from the rusage of the waited-for process.
+
+    python benchmarks/bench_generate.py                       # --rounds N (default 15)
+    python benchmarks/bench_generate.py --before /tmp/main/src
 """
 
 from __future__ import annotations
@@ -19,59 +24,88 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ("generate", "generate --check", "import mcp_comply.cli")
 
 
-CPU: dict[str, list[float]] = {}
+def _script() -> list[str]:
+    """The installed console script next to this interpreter, else the same entry point via -c."""
+    script = Path(sys.executable).parent / "mcp-comply"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from mcp_comply.cli import main; sys.exit(main())"]
 
 
-def timed(cmd: list[str], name: str = "") -> float:
-    """Wall seconds of one run of ``cmd``; its CPU seconds (all threads) go to ``CPU[name]``."""
+def timed(cmd: list[str], src: Path) -> tuple[float, float]:
+    """(wall s, CPU s) of one run of ``cmd`` with ``src`` first on the path; it must exit 0."""
+    env = dict(os.environ, PYTHONPATH=str(src))
     start = time.perf_counter()
-    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise subprocess.CalledProcessError(process.returncode, cmd)
-    CPU.setdefault(name, []).append(usage.ru_utime + usage.ru_stime)
-    return wall
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd} with {src} exited {os.waitstatus_to_exitcode(status)}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=15)
-    args = parser.parse_args()
-    cli = [sys.executable, "-m", "mcp_comply.cli", "generate", "--only", "dashboards,alerts"]
-    fresh, check, startup = [], [], []
-    for _ in range(args.rounds):
-        with tempfile.TemporaryDirectory() as out:
-            startup.append(timed([sys.executable, "-c", "import mcp_comply.cli"], "startup"))
-            fresh.append(timed([*cli, "--out", out], "fresh"))
-            check.append(timed([*cli, "--out", out, "--check"], "check"))
+def one_round(src: Path) -> dict[str, tuple[float, float]]:
+    cli = [*_script(), "generate", "--only", "dashboards,alerts"]
+    with tempfile.TemporaryDirectory() as out:
+        return {
+            "generate": timed([*cli, "--out", out, "--quiet"], src),
+            "generate --check": timed([*cli, "--out", out, "--check"], src),
+            "import mcp_comply.cli": timed([sys.executable, "-c", "import mcp_comply.cli"], src),
+        }
+
+
+def _spread(values: list[float], scale: float = 1000, digits: int = 0) -> str:
+    return (f"{statistics.median(values) * scale:.{digits}f} "
+            f"({min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f})")
+
+
+def _in_process(rounds: int) -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from mcp_comply.generate import build, resolve_project
 
     project = resolve_project(ROOT)
-    build(project, ["dashboards", "alerts"])  # warm imports
-    builds = []
-    for _ in range(args.rounds):
+    build(project, ["dashboards", "alerts"])  # warm the imports
+    times = []
+    for _ in range(rounds):
         start = time.perf_counter()
-        artifacts = build(project, ["dashboards", "alerts"])
-        builds.append(time.perf_counter() - start)
-    size = sum(len(a.content) for a in artifacts)
+        build(project, ["dashboards", "alerts"])
+        times.append(time.perf_counter() - start)
+    return _spread(times, digits=1)
 
-    def ms(values: list[float]) -> str:
-        return f"{statistics.median(values) * 1000:.0f} ({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
 
-    def row(name: str, values: list[float], cpu: list[float] | None) -> str:
-        return f"| {name} | {ms(values)} | {ms(cpu) if cpu else '-'} |"
-
-    print(f"{args.rounds} interleaved rounds; {len(artifacts)} files, {size / 1024:.0f} KiB")
-    print("| measurement | wall ms, median (min-max) | CPU ms, median (min-max) |\n|---|---:|---:|")
-    print(row("`generate --only dashboards,alerts` (fresh process, empty folder)", fresh, CPU["fresh"]))
-    print(row("`generate ... --check` (fresh process)", check, CPU["check"]))
-    print(row("interpreter start + `import mcp_comply.cli`", startup, CPU["startup"]))
-    print(row(f"in-process build of all {len(artifacts)} files (imports warm)", builds, None))
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--before", type=Path, help="the src/ folder of the tree to compare with")
+    args = parser.parse_args()
+    trees = {"this tree": ROOT / "src"}
+    if args.before is not None:
+        trees = {"before": args.before.resolve(), **trees}
+    for src in trees.values():  # warm the file cache and the .pyc files
+        one_round(src)
+    results: dict[str, list[dict[str, tuple[float, float]]]] = {name: [] for name in trees}
+    names = list(trees)
+    for i in range(args.rounds):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            results[name].append(one_round(trees[name]))
+    print(f"{args.rounds} interleaved rounds; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average "
+          f"{os.getloadavg()[0]:.1f} at the end\n")
+    print("| tree | command | wall ms, median (min-max) | CPU ms, median (min-max) |\n|---|---|---:|---:|")
+    for name, rounds in results.items():
+        for command in COMMANDS:
+            walls, cpus = [r[command][0] for r in rounds], [r[command][1] for r in rounds]
+            print(f"| {name} | `{command}` | {_spread(walls)} | {_spread(cpus)} |")
+    print(f"\nIn-process build of the same files, imports warm (this tree): {_in_process(args.rounds)} ms")
+    if args.before is not None:
+        print("\nPer-round ratio this tree / before, median (min-max):\n\n| command | wall | CPU |\n|---|---:|---:|")
+        for command in COMMANDS:
+            ratios = [[after[command][k] / before[command][k]
+                       for before, after in zip(results["before"], results["this tree"], strict=True)]
+                      for k in (0, 1)]
+            print(f"| `{command}` | {_spread(ratios[0], 1, 2)} | {_spread(ratios[1], 1, 2)} |")
 
 
 if __name__ == "__main__":
