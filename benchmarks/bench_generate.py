@@ -10,6 +10,10 @@ time of the child (all threads), from the rusage of the waited-for process.
 
     python benchmarks/bench_generate.py                       # --rounds N (default 15)
     python benchmarks/bench_generate.py --before /tmp/main/src
+    python benchmarks/bench_generate.py --stages              # where this tree's CPU goes
+
+``--stages`` runs the command's steps cumulatively, each in a fresh process (interleaved rounds),
+and prints the CPU time each step adds: what the profile says, without a profiler's overhead.
 """
 
 from __future__ import annotations
@@ -57,6 +61,53 @@ def one_round(src: Path) -> dict[str, tuple[float, float]]:
         }
 
 
+# Each stage does everything the previous one did, then one more step of `generate`.
+_STAGES = {
+    "interpreter start (`python -c pass`, site included)": "",
+    "import mcp_comply.cli, build the parser, parse": (
+        "from mcp_comply import cli\n"
+        "args = cli._parser(ARGV).parse_args(ARGV)\n"),
+    "import PyYAML": "import yaml\n",
+    "import pydantic (BaseModel)": "from pydantic import BaseModel\n",
+    "define the 15 policy and config models (import mcp_comply.config)": "import mcp_comply.config\n",
+    "resolve the project: read pyproject and the policy, validate both": (
+        "from mcp_comply.generate import resolve_project\n"
+        "project = resolve_project()\n"),
+    "import the dashboard and rule builders": "from mcp_comply.generate import dashboards, rules\n",
+    "build the 10 files (JSON, SVG, YAML)": (
+        "from mcp_comply.generate import build\n"
+        "build(project, ['dashboards', 'alerts'])\n"),
+}
+_CPU = "import resource\nu = resource.getrusage(resource.RUSAGE_SELF)\nprint(u.ru_utime + u.ru_stime)\n"
+
+
+def stages(rounds: int, trees: dict[str, Path]) -> None:
+    argv = "ARGV = ['generate', '--only', 'dashboards,alerts', '--quiet']\n"
+    codes, code = {}, argv
+    for name, step in _STAGES.items():
+        code += step
+        codes[name] = code + _CPU
+    cpu: dict[tuple[str, str], list[float]] = {(tree, name): [] for tree in trees for name in codes}
+    for _ in range(rounds + 1):  # the first round warms the .pyc files and is not counted
+        for name, source in codes.items():
+            for tree, src in trees.items():
+                env = dict(os.environ, PYTHONPATH=str(src))
+                out = subprocess.run([sys.executable, "-c", source], cwd=ROOT, env=env, capture_output=True, text=True,
+                                     check=True).stdout
+                cpu[tree, name].append(float(out))
+    print(f"{rounds} interleaved rounds, CPU of the whole process; load average {os.getloadavg()[0]:.1f} at the end\n")
+    print("| step | " + " | ".join(f"{tree}: CPU ms (cumulative), median | adds" for tree in trees) + " |")
+    print("|---|" + "---:|---:|" * len(trees))
+    previous = dict.fromkeys(trees, 0.0)
+    for name in codes:
+        cells = []
+        for tree in trees:
+            median = statistics.median(cpu[tree, name][1:])
+            cells.append(f"{median * 1000:.0f} | {(median - previous[tree]) * 1000:+.0f}")
+            previous[tree] = median
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def _spread(values: list[float], scale: float = 1000, digits: int = 0) -> str:
     return (f"{statistics.median(values) * scale:.{digits}f} "
             f"({min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f})")
@@ -80,10 +131,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--before", type=Path, help="the src/ folder of the tree to compare with")
+    parser.add_argument("--stages", action="store_true", help="the CPU each step of the command adds")
     args = parser.parse_args()
     trees = {"this tree": ROOT / "src"}
     if args.before is not None:
         trees = {"before": args.before.resolve(), **trees}
+    if args.stages:
+        stages(args.rounds, trees)
+        return
     for src in trees.values():  # warm the file cache and the .pyc files
         one_round(src)
     results: dict[str, list[dict[str, tuple[float, float]]]] = {name: [] for name in trees}
