@@ -1,13 +1,21 @@
 """Verification speed against its limit: one SHA-256 pass over the same lines.
 
     python benchmarks/bench_verify.py                   # 200,000 records, 5 interleaved rounds
-    python benchmarks/bench_verify.py --records 50000 --rounds 3
+    python benchmarks/bench_verify.py --records 50000 --rounds 3 --variants fast,fast-1,sha
 
 Builds a log with the real writer (fsync never, the request body of bench_audit.py), then
-interleaves, per round: a plain pass that reads every line and hashes it once with SHA-256 (the
-limit the issue sets verification against), ``verify_directory`` strict (default) and ``--fast``.
-Each figure is whole-process CPU time (``time.process_time``: all threads) and wall time; the
-ratios are per round, reported as median and range.
+interleaves, per round, the variants asked for:
+
+- ``sha``: a plain pass that reads every line and hashes it once with SHA-256 (the limit the issue
+  sets verification against);
+- ``strict`` / ``fast``: ``verify_directory`` (strict JSON, the default, and ``--fast``) as the CLI
+  runs it: block scan in worker processes (one per CPU) started and stopped by the call;
+- ``strict-1`` / ``fast-1``: the block scan in this process only (``jobs=1``);
+- ``strict-0`` / ``fast-0``: line by line (``jobs=0``, the reference path and what verify did before).
+
+Each figure is the CPU time of every process involved (``os.times``: this process and its waited-for
+children, user + system) and wall time; the ratios to the SHA-256 pass are per round (wall to wall,
+CPU to CPU), reported as median and range.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("MCP_COMPLY_LOG_LEVEL", "error")
 
+VARIANTS = ("sha", "strict", "fast", "strict-1", "fast-1", "strict-0", "fast-0")
+
 
 def _sha_pass(directory: Path) -> int:
     count = 0
@@ -38,49 +48,72 @@ def _sha_pass(directory: Path) -> int:
     return count
 
 
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, wall = _cpu(), time.perf_counter()
     fn()
-    return time.process_time() - cpu, time.perf_counter() - wall
+    return _cpu() - cpu, time.perf_counter() - wall
+
+
+def _run(name: str, directory: Path) -> Callable[[], object]:
+    from mcp_comply.audit.verify import verify_directory
+
+    if name == "sha":
+        return lambda: _sha_pass(directory)
+    mode, _, jobs = name.partition("-")
+
+    def verify() -> None:
+        report = verify_directory(directory, strict_json=mode == "strict", jobs=int(jobs) if jobs else None)
+        assert report.intact, report.findings
+
+    return verify
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated, from {', '.join(VARIANTS)} (sha is always run)")
+    parser.add_argument("--directory", type=Path, help="an existing log to verify instead of a new one")
     args = parser.parse_args()
+    names = ["sha", *(v for v in args.variants.split(",") if v and v != "sha")]
+    unknown = set(names) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
     from bench_audit import _make_log
 
-    from mcp_comply.audit.verify import verify_directory
-
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp) / "audit"
-        _make_log(directory, args.records)
+        directory = args.directory or Path(tmp) / "audit"
+        if args.directory is None:
+            _make_log(directory, args.records)
         lines = _sha_pass(directory)
-
-        def strict() -> None:
-            assert verify_directory(directory).intact
-
-        def fast() -> None:
-            assert verify_directory(directory, strict_json=False).intact
-
-        runs: dict[str, list[tuple[float, float]]] = {"sha256 pass": [], "verify": [], "verify --fast": []}
+        size = sum(p.stat().st_size for p in directory.glob("chain-*/segment-*.jsonl"))
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
         for _ in range(args.rounds):
-            runs["sha256 pass"].append(_timed(lambda: _sha_pass(directory)))
-            runs["verify"].append(_timed(strict))
-            runs["verify --fast"].append(_timed(fast))
-    print(f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; {lines:,} lines, "
-          f"{args.rounds} interleaved rounds\n")
-    print("| pass | lines/s (CPU, median, range) | lines/s (wall) | speed vs the SHA-256 pass (CPU) |")
-    print("|---|---|---|---|")
-    base = [cpu for cpu, _ in runs["sha256 pass"]]
+            for name in names:
+                runs[name].append(_timed(_run(name, directory)))
+    load = os.getloadavg()
+    print(f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; {lines:,} lines "
+          f"({size / lines:.0f} bytes each), {args.rounds} interleaved rounds; load average at the end "
+          f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n")
+    print("| pass | lines/s (wall, median, range) | vs SHA-256 pass (wall) | CPU µs per line (all processes) "
+          "| vs SHA-256 pass (CPU) |")
+    print("|---|---|---|---|---|")
+    base = runs["sha"]
     for name, values in runs.items():
-        cpu_rate = [lines / cpu for cpu, _ in values]
         wall_rate = [lines / wall for _, wall in values]
-        ratio = [b / cpu for (cpu, _), b in zip(values, base, strict=True)]
-        print(f"| {name} | {statistics.median(cpu_rate):,.0f} ({min(cpu_rate):,.0f}-{max(cpu_rate):,.0f}) | "
-              f"{statistics.median(wall_rate):,.0f} | {statistics.median(ratio):.3f}x "
-              f"({min(ratio):.3f}-{max(ratio):.3f}) |")
+        wall_ratio = [b[1] / wall for (_, wall), b in zip(values, base, strict=True)]
+        cpu_us = [cpu / lines * 1e6 for cpu, _ in values]
+        cpu_ratio = [b[0] / cpu for (cpu, _), b in zip(values, base, strict=True)]
+        print(f"| {name} | {statistics.median(wall_rate):,.0f} ({min(wall_rate):,.0f}-{max(wall_rate):,.0f}) | "
+              f"{statistics.median(wall_ratio):.3f}x ({min(wall_ratio):.3f}-{max(wall_ratio):.3f}) | "
+              f"{statistics.median(cpu_us):.2f} ({min(cpu_us):.2f}-{max(cpu_us):.2f}) | "
+              f"{statistics.median(cpu_ratio):.3f}x ({min(cpu_ratio):.3f}-{max(cpu_ratio):.3f}) |")
 
 
 if __name__ == "__main__":

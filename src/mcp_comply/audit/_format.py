@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from mcp_comply.exceptions import IntegrityError
 
@@ -111,7 +111,11 @@ class LongLine(NamedTuple):
 _CHUNK = 1 << 20
 
 
-def read_lines(fh: IO[bytes], limit: int = MAX_LINE) -> Iterator[bytes | LongLine]:
+class LineSource(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def read_lines(fh: LineSource, limit: int = MAX_LINE) -> Iterator[bytes | LongLine]:
     """The lines of a file, newline included, in memory bounded by ``limit``: a longer line comes
     as a :class:`LongLine`. The last line may lack its newline (a torn tail)."""
     readline = fh.readline
@@ -163,11 +167,13 @@ class StrictJSONError(IntegrityError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise StrictJSONError(f"duplicate key {key!r}", "duplicate_key")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key repeats (decided without a loop in Python): name the first
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise StrictJSONError(f"duplicate key {key!r}", "duplicate_key")
+            seen.add(key)
     return out
 
 
@@ -176,6 +182,10 @@ def _no_constants(name: str) -> Any:
 
 
 _decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+# typeshed does not declare the scanner that JSONDecoder.__init__ sets
+scan_value: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
+"""The strict decoder's scanner (C): ``scan_value(text, 0)`` is ``(value, end)`` and raises on
+everything :func:`parse_line` refuses inside the text; it does not skip whitespace or look past ``end``."""
 
 
 def parse_line(line: bytes) -> dict[str, Any]:
@@ -193,6 +203,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
         raise StrictJSONError(f"not JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise StrictJSONError("nested too deeply") from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise StrictJSONError("not JSON this reader accepts: an integer with too many digits") from None
     if not isinstance(value, dict):
         raise StrictJSONError("a record must be a JSON object")
     return value

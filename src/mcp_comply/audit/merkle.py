@@ -9,12 +9,14 @@ before it is used.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable, Sequence
 
 from mcp_comply.exceptions import IntegrityError
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_DIGEST = operator.methodcaller("digest")
 
 
 class ProofError(IntegrityError):
@@ -67,6 +69,20 @@ class CompactTree:
         frontier.append((height, h))
         self.size += 1
 
+    def append_subtree(self, height: int, h: bytes) -> None:
+        """Append a perfect subtree of ``2**height`` leaves whose root is ``h`` (see :func:`subtrees`);
+        the tree's size must be a multiple of ``2**height``, so it merges like a single leaf."""
+        if height < 0 or self.size & ((1 << height) - 1):
+            raise ValueError(f"a subtree of height {height} does not start at size {self.size}")
+        frontier = self._frontier
+        top = height
+        while frontier and frontier[-1][0] == top:
+            _, left = frontier.pop()
+            h = node_hash(left, h)
+            top += 1
+        frontier.append((top, h))
+        self.size += 1 << height
+
     def append(self, data: bytes) -> None:
         self.append_leaf_hash(leaf_hash(data))
 
@@ -104,6 +120,33 @@ class CompactTree:
             raise ValueError("frontier does not match the tree size")
         tree._frontier = frontier
         return tree
+
+
+def subtrees(start: int, leaves: Sequence[bytes]) -> list[tuple[int, bytes]]:
+    """The aligned perfect subtrees (height, root) that cover the leaf hashes ``leaves`` placed at
+    ``start``, ``start + 1``, ... of a tree, left to right: appending them with
+    :meth:`CompactTree.append_subtree` to a tree of size ``start`` equals appending the leaves one
+    by one. Computed a level at a time with ``map`` (no Python frame per node), so a worker can
+    hash a stretch of a log without knowing the tree before it."""
+    if start < 0:
+        raise ValueError("start must not be negative")
+    sha256, digest, one = hashlib.sha256, _DIGEST, b"\x01".__add__
+    left: list[tuple[int, bytes]] = []
+    right: list[tuple[int, bytes]] = []
+    level, lo, hi, height = list(leaves), start, start + len(leaves), 0
+    while lo < hi:  # the nodes of this height that lie inside: indices lo .. hi-1
+        if lo & 1:  # no left sibling inside: a subtree of its own
+            left.append((height, level[0]))
+            del level[0]
+            lo += 1
+        if hi & 1 and lo < hi:  # no right sibling inside
+            right.append((height, level.pop()))
+            hi -= 1
+        if lo == hi:
+            break
+        level = list(map(digest, map(sha256, map(operator.add, map(one, level[0::2]), level[1::2]))))
+        lo, hi, height = lo >> 1, hi >> 1, height + 1
+    return left + right[::-1]
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:

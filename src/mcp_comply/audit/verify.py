@@ -15,16 +15,21 @@ tell those records from ones an attacker appended a moment ago.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mcp_comply._files import write_atomic
 from mcp_comply.audit import _format as fmt
+from mcp_comply.audit import _scan
+from mcp_comply.audit._pool import ScanPool
 from mcp_comply.audit.merkle import EMPTY_ROOT, CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, UntrustedNoteError, Verifier, open_note
 
@@ -60,10 +65,15 @@ AFTER_CLOSE = "after_close"
 BAD_RETENTION = "invalid_retention"
 NOTICES = frozenset({TORN_TAIL, YOUNG_TAIL, SIGNED_AT_RECOVERY})  # crash artefacts and live writers, not tampering
 
-_HEADER = re.compile(rb'\{"v":1,"seq":(\d+),"ts":"([0-9T:.Z-]{27})","chain":"([^"\\]*)","kind":"([a-z_]+)",'
+_HEADER = re.compile(rb'\{"v":1,"seq":(\d{1,19}),"ts":"([0-9T:.Z-]{27})","chain":"([^"\\]*)","kind":"([a-z_]+)",'
                      rb'"prev":"([0-9a-f]{64})"[,}]')
 # Records with no chain-level meaning: the fast path may skip their JSON parse.
-_PLAIN_KINDS = frozenset({b"call", b"intent", b"gap", b"clock_jump"})
+_PLAIN_KINDS = frozenset(kind.encode() for kind in _scan.PLAIN_KINDS)
+PARALLEL_MIN_BYTES = 16 << 20
+"""Below this many bytes of segments, verify scans in its own process (starting workers costs more)."""
+TASK_BYTES = 4 << 20
+"""The byte range of a segment one scan task (one worker call) covers."""
+_MAX_AUTO_JOBS = 8
 _AFTER_CLOSE_OK = frozenset({fmt.KIND_CHECKPOINT, fmt.KIND_RECOVERY, fmt.KIND_OPEN})
 _LEAF0 = hashlib.sha256(b"\x00")
 
@@ -169,13 +179,73 @@ def read_notes(directory: Path, verifiers: list[Verifier], report: Report) -> di
     return out
 
 
+class _Window:
+    """A segment as the verifier saw it when it started (``size`` bytes), read from ``seek(start, end)``
+    with lines up to ``end``."""
+
+    def __init__(self, fh: IO[bytes], size: int) -> None:
+        self._fh, self._size = fh, size
+        self._pos = self._end = 0
+
+    def seek(self, start: int, end: int) -> None:
+        self._fh.seek(start)
+        self._pos, self._end = start, min(end, self._size)
+
+    def readline(self, size: int = -1, /) -> bytes:
+        left = self._end - self._pos
+        if left <= 0:
+            return b""
+        line = self._fh.readline(left if size < 0 else min(size, left))
+        self._pos += len(line)
+        return line
+
+    def read(self, size: int) -> bytes:
+        data = self._fh.read(max(0, min(size, self._size - self._pos)))
+        self._pos += len(data)
+        return data
+
+
+class Scanner:
+    """Runs the block scan (:mod:`._scan`) over the ranges of each segment, in this process or in a
+    :class:`ScanPool`'s workers, a few ranges ahead of the verifier (memory stays bounded)."""
+
+    def __init__(self, *, strict: bool, pool: ScanPool | None = None, task_bytes: int = TASK_BYTES,
+                 block: int = _scan.BLOCK) -> None:
+        self.strict, self.pool, self.task_bytes, self.block = strict, pool, task_bytes, block
+
+    def items(self, chain: str, segments: list[tuple[Path, int]]) -> Iterator[tuple[int, _scan.Run | _scan.Lines]]:
+        """(segment number, item) for every segment, in order."""
+        numbers = (seg_no for seg_no, (_, size) in enumerate(segments) for _ in range(0, size, self.task_bytes))
+        tasks = (_scan.Task(str(path), start, start + self.task_bytes, size, chain, self.strict, self.block)
+                 for path, size in segments for start in range(0, size, self.task_bytes))
+        results = (map(_scan.scan, tasks) if self.pool is None else
+                   self.pool.map(tasks, ahead=2 * self.pool.workers))
+        for seg_no, items in zip(numbers, results, strict=True):
+            for item in items:
+                yield seg_no, item
+
+
+class _Feed:
+    """The scanner's items of one chain, handed out a segment at a time."""
+
+    def __init__(self, items: Iterator[tuple[int, _scan.Run | _scan.Lines]]) -> None:
+        self._items = items
+        self._head = next(items, None)
+
+    def segment(self, seg_no: int) -> Iterator[_scan.Run | _scan.Lines]:
+        while self._head is not None and self._head[0] == seg_no:
+            item = self._head[1]
+            self._head = next(self._items, None)
+            yield item
+
+
 class ChainVerifier:
     """Verifies one chain in one pass: the line-level chain and Merkle tree, one method per record
     kind with chain-level meaning, then the checkpoints, retention, coverage and remembered state."""
 
     def __init__(self, chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier], report: Report,
                  remembered: dict[str, Any] | None, *, strict_json: bool = True, now: float | None = None,
-                 grace_s: float = DEFAULT_GRACE_S) -> None:
+                 grace_s: float = DEFAULT_GRACE_S, scanner: Scanner | None = None) -> None:
         self.chain_dir = chain_dir
         self.chain = chain_dir.name
         self.verifiers = verifiers
@@ -189,6 +259,8 @@ class ChainVerifier:
         self.wanted = set(self.notes)
         if remembered is not None:
             self.wanted.add(int(remembered["size"]))
+        self.wanted_sorted = sorted(self.wanted)
+        self.scanner = scanner
         self.roots: dict[int, bytes] = {}
         self.ts_at: dict[int, float | None] = {}
         self.tree = CompactTree()
@@ -221,16 +293,19 @@ class ChainVerifier:
 
     # ---- the pass over the lines ----------------------------------------------------------------
     def run(self) -> ChainResult:
-        segments = fmt.segments(self.chain_dir)
+        # sizes as of now: a writer may append while this runs, and what it appends is for next time
+        segments = [(path, path.stat().st_size) for path in fmt.segments(self.chain_dir)]
+        feed = None if self.scanner is None else _Feed(self.scanner.items(self.chain, segments))
         previous_index: int | None = None
-        for seg_no, path in enumerate(segments):
+        for seg_no, (path, size) in enumerate(segments):
             index = fmt.segment_index(path.name) or 0
             self.where = str(path)
             if previous_index is not None and index != previous_index + 1:
                 self.finding(MISSING_SEGMENT, None, None, f"segment {previous_index + 1} is missing before {path.name}")
             previous_index = index
             self.result.segments += 1
-            self._segment(path, last_segment=seg_no == len(segments) - 1)
+            items = None if feed is None else feed.segment(seg_no)
+            self._segment(path, size, items, last_segment=seg_no == len(segments) - 1)
         self.result.records = self.tree.size
         self.result.root = self.tree.root().hex()
         self.result.sealed = self.closed
@@ -241,40 +316,106 @@ class ChainVerifier:
             self._check_coverage()
         return self.result
 
-    def _segment(self, path: Path, *, last_segment: bool) -> None:
+    def _segment(self, path: Path, size: int, items: Iterator[_scan.Run | _scan.Lines] | None, *,
+                 last_segment: bool) -> None:
+        with path.open("rb", buffering=1 << 20) as fh:
+            window = _Window(fh, size)
+            if items is None:  # line by line: the reference the block scan is tested against
+                self._lines(window, 0, size, 0, last_segment)
+                return
+            line_no, ended = 0, False
+            for item in items:  # every item is consumed, so the next segment starts at its own
+                if ended:
+                    continue
+                if isinstance(item, _scan.Run):
+                    line_no, ended = self._run(path, size, window, item, line_no, last_segment)
+                else:
+                    line_no, ended = self._lines(window, item.start, item.end, line_no, last_segment)
+
+    def _run(self, path: Path, size: int, window: _Window, run: _scan.Run, line_no: int,
+             last_segment: bool) -> tuple[int, bool]:
+        """Move past lines the block scan found well formed and linked, as the per-line path would;
+        lines whose first link or seq is not what this chain expects take the per-line path."""
+        if (self.first or self.closed or run.first_seq != self.expected_seq
+                or run.first_prev.encode() != self.prev_bytes):
+            return self._lines(window, run.start, run.end, line_no, last_segment)
+        size_before = self.tree.size
+        cuts = self._cuts(size_before, run.lines)
+        if run.leaf_index == size_before and not cuts:
+            self._take(run)
+            return line_no + run.lines, False
+        # the subtrees assume another tree size (after a finding), or a root is needed inside: scan again here
+        task = _scan.Task(str(path), run.start, run.end, size, self.chain, self.strict_json,
+                          self.scanner.block if self.scanner else _scan.BLOCK, size_before, cuts)
+        ended = False
+        for part in _scan.scan(task):
+            if ended:
+                break
+            if isinstance(part, _scan.Run) and part.first_seq == self.expected_seq and \
+                    part.first_prev.encode() == self.prev_bytes and part.leaf_index == self.tree.size:
+                self._take(part)
+                line_no += part.lines
+            else:  # the file changed under us: read it as it is now
+                line_no, ended = self._lines(window, part.start, part.end, line_no, last_segment)
+        return line_no, ended
+
+    def _cuts(self, size: int, lines: int) -> frozenset[int]:
+        """Tree sizes strictly inside (size, size + lines) whose root or timestamp is needed."""
+        wanted = self.wanted_sorted
+        first = bisect.bisect_right(wanted, size)
+        last = bisect.bisect_left(wanted, size + lines, first)
+        return frozenset(wanted[first:last])
+
+    def _take(self, run: _scan.Run) -> None:
+        tree = self.tree
+        if tree.size in self.wanted:
+            self.ts_at[tree.size] = fmt.parse_ts(run.first_ts)
+        for height, node in run.subtrees:
+            tree.append_subtree(height, node)
+        if tree.size in self.wanted:
+            self.roots[tree.size] = tree.root()
+        self.prev_hash = run.last_hash
+        self.prev_bytes = run.last_hash.encode()
+        self.expected_seq += run.lines
+
+    def _lines(self, window: _Window, start: int, end: int, before: int, last_segment: bool) -> tuple[int, bool]:
+        """The per-line path over the lines in ``[start, end)``, numbered after ``before``; returns the
+        number of the last line read and whether the segment ended there (a line with no newline)."""
         wanted, roots, tree = self.wanted, self.roots, self.tree
         header, leaf0_copy, sha256 = _HEADER.match, _LEAF0.copy, hashlib.sha256
-        with path.open("rb", buffering=1 << 20) as fh:
-            for line_no, raw in enumerate(fmt.read_lines(fh), start=1):
-                if isinstance(raw, fmt.LongLine):
-                    self._overlong(raw, line_no)
-                    if not raw.complete:
-                        break
+        window.seek(start, end)
+        line_no = before
+        for line_no, raw in enumerate(fmt.read_lines(window), start=before + 1):
+            if isinstance(raw, fmt.LongLine):
+                self._overlong(raw, line_no)
+                if not raw.complete:
+                    return line_no, True
+                continue
+            if not raw.endswith(b"\n"):
+                kind = TORN_TAIL if last_segment and window.read(1) == b"" else MALFORMED
+                self.finding(kind, line_no, None, f"incomplete last line ({len(raw)} bytes, no newline)")
+                return line_no, True
+            if not self.strict_json and not self.first and not self.closed:
+                # Fast path: the header is read from the bytes; the body is only checked for
+                # UTF-8 and non-JSON numbers. Records with chain-level meaning take the full parse.
+                m = header(raw)
+                if (m is not None and m[3] == self.chain_bytes and m[4] in _PLAIN_KINDS
+                        and b"NaN" not in raw and b"Infinity" not in raw and _utf8(raw)
+                        and int(m[1]) == self.expected_seq and m[5] == self.prev_bytes):
+                    if tree.size in wanted:
+                        self.ts_at[tree.size] = fmt.parse_ts(m[2].decode())
+                    h = leaf0_copy()
+                    h.update(raw)
+                    tree.append_leaf_hash(h.digest())
+                    if tree.size in wanted:
+                        roots[tree.size] = tree.root()
+                    self.prev_bytes = sha256(raw).hexdigest().encode()
+                    self.expected_seq += 1
                     continue
-                if not raw.endswith(b"\n"):
-                    kind = TORN_TAIL if last_segment and fh.read(1) == b"" else MALFORMED
-                    self.finding(kind, line_no, None, f"incomplete last line ({len(raw)} bytes, no newline)")
-                    break
-                if not self.strict_json and not self.first and not self.closed:
-                    # Fast path: the header is read from the bytes; the body is only checked for
-                    # UTF-8 and non-JSON numbers. Records with chain-level meaning take the full parse.
-                    m = header(raw)
-                    if (m is not None and m[3] == self.chain_bytes and m[4] in _PLAIN_KINDS
-                            and b"NaN" not in raw and b"Infinity" not in raw and _utf8(raw)
-                            and int(m[1]) == self.expected_seq and m[5] == self.prev_bytes):
-                        if tree.size in wanted:
-                            self.ts_at[tree.size] = fmt.parse_ts(m[2].decode())
-                        h = leaf0_copy()
-                        h.update(raw)
-                        tree.append_leaf_hash(h.digest())
-                        if tree.size in wanted:
-                            roots[tree.size] = tree.root()
-                        self.prev_bytes = sha256(raw).hexdigest().encode()
-                        self.expected_seq += 1
-                        continue
-                    self.prev_hash = self.prev_bytes.decode()  # the full path below names the problem
-                self._record(raw, line_no, last_segment)
-                tree = self.tree  # a pruned chain's first record replaces the tree
+                self.prev_hash = self.prev_bytes.decode()  # the full path below names the problem
+            self._record(raw, line_no, last_segment)
+            tree = self.tree  # a pruned chain's first record replaces the tree
+        return line_no, False
 
     def _advance(self, sha: str, leaf: bytes) -> None:
         self.tree.append_leaf_hash(leaf)
@@ -518,17 +659,50 @@ class ChainVerifier:
                          f"yet (a live writer signs within {self.interval:g} s): not authenticated", where=where)
 
 
+def _workers(jobs: int | None, total_bytes: int) -> int:
+    if jobs is not None:
+        return jobs
+    if total_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, _MAX_AUTO_JOBS))
+
+
 def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None,
                      checkpoint_dir: Path | None = None, state_file: Path | None = None,
                      strict_json: bool = True, now: float | None = None,
-                     grace_s: float = DEFAULT_GRACE_S) -> Report:
+                     grace_s: float = DEFAULT_GRACE_S, jobs: int | None = None,
+                     pool: ScanPool | None = None) -> Report:
+    """Verify every chain of ``directory``. Ordinary records are checked a block at a time: in
+    ``pool`` when one is given, else in ``jobs`` worker processes started for this call (default:
+    one per CPU, up to 8, when the segments hold at least :data:`PARALLEL_MIN_BYTES`; 1: in this
+    process; 0: line by line, the reference path the block scan is tested against). The report is
+    the same whichever way."""
+    if jobs is not None and jobs < 0:
+        raise ValueError("jobs must be 0 or more")
+    chains = sorted(p for p in directory.iterdir() if p.is_dir() and fmt.segments(p))
+    owned: ScanPool | None = None
+    scanner: Scanner | None = None
+    if jobs != 0:
+        if pool is None and jobs != 1:
+            workers = _workers(jobs, sum(s.stat().st_size for chain in chains for s in fmt.segments(chain)))
+            pool = owned = ScanPool(workers) if workers > 1 else None
+        scanner = Scanner(strict=strict_json, pool=pool)
+    try:
+        return _verify(directory, chains, verifiers or [], checkpoint_dir or directory / "checkpoints", state_file,
+                       strict_json, now, grace_s, scanner)
+    finally:
+        if owned is not None:
+            owned.close()
+
+
+def _verify(directory: Path, chains: list[Path], verifiers: list[Verifier], checkpoint_dir: Path,
+            state_file: Path | None, strict_json: bool, now: float | None, grace_s: float,
+            scanner: Scanner | None) -> Report:
     report = Report()
-    verifiers = verifiers or []
-    checkpoint_dir = checkpoint_dir or directory / "checkpoints"
     remembered: dict[str, Any] = {}
     if state_file is not None and state_file.exists():
         remembered = json.loads(state_file.read_text())
-    chains = sorted(p for p in directory.iterdir() if p.is_dir() and fmt.segments(p))
     if not chains:
         report.unchecked.append(f"no audit chains found in {directory}")
     present = {p.name for p in chains}
@@ -539,7 +713,7 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
                                            "verification and is gone"))
     for chain_dir in chains:
         checker = ChainVerifier(chain_dir, checkpoint_dir, verifiers, report, remembered.get(chain_dir.name),
-                                strict_json=strict_json, now=now, grace_s=grace_s)
+                                strict_json=strict_json, now=now, grace_s=grace_s, scanner=scanner)
         report.chains.append(checker.run())
     if not verifiers:
         report.unchecked.append("no public key given (--key): checkpoint signatures were not checked, so a "

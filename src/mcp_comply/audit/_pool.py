@@ -1,0 +1,141 @@
+"""Worker processes for ``verify``'s block scan: ``python -c`` children fed pickled tasks over a pipe.
+
+Not :mod:`multiprocessing`: its ``spawn`` and ``forkserver`` children import the caller's main script
+again (a script without an ``if __name__ == "__main__":`` guard would then fail, and any script would
+run its top-level code once per worker), and ``fork`` is unsafe in a process with threads. These
+children import only this module and what it needs, with the caller's ``sys.path``. A child that
+cannot start or dies is replaced by the caller doing its tasks itself: the report is the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, cast
+
+from mcp_comply.audit._scan import Lines, Run, Task, scan
+
+_CHILD = "import sys; sys.path[:] = sys.argv[1:]; from mcp_comply.audit._pool import serve; serve()"
+_SIZE = 8
+
+
+def _send(stream: IO[bytes], value: object) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(len(data).to_bytes(_SIZE, "big") + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    header = stream.read(_SIZE)
+    if len(header) < _SIZE:
+        raise EOFError("the worker closed its pipe")
+    data = stream.read(int.from_bytes(header, "big"))
+    # S301: the bytes come from our own child process, which pickled them itself
+    return pickle.loads(data)  # noqa: S301
+
+
+def serve() -> None:
+    """The child's loop: a task in, its result (or the exception it raised) out, until stdin closes."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            task = _receive(stdin)
+        except EOFError:
+            return
+        try:
+            reply: tuple[str, object] = ("ok", scan(task))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it as its own
+            reply = ("error", exc)
+        try:
+            _send(stdout, reply)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            _send(stdout, ("error", OSError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
+class ScanPool:
+    """``workers`` child processes that run :func:`~mcp_comply.audit._scan.scan`; reusable across
+    :func:`~mcp_comply.audit.verify.verify_directory` calls, and a context manager."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("a scan pool needs at least one worker")
+        self.workers = workers
+        self._children: list[tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]] = []
+        self._broken = False
+        try:
+            for _ in range(workers):
+                # S603: our own interpreter, running a fixed line of code
+                child = subprocess.Popen([sys.executable, "-c", _CHILD, *sys.path],  # noqa: S603
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                self._children.append((child, cast(IO[bytes], child.stdin), cast(IO[bytes], child.stdout)))
+        except OSError:
+            self._broken = True
+
+    def map(self, tasks: Iterable[Task], ahead: int) -> Iterator[list[Run | Lines]]:
+        """The results of ``tasks`` in order, at most ``ahead`` tasks handed out before their result
+        is taken (round robin, so each child answers in the order it was asked)."""
+        pending: deque[tuple[int, Task]] = deque()
+        turn = 0
+        try:
+            for task in tasks:
+                if not self._broken:
+                    child = turn % len(self._children)
+                    turn += 1
+                    try:
+                        _send(self._children[child][1], task)
+                        pending.append((child, task))
+                    except OSError:
+                        self._broken = True
+                if self._broken:
+                    pending.append((-1, task))
+                while len(pending) >= max(1, ahead):
+                    yield self._result(*pending.popleft())
+            while pending:
+                yield self._result(*pending.popleft())
+        finally:  # left early (an error, or the caller stopped): take the answers still due, so the
+            for child, _ in pending:  # next map() does not read them as its own
+                self._discard(child)
+
+    def _discard(self, child: int) -> None:
+        if child >= 0 and not self._broken:
+            try:
+                _receive(self._children[child][2])
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self._broken = True
+
+    def _result(self, child: int, task: Task) -> list[Run | Lines]:
+        if child >= 0 and not self._broken:
+            try:
+                status, value = _receive(self._children[child][2])
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self._broken = True  # a child died: this process does the rest, and the report is the same
+            else:
+                if status == "error":
+                    raise value
+                return list(value)
+        return scan(task)
+
+    def close(self) -> None:
+        """Stop the children (each leaves its loop when its stdin closes) and wait for them."""
+        for _, stdin, stdout in self._children:
+            for stream in (stdin, stdout):
+                with contextlib.suppress(OSError):
+                    stream.close()
+        for child, _, _ in self._children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self._children = []
+        self._broken = True
+
+    def __enter__(self) -> ScanPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
