@@ -119,3 +119,38 @@ def test_frontier_state_round_trips() -> None:
     assert again.root() == tree.root()
     with pytest.raises(ValueError, match="frontier"):
         merkle.CompactTree.from_state(36, tree.state())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 5000), st.lists(st.binary(max_size=8), max_size=80))
+def test_subtrees_append_like_the_leaves_one_by_one(start: int, data: list[bytes]) -> None:
+    """A stretch of leaves placed at any tree size, as aligned subtrees, gives the tree (size,
+    root and frontier) that appending the leaves one at a time gives."""
+    prefix = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(start)]
+    leaves = [merkle.leaf_hash(d) for d in data]
+    one_by_one, by_subtree = merkle.CompactTree(), merkle.CompactTree()
+    for leaf in prefix + leaves:
+        one_by_one.append_leaf_hash(leaf)
+    for leaf in prefix:
+        by_subtree.append_leaf_hash(leaf)
+    pieces = merkle.subtrees(start, leaves)
+    for height, node in pieces:
+        by_subtree.append_subtree(height, node)
+    assert (by_subtree.size, by_subtree.root(), by_subtree.state()) == \
+        (one_by_one.size, one_by_one.root(), one_by_one.state())
+    assert sum(1 << height for height, _ in pieces) == len(leaves)
+    assert by_subtree.root() == ref_mth([i.to_bytes(4, "big") for i in range(start)] + data)
+
+
+def test_a_subtree_must_start_where_its_size_divides_the_tree() -> None:
+    tree = merkle.CompactTree()
+    tree.append(b"a")
+    with pytest.raises(ValueError, match="does not start at size 1"):
+        tree.append_subtree(1, merkle.node_hash(merkle.leaf_hash(b"b"), merkle.leaf_hash(b"c")))
+    tree.append_subtree(0, merkle.leaf_hash(b"b"))
+    tree.append_subtree(1, merkle.node_hash(merkle.leaf_hash(b"c"), merkle.leaf_hash(b"d")))
+    assert tree.root() == ref_mth([b"a", b"b", b"c", b"d"])
+    assert merkle.subtrees(6, [merkle.leaf_hash(b"x")] * 5) == [
+        (1, merkle.node_hash(merkle.leaf_hash(b"x"), merkle.leaf_hash(b"x"))),
+        (1, merkle.node_hash(merkle.leaf_hash(b"x"), merkle.leaf_hash(b"x"))),
+        (0, merkle.leaf_hash(b"x"))]

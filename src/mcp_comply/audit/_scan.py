@@ -25,6 +25,7 @@ from mcp_comply.audit.merkle import subtrees
 PLAIN_KINDS = frozenset({fmt.KIND_CALL, fmt.KIND_INTENT, fmt.KIND_GAP, fmt.KIND_CLOCK_JUMP})
 """Kinds with no chain-level meaning: the verifier only links, counts and hashes them."""
 BLOCK = 1 << 20
+MAX_BLOCK_LINES = 4096
 _FIND = 1 << 16
 _HEX, _DIGEST, _SECOND = operator.methodcaller("hexdigest"), operator.methodcaller("digest"), operator.itemgetter(1)
 _LEAF = b"\x00".__add__
@@ -80,28 +81,32 @@ def _headers(chain: str) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
     return re.compile("\n" + body), re.compile(body)
 
 
-def _find_newline(fh: IO[bytes], pos: int, size: int) -> int:
-    """Offset just after the first newline at or after ``pos``; ``size`` if there is none before it."""
+def _after_newline(fh: IO[bytes], pos: int, end: int) -> int | None:
+    """Offset just after the first newline in ``[pos, end)``, None if there is none."""
     fh.seek(pos)
-    while pos < size:
-        chunk = fh.read(min(_FIND, size - pos))
+    while pos < end:
+        chunk = fh.read(min(_FIND, end - pos))
         if not chunk:
             break
         found = chunk.find(b"\n")
         if found >= 0:
             return pos + found + 1
         pos += len(chunk)
-    return size
+    return None
 
 
 def scan(task: Task) -> list[Run | Lines]:
     """The runs and line ranges of the lines that start in ``[task.start, task.stop)``, in order and
     covering them without a gap."""
     out: list[Run | Lines] = []
+    stop = min(task.stop, task.size)
     with open(task.path, "rb") as fh:
-        pos = 0 if task.start == 0 else _find_newline(fh, task.start - 1, task.size)
+        # the first line that starts in the range follows a newline before stop (a range inside one
+        # long line has none: each range reads only its own bytes, so a long line costs one pass)
+        first = 0 if task.start == 0 else _after_newline(fh, task.start - 1, stop - 1)
+        pos = stop if first is None else first
         index = 0
-        while pos < min(task.stop, task.size):
+        while pos < stop:
             fh.seek(pos)
             data = fh.read(min(task.block, task.size - pos))
             if not data:
@@ -112,10 +117,13 @@ def scan(task: Task) -> list[Run | Lines]:
                 found = data.find(b"\n", limit - 1)
                 cut = found + 1 if found >= 0 else cut
             if cut == 0:  # a line longer than a block, or the unterminated end of the file
-                end = _find_newline(fh, pos, task.size)
+                after = _after_newline(fh, pos, task.size)
+                end = task.size if after is None else after
                 _add(out, Lines(pos, end))
                 index, pos = index + 1, end
                 continue
+            if data.count(b"\n", 0, cut) > MAX_BLOCK_LINES:  # tiny lines: bound the lists a block makes
+                cut = len(data) - len(data.split(b"\n", MAX_BLOCK_LINES)[-1])
             index += _block(data if cut == len(data) else data[:cut], pos, index, task, out)
             pos += cut
     return out

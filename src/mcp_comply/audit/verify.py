@@ -73,6 +73,8 @@ PARALLEL_MIN_BYTES = 16 << 20
 """Below this many bytes of segments, verify scans in its own process (starting workers costs more)."""
 TASK_BYTES = 4 << 20
 """The byte range of a segment one scan task (one worker call) covers."""
+SCAN_BLOCK = _scan.BLOCK
+"""The bytes a scan task reads and checks at a time."""
 _MAX_AUTO_JOBS = 8
 _AFTER_CLOSE_OK = frozenset({fmt.KIND_CHECKPOINT, fmt.KIND_RECOVERY, fmt.KIND_OPEN})
 _LEAF0 = hashlib.sha256(b"\x00")
@@ -209,9 +211,11 @@ class Scanner:
     """Runs the block scan (:mod:`._scan`) over the ranges of each segment, in this process or in a
     :class:`ScanPool`'s workers, a few ranges ahead of the verifier (memory stays bounded)."""
 
-    def __init__(self, *, strict: bool, pool: ScanPool | None = None, task_bytes: int = TASK_BYTES,
-                 block: int = _scan.BLOCK) -> None:
-        self.strict, self.pool, self.task_bytes, self.block = strict, pool, task_bytes, block
+    def __init__(self, *, strict: bool, pool: ScanPool | None = None, task_bytes: int | None = None,
+                 block: int | None = None) -> None:
+        self.strict, self.pool = strict, pool
+        self.task_bytes = TASK_BYTES if task_bytes is None else task_bytes
+        self.block = SCAN_BLOCK if block is None else block
 
     def items(self, chain: str, segments: list[tuple[Path, int]]) -> Iterator[tuple[int, _scan.Run | _scan.Lines]]:
         """(segment number, item) for every segment, in order."""
@@ -346,7 +350,7 @@ class ChainVerifier:
             return line_no + run.lines, False
         # the subtrees assume another tree size (after a finding), or a root is needed inside: scan again here
         task = _scan.Task(str(path), run.start, run.end, size, self.chain, self.strict_json,
-                          self.scanner.block if self.scanner else _scan.BLOCK, size_before, cuts)
+                          self.scanner.block if self.scanner else SCAN_BLOCK, size_before, cuts)
         ended = False
         for part in _scan.scan(task):
             if ended:
