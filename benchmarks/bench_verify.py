@@ -16,6 +16,11 @@ interleaves, per round, the variants asked for:
 Each figure is the CPU time of every process involved (``os.times``: this process and its waited-for
 children, user + system) and wall time; the ratios to the SHA-256 pass are per round (wall to wall,
 CPU to CPU), reported as median and range.
+
+    python benchmarks/bench_verify.py --memory 100000,400000
+
+Peak memory instead: for each log size, each of strict / --fast with workers and in one process runs
+in a fresh interpreter, which prints its own peak RSS (VmHWM) and the largest peak RSS of its workers.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import argparse
 import hashlib
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +80,40 @@ def _run(name: str, directory: Path) -> Callable[[], object]:
     return verify
 
 
+def _hwm_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # pragma: no cover - not Linux
+
+
+def _rss_child(directory: str, mode: str) -> None:
+    from mcp_comply.audit.verify import verify_directory
+
+    strict, _, jobs = mode.partition("-")
+    before = _hwm_kib()
+    report = verify_directory(Path(directory), strict_json=strict == "strict", jobs=int(jobs) if jobs else None)
+    assert report.intact, report.findings
+    print(before, _hwm_kib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+def _memory(sizes: list[int]) -> None:
+    from bench_audit import _make_log
+
+    print("| records | mode | peak RSS after imports | peak RSS of verify | largest worker peak RSS |")
+    print("|---:|---|---:|---:|---:|")
+    for records in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp) / "audit"
+            _make_log(directory, records)
+            for mode in ("strict", "fast", "strict-1", "fast-1"):
+                out = subprocess.run([sys.executable, __file__, "--rss-child", str(directory), "--mode", mode],
+                                     capture_output=True, text=True, check=True).stdout.split()
+                before, after, workers = (int(x) / 1024 for x in out)
+                print(f"| {records:,} | {mode} | {before:.1f} MiB | {after:.1f} MiB | "
+                      + (f"{workers:.1f} MiB |" if workers else "- |"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
@@ -80,7 +121,16 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, from {', '.join(VARIANTS)} (sha is always run)")
     parser.add_argument("--directory", type=Path, help="an existing log to verify instead of a new one")
+    parser.add_argument("--memory", help="comma-separated log sizes: measure peak memory instead")
+    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_child:
+        _rss_child(args.rss_child, args.mode)
+        return
+    if args.memory:
+        _memory([int(x) for x in args.memory.split(",")])
+        return
     names = ["sha", *(v for v in args.variants.split(",") if v and v != "sha")]
     unknown = set(names) - set(VARIANTS)
     if unknown:

@@ -73,3 +73,17 @@ def test_prove_outputs_proofs_that_verify(log: Path, capsys: pytest.CaptureFixtu
     assert consistency["old_root"] == (notes / "000000000008.note").read_text().split("\n")[2]
     assert consistency["root"] == (notes / "000000000014.note").read_text().split("\n")[2]
     assert main(["audit", "prove", str(log)]) == 2
+
+
+def test_verify_jobs_gives_the_same_report(log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = str(tmp_path / "key.pub")
+    segment = log / "chain-0" / "segment-000001.jsonl"
+    segment.write_bytes(segment.read_bytes().replace(b'"a":3', b'"a":4'))
+    outputs = []
+    for jobs in ("1", "2"):
+        assert main(["audit", "verify", str(log), "--key", key, "--json", "--jobs", jobs]) == 1
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0])["findings"][0]["line"] == 7
+    assert main(["audit", "verify", str(log), "--jobs", "0"]) == 2
+    assert "argument --jobs: 0 is not positive; give 1 or more" in capsys.readouterr().err

@@ -132,7 +132,7 @@ def test_runs_end_where_a_root_is_needed() -> None:
 
 
 _MUTATIONS = ("flip", "delete", "duplicate", "swap", "garbage", "carriage return", "nan", "truncate",
-              "long line")
+              "long line", "duplicate key", "trailing space")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -164,6 +164,11 @@ def test_any_damage_gets_the_same_report_however_the_scan_is_cut(
         mutated = b"".join(lines[:i]) + lines[i].replace(b",", b",\r", 1) + b"".join(lines[i + 1:])
     elif mutation == "nan":
         mutated = b"".join(lines[:i]) + lines[i].replace(b'"add"', b'"NaN"') + b"".join(lines[i + 1:])
+    elif mutation == "duplicate key":
+        mutated = b"".join(lines[:i]) + lines[i].replace(b'"tool":"add"', b'"tool":"add","tool":"rm"') \
+            + b"".join(lines[i + 1:])
+    elif mutation == "trailing space":  # still valid JSON, but not what the writer writes
+        mutated = b"".join(lines[:i]) + lines[i][:-1] + b" \n" + b"".join(lines[i + 1:])
     elif mutation == "truncate":
         mutated = raw[:data.draw(st.integers(0, len(raw)), label="length")]
     else:  # a line longer than any block, still well formed
@@ -262,3 +267,15 @@ def test_an_integer_too_long_to_convert_is_a_finding_not_a_crash(segmented: Path
         report = verify_directory(target, strict_json=strict)
         assert [(f.kind, f.line) for f in report.findings if f.line in (5, 6, 7)] == expected
         assert report.to_json() == _report(target, strict_json=strict, jobs=0)
+
+
+def test_a_map_left_early_does_not_leak_answers_into_the_next(segmented: Path) -> None:
+    tasks = [_scan.Task(str(p), start, start + 1500, p.stat().st_size, "chain-0", True)
+             for p in sorted((segmented / "chain-0").glob("segment-*.jsonl"))
+             for start in range(0, p.stat().st_size, 1500)]
+    expected = [_scan.scan(task) for task in tasks]
+    with ScanPool(2) as workers:
+        first = workers.map(tasks, ahead=4)
+        assert next(first) == expected[0]  # then left with answers still due
+        assert list(workers.map(tasks, ahead=4)) == expected
+        assert list(workers.map(tasks[3:], ahead=1)) == expected[3:]

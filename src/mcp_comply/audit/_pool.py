@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO, Any, cast
 
 from mcp_comply.audit._scan import Lines, Run, Task, scan
@@ -58,66 +59,72 @@ def serve() -> None:
 
 class ScanPool:
     """``workers`` child processes that run :func:`~mcp_comply.audit._scan.scan`; reusable across
-    :func:`~mcp_comply.audit.verify.verify_directory` calls, and a context manager."""
+    :func:`~mcp_comply.audit.verify.verify_directory` calls (one at a time), and a context manager."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError("a scan pool needs at least one worker")
         self.workers = workers
         self._children: list[tuple[subprocess.Popen[bytes], IO[bytes], IO[bytes]]] = []
+        self._due: list[int] = []  # answers each child still owes (a map() left early leaves some)
         self._broken = False
+        # this package first, from where this process has it (an editable install's finder may not
+        # be on sys.path), then this process's path; -S: no site module (its .pth files cost start-up)
+        path = [str(Path(__file__).resolve().parents[2]), *(p for p in sys.path if isinstance(p, str))]
         try:
             for _ in range(workers):
                 # S603: our own interpreter, running a fixed line of code
-                child = subprocess.Popen([sys.executable, "-c", _CHILD, *sys.path],  # noqa: S603
+                child = subprocess.Popen([sys.executable, "-S", "-c", _CHILD, *path],  # noqa: S603
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                 self._children.append((child, cast(IO[bytes], child.stdin), cast(IO[bytes], child.stdout)))
+                self._due.append(0)
         except OSError:
             self._broken = True
 
     def map(self, tasks: Iterable[Task], ahead: int) -> Iterator[list[Run | Lines]]:
         """The results of ``tasks`` in order, at most ``ahead`` tasks handed out before their result
         is taken (round robin, so each child answers in the order it was asked)."""
+        for child, due in enumerate(self._due):
+            for _ in range(due):
+                self._receive(child)
         pending: deque[tuple[int, Task]] = deque()
         turn = 0
-        try:
-            for task in tasks:
-                if not self._broken:
-                    child = turn % len(self._children)
-                    turn += 1
-                    try:
-                        _send(self._children[child][1], task)
-                        pending.append((child, task))
-                    except OSError:
-                        self._broken = True
-                if self._broken:
-                    pending.append((-1, task))
-                while len(pending) >= max(1, ahead):
-                    yield self._result(*pending.popleft())
-            while pending:
+        for task in tasks:
+            child = -1
+            if not self._broken:
+                child = turn % len(self._children)
+                turn += 1
+                try:
+                    _send(self._children[child][1], task)
+                    self._due[child] += 1
+                except OSError:
+                    self._broken, child = True, -1
+            pending.append((child, task))
+            while len(pending) >= max(1, ahead):
                 yield self._result(*pending.popleft())
-        finally:  # left early (an error, or the caller stopped): take the answers still due, so the
-            for child, _ in pending:  # next map() does not read them as its own
-                self._discard(child)
+        while pending:
+            yield self._result(*pending.popleft())
 
-    def _discard(self, child: int) -> None:
-        if child >= 0 and not self._broken:
-            try:
-                _receive(self._children[child][2])
-            except (EOFError, OSError, pickle.UnpicklingError):
-                self._broken = True
+    def _receive(self, child: int) -> tuple[str, Any] | None:
+        """The child's next answer; None once the pool is broken (a child died or closed its pipe)."""
+        if child < 0 or self._broken:
+            return None
+        try:
+            answer: tuple[str, Any] = _receive(self._children[child][2])
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._broken = True
+            return None
+        self._due[child] -= 1
+        return answer
 
     def _result(self, child: int, task: Task) -> list[Run | Lines]:
-        if child >= 0 and not self._broken:
-            try:
-                status, value = _receive(self._children[child][2])
-            except (EOFError, OSError, pickle.UnpicklingError):
-                self._broken = True  # a child died: this process does the rest, and the report is the same
-            else:
-                if status == "error":
-                    raise value
-                return list(value)
-        return scan(task)
+        answer = self._receive(child)
+        if answer is None:  # this process does it: the report is the same
+            return scan(task)
+        status, value = answer
+        if status == "error":
+            raise value
+        return list(value)
 
     def close(self) -> None:
         """Stop the children (each leaves its loop when its stdin closes) and wait for them."""

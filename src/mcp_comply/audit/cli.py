@@ -83,7 +83,7 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
                           "inside them are then not looked for)")
     ver.add_argument("--jobs", type=at.positive_int, default=None, metavar="N",
                      help="processes that check ordinary records (default: one per CPU, up to 8, when the "
-                          "segments hold 16 MiB or more; 1: only this one); the report is the same")
+                          "segments hold 32 MiB or more; 1: only this one); the report is the same")
     show = commands.add_parser("show", help="read and filter records",
                                description="Print the records of every chain, oldest first, optionally "
                                            "filtered (filters combine with AND). Exit 0, 2 on bad input.")

@@ -69,7 +69,7 @@ _HEADER = re.compile(rb'\{"v":1,"seq":(\d{1,19}),"ts":"([0-9T:.Z-]{27})","chain"
                      rb'"prev":"([0-9a-f]{64})"[,}]')
 # Records with no chain-level meaning: the fast path may skip their JSON parse.
 _PLAIN_KINDS = frozenset(kind.encode() for kind in _scan.PLAIN_KINDS)
-PARALLEL_MIN_BYTES = 16 << 20
+PARALLEL_MIN_BYTES = 32 << 20
 """Below this many bytes of segments, verify scans in its own process (starting workers costs more)."""
 TASK_BYTES = 4 << 20
 """The byte range of a segment one scan task (one worker call) covers."""
