@@ -223,7 +223,7 @@ class Scanner:
         tasks = (_scan.Task(str(path), start, start + self.task_bytes, size, chain, self.strict, self.block)
                  for path, size in segments for start in range(0, size, self.task_bytes))
         results = (map(_scan.scan, tasks) if self.pool is None else
-                   self.pool.map(tasks, ahead=2 * self.pool.workers))
+                   self.pool.map(tasks, ahead=4 * self.pool.workers))
         for seg_no, items in zip(numbers, results, strict=True):
             for item in items:
                 yield seg_no, item
