@@ -1,4 +1,5 @@
-"""Worker processes for ``verify``'s block scan: ``python -c`` children fed pickled tasks over a pipe.
+"""Running ``verify``'s block scan over a chain's segments: in this process, or in worker processes
+(``python -S -c`` children fed pickled tasks over a pipe).
 
 Not :mod:`multiprocessing`: its ``spawn`` and ``forkserver`` children import the caller's main script
 again (a script without an ``if __name__ == "__main__":`` guard would then fail, and any script would
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from mcp_comply.audit._scan import Lines, Run, Task, scan
+from mcp_comply.audit._scan import BLOCK, Lines, Run, Task, scan
 
 _CHILD = "import sys; sys.path[:] = sys.argv[1:]; from mcp_comply.audit._pool import serve; serve()"
 _SIZE = 8
@@ -148,3 +149,40 @@ class ScanPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Scanner:
+    """Runs the block scan (:mod:`._scan`) over the ranges of each segment, in this process or in a
+    :class:`ScanPool`'s workers, a few ranges ahead of the verifier (memory stays bounded)."""
+
+    def __init__(self, *, strict: bool, pool: ScanPool | None = None, task_bytes: int = 4 << 20,
+                 block: int = BLOCK) -> None:
+        self.strict, self.pool, self.task_bytes, self.block = strict, pool, task_bytes, block
+
+    def feed(self, chain: str, segments: list[tuple[Path, int]]) -> Feed:
+        return Feed(self.items(chain, segments))
+
+    def items(self, chain: str, segments: list[tuple[Path, int]]) -> Iterator[tuple[int, Run | Lines]]:
+        """(segment number, item) for every segment, in order."""
+        numbers = (seg_no for seg_no, (_, size) in enumerate(segments) for _ in range(0, size, self.task_bytes))
+        tasks = (Task(str(path), start, start + self.task_bytes, size, chain, self.strict, self.block)
+                 for path, size in segments for start in range(0, size, self.task_bytes))
+        results = (map(scan, tasks) if self.pool is None else
+                   self.pool.map(tasks, ahead=4 * self.pool.workers))
+        for seg_no, items in zip(numbers, results, strict=True):
+            for item in items:
+                yield seg_no, item
+
+
+class Feed:
+    """The scanner's items of one chain, handed out a segment at a time."""
+
+    def __init__(self, items: Iterator[tuple[int, Run | Lines]]) -> None:
+        self._items = items
+        self._head = next(items, None)
+
+    def segment(self, seg_no: int) -> Iterator[Run | Lines]:
+        while self._head is not None and self._head[0] == seg_no:
+            item = self._head[1]
+            self._head = next(self._items, None)
+            yield item

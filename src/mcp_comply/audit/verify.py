@@ -29,7 +29,7 @@ from typing import IO, Any
 from mcp_comply._files import write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _scan
-from mcp_comply.audit._pool import ScanPool
+from mcp_comply.audit._pool import Scanner, ScanPool
 from mcp_comply.audit.merkle import EMPTY_ROOT, CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, UntrustedNoteError, Verifier, open_note
 
@@ -207,42 +207,6 @@ class _Window:
         return data
 
 
-class Scanner:
-    """Runs the block scan (:mod:`._scan`) over the ranges of each segment, in this process or in a
-    :class:`ScanPool`'s workers, a few ranges ahead of the verifier (memory stays bounded)."""
-
-    def __init__(self, *, strict: bool, pool: ScanPool | None = None, task_bytes: int | None = None,
-                 block: int | None = None) -> None:
-        self.strict, self.pool = strict, pool
-        self.task_bytes = TASK_BYTES if task_bytes is None else task_bytes
-        self.block = SCAN_BLOCK if block is None else block
-
-    def items(self, chain: str, segments: list[tuple[Path, int]]) -> Iterator[tuple[int, _scan.Run | _scan.Lines]]:
-        """(segment number, item) for every segment, in order."""
-        numbers = (seg_no for seg_no, (_, size) in enumerate(segments) for _ in range(0, size, self.task_bytes))
-        tasks = (_scan.Task(str(path), start, start + self.task_bytes, size, chain, self.strict, self.block)
-                 for path, size in segments for start in range(0, size, self.task_bytes))
-        results = (map(_scan.scan, tasks) if self.pool is None else
-                   self.pool.map(tasks, ahead=4 * self.pool.workers))
-        for seg_no, items in zip(numbers, results, strict=True):
-            for item in items:
-                yield seg_no, item
-
-
-class _Feed:
-    """The scanner's items of one chain, handed out a segment at a time."""
-
-    def __init__(self, items: Iterator[tuple[int, _scan.Run | _scan.Lines]]) -> None:
-        self._items = items
-        self._head = next(items, None)
-
-    def segment(self, seg_no: int) -> Iterator[_scan.Run | _scan.Lines]:
-        while self._head is not None and self._head[0] == seg_no:
-            item = self._head[1]
-            self._head = next(self._items, None)
-            yield item
-
-
 class ChainVerifier:
     """Verifies one chain in one pass: the line-level chain and Merkle tree, one method per record
     kind with chain-level meaning, then the checkpoints, retention, coverage and remembered state."""
@@ -299,7 +263,7 @@ class ChainVerifier:
     def run(self) -> ChainResult:
         # sizes as of now: a writer may append while this runs, and what it appends is for next time
         segments = [(path, path.stat().st_size) for path in fmt.segments(self.chain_dir)]
-        feed = None if self.scanner is None else _Feed(self.scanner.items(self.chain, segments))
+        feed = None if self.scanner is None else self.scanner.feed(self.chain, segments)
         previous_index: int | None = None
         for seg_no, (path, size) in enumerate(segments):
             index = fmt.segment_index(path.name) or 0
@@ -350,7 +314,7 @@ class ChainVerifier:
             return line_no + run.lines, False
         # the subtrees assume another tree size (after a finding), or a root is needed inside: scan again here
         task = _scan.Task(str(path), run.start, run.end, size, self.chain, self.strict_json,
-                          self.scanner.block if self.scanner else SCAN_BLOCK, size_before, cuts)
+                          self.scanner.block if self.scanner else _scan.BLOCK, size_before, cuts)
         ended = False
         for part in _scan.scan(task):
             if ended:
@@ -691,7 +655,7 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
         if pool is None and jobs != 1:
             workers = _workers(jobs, sum(s.stat().st_size for chain in chains for s in fmt.segments(chain)))
             pool = owned = ScanPool(workers) if workers > 1 else None
-        scanner = Scanner(strict=strict_json, pool=pool)
+        scanner = Scanner(strict=strict_json, pool=pool, task_bytes=TASK_BYTES, block=SCAN_BLOCK)
     try:
         return _verify(directory, chains, verifiers or [], checkpoint_dir or directory / "checkpoints", state_file,
                        strict_json, now, grace_s, scanner)
