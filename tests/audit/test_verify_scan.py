@@ -279,3 +279,11 @@ def test_a_map_left_early_does_not_leak_answers_into_the_next(segmented: Path) -
         assert next(first) == expected[0]  # then left with answers still due
         assert list(workers.map(tasks, ahead=4)) == expected
         assert list(workers.map(tasks[3:], ahead=1)) == expected[3:]
+
+
+def test_a_frozen_application_scans_in_its_own_process(segmented: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a frozen build sys.executable is the application itself: no children are started."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with ScanPool(2) as workers:
+        assert workers._children == []
+        assert _report(segmented, pool=workers) == _report(segmented, jobs=0)

@@ -74,6 +74,9 @@ class ScanPool:
         # this package first, from where this process has it (an editable install's finder may not
         # be on sys.path), then this process's path; -S: no site module (its .pth files cost start-up)
         path = [str(Path(__file__).resolve().parents[2]), *(p for p in sys.path if isinstance(p, str))]
+        if getattr(sys, "frozen", False):  # sys.executable is the frozen application, not Python
+            self._broken = True
+            return
         try:
             for _ in range(workers):
                 # S603: our own interpreter, running a fixed line of code
