@@ -50,21 +50,28 @@ def test_v1_fastmcp_has_a_lowlevel_server_and_a_tool_registry() -> None:
              "FastMCP._tool_manager._tools maps tool names to tools")
 
 
-@v1
-def test_v1_fastmcp_keeps_its_token_verifier() -> None:
+def _keeps_its_token_verifier(server_class: Any) -> bool:
+    """Whether ``server_class`` keeps the ``token_verifier`` it is given as ``_token_verifier``
+    (None without one): what the adapters' ``auth_configured`` reads."""
     from mcp.server.auth.provider import AccessToken
     from mcp.server.auth.settings import AuthSettings
-    from mcp.server.fastmcp import FastMCP
 
     class Verifier:
         async def verify_token(self, token: str) -> AccessToken | None:
             return None
 
     verifier = Verifier()
-    secured = FastMCP("s", token_verifier=verifier, auth=AuthSettings(
+    secured = server_class("s", token_verifier=verifier, auth=AuthSettings(
         issuer_url="https://auth.example.invalid", resource_server_url="http://127.0.0.1/mcp", required_scopes=[]))
-    contract(getattr(secured, "_token_verifier", None) is verifier
-             and getattr(FastMCP("open"), "_token_verifier", "missing") is None, "_fw_mcp1",
+    return (getattr(secured, "_token_verifier", None) is verifier
+            and getattr(server_class("open"), "_token_verifier", "missing") is None)
+
+
+@v1
+def test_v1_fastmcp_keeps_its_token_verifier() -> None:
+    from mcp.server.fastmcp import FastMCP
+
+    contract(_keeps_its_token_verifier(FastMCP), "_fw_mcp1",
              "mcp.server.fastmcp.FastMCP._token_verifier holds the token_verifier given (None without one)")
 
 
@@ -159,19 +166,9 @@ def test_v2_mcpserver_internals() -> None:
 
 @v2
 def test_v2_mcpserver_keeps_its_token_verifier() -> None:
-    from mcp.server.auth.provider import AccessToken
-    from mcp.server.auth.settings import AuthSettings
     from mcp.server.mcpserver import MCPServer
 
-    class Verifier:
-        async def verify_token(self, token: str) -> AccessToken | None:
-            return None
-
-    verifier = Verifier()
-    secured = MCPServer("s", token_verifier=verifier, auth=AuthSettings(
-        issuer_url="https://auth.example.invalid", resource_server_url="http://127.0.0.1/mcp", required_scopes=[]))
-    contract(getattr(secured, "_token_verifier", None) is verifier
-             and getattr(MCPServer("open"), "_token_verifier", "missing") is None, "_fw_mcp2",
+    contract(_keeps_its_token_verifier(MCPServer), "_fw_mcp2",
              "mcp.server.mcpserver.MCPServer._token_verifier holds the token_verifier given (None without one)")
 
 

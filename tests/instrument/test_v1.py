@@ -56,6 +56,15 @@ async def _drive(server: Any, calls: list[tuple[str, dict[str, Any]]] = CALLS) -
     return seen
 
 
+def _recorded(framework: str, registry: CollectorRegistry) -> tuple[Any, Any, list[CallRecord]]:
+    """A fresh server of ``framework``, instrumented, and the list its records are appended to."""
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    return server, handle, records
+
+
 def _server_spans(exporter: InMemorySpanExporter, method: str = "tools/call") -> list[ReadableSpan]:
     return [s for s in exporter.get_finished_spans()
             if s.kind == SpanKind.SERVER and (s.attributes or {}).get("mcp.method.name") == method]
@@ -64,10 +73,7 @@ def _server_spans(exporter: InMemorySpanExporter, method: str = "tools/call") ->
 def test_outcomes_and_exact_per_tool_metrics(framework: str, registry: CollectorRegistry) -> None:
     """ok, tool_error, validation_error, unknown_tool and exception mean the same as on mcp 2.x;
     every tools/call is counted once under its tool and outcome."""
-    server = servers.BUILDERS[framework]()
-    handle = instrument(server, registry=registry)
-    records: list[CallRecord] = []
-    handle.add_sink(records.append)
+    server, handle, records = _recorded(framework, registry)
     assert anyio.run(_drive, server) == ["ok"] + ["isError"] * 5
     calls = [r for r in records if r.method == "tools/call"]
     assert [(r.tool, r.tool_label, r.outcome, r.exception_type) for r in calls] == EXPECTED
@@ -157,10 +163,7 @@ def test_parent_comes_from_meta(framework: str, spans: InMemorySpanExporter, reg
 
 
 def test_cancelled_call_is_recorded_as_cancelled(framework: str, registry: CollectorRegistry) -> None:
-    server = servers.BUILDERS[framework]()
-    handle = instrument(server, registry=registry)
-    records: list[CallRecord] = []
-    handle.add_sink(records.append)
+    server, handle, records = _recorded(framework, registry)
 
     async def go() -> None:
         from datetime import timedelta
@@ -185,10 +188,7 @@ def test_unknown_method_is_recorded_as_method_not_found(framework: str, registry
     from mcp.shared.exceptions import McpError
     from mcp.shared.memory import create_connected_server_and_client_session
 
-    server = servers.BUILDERS[framework]()
-    handle = instrument(server, registry=registry)
-    records: list[CallRecord] = []
-    handle.add_sink(records.append)
+    server, handle, records = _recorded(framework, registry)
     low = servers.lowlevel_of(server)
     low.request_handlers.pop(types.CompleteRequest, None)
 
@@ -220,10 +220,7 @@ def test_requests_the_session_answers_itself_are_recorded(framework: str, spans:
         method: str = "tools/call"
         params: dict[str, Any] = {"arguments": {"a": 1}}
 
-    server = servers.BUILDERS[framework]()
-    handle = instrument(server, registry=registry)
-    records: list[CallRecord] = []
-    handle.add_sink(records.append)
+    server, handle, records = _recorded(framework, registry)
 
     async def go() -> int:
         async with create_connected_server_and_client_session(servers.lowlevel_of(server)) as session:

@@ -469,8 +469,9 @@ class _Watch:
             await self.lifecycle.record_answered(entry, root, self)
 
 
-class _ReadWatch:
-    """The read stream ``Server.run`` was given, noting each request the session reads."""
+class _StreamWatch:
+    """One of the two streams ``Server.run`` was given, passed through (an anyio memory stream:
+    everything not overridden is the stream's own)."""
 
     def __init__(self, stream: Any, watch: _Watch) -> None:
         self._stream = stream
@@ -479,12 +480,19 @@ class _ReadWatch:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
-    async def __aenter__(self) -> _ReadWatch:
+    async def __aenter__(self) -> _StreamWatch:
         await self._stream.__aenter__()
         return self
 
     async def __aexit__(self, *exc: Any) -> Any:
         return await self._stream.__aexit__(*exc)
+
+    def _trouble(self, exc: Exception) -> None:
+        self._watch.lifecycle.middleware_for("").recorder.internal_error("context", exc)
+
+
+class _ReadWatch(_StreamWatch):
+    """The read stream, noting each request the session reads."""
 
     def __aiter__(self) -> _ReadWatch:
         return self
@@ -503,32 +511,18 @@ class _ReadWatch:
         try:
             self._watch.read(message)
         except Exception as exc:  # noqa: BLE001 - never break the host server
-            self._watch.lifecycle.middleware_for("").recorder.internal_error("context", exc)
+            self._trouble(exc)
 
 
-class _WriteWatch:
-    """The write stream ``Server.run`` was given: an answer to a request nobody routed is recorded
-    before it goes out (as every other record, with ``fsync: always`` it is durable first)."""
-
-    def __init__(self, stream: Any, watch: _Watch) -> None:
-        self._stream = stream
-        self._watch = watch
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    async def __aenter__(self) -> _WriteWatch:
-        await self._stream.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> Any:
-        return await self._stream.__aexit__(*exc)
+class _WriteWatch(_StreamWatch):
+    """The write stream: an answer to a request nobody routed is recorded before it goes out (as
+    every other record, with ``fsync: always`` it is durable first)."""
 
     async def send(self, message: Any) -> None:
         try:
             await self._watch.written(message)
         except Exception as exc:  # noqa: BLE001 - never break the host server
-            self._watch.lifecycle.middleware_for("").recorder.internal_error("context", exc)
+            self._trouble(exc)
         await self._stream.send(message)
 
 
