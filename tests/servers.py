@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -34,39 +35,43 @@ ADD_SCHEMA = {
 }
 
 
+def _register_calc(tool: Callable[[Callable[..., Any]], object], tool_error: Callable[[str], Exception],
+                   quota_error: Callable[[], Exception]) -> None:
+    """The five calc tools, registered with a framework's ``tool`` decorator (same names, schemas
+    and failures on every framework)."""
+
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    def fail(reason: str) -> str:
+        """Fail deliberately."""
+        raise tool_error(f"refused: {reason}")
+
+    def crash() -> str:
+        """Crash."""
+        raise ZeroDivisionError("boom")
+
+    def reject() -> str:
+        """Raise a protocol error."""
+        raise quota_error()
+
+    async def slow(seconds: float) -> str:
+        """Sleep."""
+        await anyio.sleep(seconds)
+        return "done"
+
+    for function in (add, fail, crash, reject, slow):
+        tool(function)
+
+
 def build_mcpserver() -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp.shared.exceptions import MCPError
 
     server = MCPServer("calc")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    @server.tool()
-    def fail(reason: str) -> str:
-        """Fail deliberately."""
-        raise ToolError(f"refused: {reason}")
-
-    @server.tool()
-    def crash() -> str:
-        """Crash."""
-        raise ZeroDivisionError("boom")
-
-    @server.tool()
-    def reject() -> str:
-        """Raise a protocol error."""
-        raise MCPError(code=-32001, message="quota exceeded")
-
-    @server.tool()
-    async def slow(seconds: float) -> str:
-        """Sleep."""
-        await anyio.sleep(seconds)
-        return "done"
-
+    _register_calc(server.tool(), ToolError, lambda: MCPError(code=-32001, message="quota exceeded"))
     return server
 
 
@@ -78,33 +83,8 @@ def build_sdkfastmcp() -> Any:
     from mcp.types import ErrorData
 
     server = FastMCP("calc")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    @server.tool()
-    def fail(reason: str) -> str:
-        """Fail deliberately."""
-        raise ToolError(f"refused: {reason}")
-
-    @server.tool()
-    def crash() -> str:
-        """Crash."""
-        raise ZeroDivisionError("boom")
-
-    @server.tool()
-    def reject() -> str:
-        """Raise a protocol error."""
-        raise McpError(ErrorData(code=-32001, message="quota exceeded"))
-
-    @server.tool()
-    async def slow(seconds: float) -> str:
-        """Sleep."""
-        await anyio.sleep(seconds)
-        return "done"
-
+    _register_calc(server.tool(), ToolError,
+                   lambda: McpError(ErrorData(code=-32001, message="quota exceeded")))
     return server
 
 
@@ -205,43 +185,16 @@ def build_fastmcp() -> Any:
     from fastmcp import FastMCP
     from fastmcp.exceptions import ToolError
 
+    server = FastMCP("calc")
     if MCP_MAJOR >= 2:
         from mcp.shared.exceptions import MCPError
+
+        _register_calc(server.tool, ToolError, lambda: MCPError(code=-32001, message="quota exceeded"))
     else:
         from mcp.shared.exceptions import McpError
         from mcp.types import ErrorData
 
-        def MCPError(code: int, message: str) -> Exception:
-            return McpError(ErrorData(code=code, message=message))
-
-    server = FastMCP("calc")
-
-    @server.tool
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    @server.tool
-    def fail(reason: str) -> str:
-        """Fail deliberately."""
-        raise ToolError(f"refused: {reason}")
-
-    @server.tool
-    def crash() -> str:
-        """Crash."""
-        raise ZeroDivisionError("boom")
-
-    @server.tool
-    def reject() -> str:
-        """Raise a protocol error."""
-        raise MCPError(code=-32001, message="quota exceeded")
-
-    @server.tool
-    async def slow(seconds: float) -> str:
-        """Sleep."""
-        await anyio.sleep(seconds)
-        return "done"
-
+        _register_calc(server.tool, ToolError, lambda: McpError(ErrorData(code=-32001, message="quota exceeded")))
     return server
 
 

@@ -338,8 +338,9 @@ def _kinds(report: v.Report) -> set[str]:
     return {f.kind for f in report.findings if f.kind not in v.NOTICES}
 
 
-@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
-def test_attack_table(attack: Attack, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def attacked(attack: Attack, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the attack's log, verified genuine with a remembered state, then attacked: the
+    attacked folder and the state file."""
     source: Path = request.getfixturevalue(attack.base)
     target = tmp_path / "audit"
     shutil.copytree(source, target)
@@ -354,6 +355,12 @@ def test_attack_table(attack: Attack, request: pytest.FixtureRequest, tmp_path: 
         writer.close()
         assert verify_directory(target, verifiers=[SIGNER.verifier], state_file=state).intact
     attack.act(target)
+    return target, state
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_attack_table(attack: Attack, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    target, state = attacked(attack, request, tmp_path)
     no_key = verify_directory(target)
     keyed = verify_directory(target, verifiers=[SIGNER.verifier])
     stated = verify_directory(target, verifiers=[SIGNER.verifier], state_file=state)

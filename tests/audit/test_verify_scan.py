@@ -30,7 +30,7 @@ from mcp_comply.audit._pool import ScanPool
 from mcp_comply.audit.verify import verify_directory
 
 from .conftest import SIGNER, write_log
-from .test_attacks import ATTACKS, Attack, _calls, _writer, restore_older_copy
+from .test_attacks import ATTACKS, Attack, attacked
 from .test_attacks import live as live  # noqa: PLC0414 - the attack table's fixtures, used by name
 from .test_attacks import pruned as pruned  # noqa: PLC0414
 from .test_attacks import sealed as sealed  # noqa: PLC0414
@@ -65,18 +65,7 @@ def _small(monkeypatch: pytest.MonkeyPatch, block: int, task: int) -> None:
 def test_every_attack_gets_the_same_report_from_the_block_scan_and_the_workers(
         attack: Attack, request: pytest.FixtureRequest, tmp_path: Path, pool: ScanPool,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    source: Path = request.getfixturevalue(attack.base)
-    target = tmp_path / "audit"
-    shutil.copytree(source, target)
-    shutil.copytree(source, tmp_path / "audit.older")
-    remembered = tmp_path / "remembered.json"
-    assert verify_directory(target, verifiers=[SIGNER.verifier], state_file=remembered).intact
-    if attack.act is restore_older_copy:
-        writer = _writer(target)
-        _calls(writer, 12, 500)
-        writer.close()
-        assert verify_directory(target, verifiers=[SIGNER.verifier], state_file=remembered).intact
-    attack.act(target)
+    target, remembered = attacked(attack, request, tmp_path)
     now = time.time()
     for mode, keyed, stated in (("no key", False, False), ("key", True, False), ("key and state", True, True)):
         for strict in (True, False):
