@@ -72,18 +72,25 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
 def _stdio_calls(proc: subprocess.Popen[bytes], count: int) -> int:
     """Initialize and call ``add`` over the process's own stdin/stdout (the JSON-RPC wire format);
     returns how many calls were answered."""
+    return len(_stdio_send(proc, [("add", {"a": i, "b": 1}) for i in range(1, count + 1)]))
+
+
+def _stdio_send(proc: subprocess.Popen[bytes], calls: list[tuple[str, dict[str, Any]]]) -> set[int]:
+    """Initialize, then make ``calls`` (ids 1, 2, ...) over the process's stdin/stdout, written by
+    ``json.dumps`` (which writes NaN and Infinity as their names, as a sloppy client may); returns
+    the ids of the calls answered."""
     assert proc.stdin is not None
     assert proc.stdout is not None
     messages = [{"jsonrpc": "2.0", "id": 0, "method": "initialize",
                  "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                             "clientInfo": {"name": "lifecycle-test", "version": "1"}}},
                 {"jsonrpc": "2.0", "method": "notifications/initialized"}]
-    messages += [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                  "params": {"name": "add", "arguments": {"a": i, "b": 1}}} for i in range(1, count + 1)]
+    messages += [{"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": name, "arguments": args}}
+                 for i, (name, args) in enumerate(calls, 1)]
     proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
     proc.stdin.flush()
     answered, deadline, buffer = set(), time.monotonic() + 30, b""
-    while len(answered) < count + 1 and time.monotonic() < deadline:
+    while len(answered) < len(calls) + 1 and time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 0.5)
         if ready:
             chunk = os.read(proc.stdout.fileno(), 65536)
@@ -91,7 +98,7 @@ def _stdio_calls(proc: subprocess.Popen[bytes], count: int) -> int:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             answered |= {json.loads(line).get("id") for line in lines if line.strip()}
-    return len(answered - {0, None})
+    return answered - {0, None}
 
 
 async def _http_calls(url: str, count: int) -> int:
@@ -135,6 +142,38 @@ def test_sigterm_seals_the_chain_and_the_server_exits_as_before(framework: str, 
     calls = [r["args"]["a"] for r in records if r["kind"] == "call" and r["method"] == "tools/call"]
     assert sorted(calls) == [1, 2, 3]  # stdio calls are sent at once and may finish in any order
     assert [r["kind"] for r in records][-2:] == ["close", "checkpoint"]
+
+
+@pytest.mark.parametrize("framework", ["mcpserver", "fastmcp"])
+def test_nan_and_infinity_from_a_client_lose_no_record(framework: str, tmp_path: Path) -> None:
+    """The SDKs' JSON-RPC parsers take NaN and Infinity; the audit line (strict JSON) cannot hold
+    them. Such a call is recorded with the values' names as strings, and the calls written in the
+    same batch are kept: no gap, no placeholder, the chain verifies."""
+    proc = _start(framework, "stdio", _env(tmp_path, audit=True))
+    try:
+        answered = _stdio_send(proc, [("add", {"a": 1, "b": 1}),
+                                      ("fail", {"reason": float("nan"), "big": float("-inf")}),
+                                      ("add", {"a": 2, "b": 1}),
+                                      ("add", {"a": 3, "b": 1, "x": [float("inf"), 0.5]})])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert answered == {1, 2, 3, 4}
+    report = verify_directory(tmp_path / "audit", verifiers=[load_verifier(tmp_path / "keys" / "audit-signing.pub")])
+    assert report.findings == []
+    records = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
+               for line in p.read_text().splitlines()]
+    calls = {r["request_id"]: r for r in records if r["kind"] == "call" and r["method"] == "tools/call"}
+    assert sorted(calls) == ["1", "2", "3", "4"]
+    assert calls["2"]["args"] == {"reason": "NaN", "big": "-Infinity"}
+    assert calls["4"]["args"] == {"a": 3, "b": 1, "x": ["Infinity", 0.5]}
+    assert [c["args"]["a"] for k, c in sorted(calls.items()) if k != "2"] == [1, 2, 3]
+    assert all(c["args_digest"].startswith("hmac-sha256:") for c in calls.values())
+    assert [r["kind"] for r in records if r["kind"] in ("gap", "recovery")] == []
+    assert not any("unencodable" in r for r in records)
 
 
 POLICY_ALWAYS = "version: 1\nname: durable\naudit:\n  fsync: always\n"

@@ -116,12 +116,13 @@ class ChainState:
     """Also given each leaf hash (the writer's Merkle tiles); never raises."""
     _kinds: tuple[str, str] = ("", "")
 
-    def advance(self, line: bytes, unix: float, kind: str = "") -> None:
+    def advance(self, line: bytes, unix: float, kind: str = "", digest: str | None = None) -> None:
+        """Take the next record (``digest``: its :func:`fmt.line_hash`, when the caller has it)."""
         leaf = leaf_hash(line)
         self.tree.append_leaf_hash(leaf)
         if self.leaf_sink is not None:
             self.leaf_sink(leaf)
-        self.prev, self.seq = fmt.line_hash(line), self.seq + 1
+        self.prev, self.seq = digest or fmt.line_hash(line), self.seq + 1
         self.segment_newest = max(self.segment_newest, unix)
         self._kinds = (self._kinds[1], kind)
         self.sealed = self._kinds == (fmt.KIND_CLOSE, fmt.KIND_CHECKPOINT)

@@ -36,6 +36,8 @@ from mcp_comply.audit.tiles import TileWriter, open_tiles
 _log = get_logger()
 
 Waiter = Callable[[bool], None]
+Body = dict[str, Any] | fmt.Members | Callable[[], dict[str, Any] | fmt.Members]
+"""A record body: a dict, its members already encoded, or a function the writer thread calls for either."""
 _CLOCK_JUMP_S = 2.0
 _WAKE_AT = 1024
 _MAX_BATCH = 4096
@@ -69,7 +71,7 @@ class WriterConfig:
 class _Item:
     __slots__ = ("body", "kind", "unix", "waiter")
 
-    def __init__(self, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]], unix: float,
+    def __init__(self, kind: str, body: Body, unix: float,
                  waiter: Waiter | None) -> None:
         self.kind = kind
         self.body = body
@@ -149,8 +151,7 @@ class AuditWriter:
         return self._state.seq
 
     # ---- request path -------------------------------------------------------------------------
-    def submit(self, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]],
-               waiter: Waiter | None = None) -> bool:
+    def submit(self, kind: str, body: Body, waiter: Waiter | None = None) -> bool:
         """Enqueue a record (a body, or a function the writer thread calls to build it); False,
         and the waiter told so, when the queue is full or the writer closed.
 
@@ -269,15 +270,23 @@ class AuditWriter:
                 or time.time() - self._segment_opened >= self.config.max_segment_age_s):
             self._rotate("size" if self._segment_bytes >= self.config.max_segment_bytes else "age")
 
-    def _encode(self, kind: str, body: dict[str, Any] | Callable[[], dict[str, Any]], unix: float, seq: int,
-                prev: str) -> bytes:
-        if callable(body):
-            body = body()
-        line = fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev, body)
+    def _encode(self, kind: str, body: Body, unix: float, seq: int, prev: str) -> bytes:
+        ts = fmt.timestamp(unix)
+        try:
+            if callable(body):
+                body = body()
+            try:
+                line = fmt.encode(seq, ts, self.chain, kind, prev, body)
+            except ValueError:  # a non-finite float (a client may send NaN): kept as its name
+                line = fmt.encode(seq, ts, self.chain, kind, prev, fmt.finite(body))
+        except Exception as exc:  # noqa: BLE001 - one record's trouble must not cost the batch its records
+            # Only the exception's type: its text might quote a value the redaction would have hidden.
+            _log.error("mcp_comply_audit_record_unencodable", chain=self.chain, kind=kind, error=type(exc).__name__)
+            line = fmt.encode(seq, ts, self.chain, kind, prev, {"unencodable": type(exc).__name__})
         if len(line) > fmt.MAX_LINE:
             # Readers take lines up to MAX_LINE whole; a larger record keeps its place in the chain
             # as its size and digest.
-            line = fmt.encode(seq, fmt.timestamp(unix), self.chain, kind, prev,
+            line = fmt.encode(seq, ts, self.chain, kind, prev,
                               {"oversize_bytes": len(line), "oversize_sha256": fmt.line_hash(line)})
         return line
 
@@ -286,10 +295,12 @@ class AuditWriter:
         state = self._state
         seq, prev = state.seq, state.prev
         lines = []
+        digests = []
         for kind, body, unix in items:
             line = self._encode(kind, body, unix, seq, prev)
             lines.append(line)
             prev = fmt.line_hash(line)
+            digests.append(prev)
             seq += 1
         data = b"".join(lines)
         start = self._segment_bytes
@@ -300,8 +311,8 @@ class AuditWriter:
         except OSError as exc:
             self._undo_partial(start, exc)
             return False
-        for line, (kind, _, unix) in zip(lines, items, strict=True):
-            state.advance(line, unix, kind)
+        for line, digest, (kind, _, unix) in zip(lines, digests, items, strict=True):
+            state.advance(line, unix, kind, digest)
         self._segment_bytes += len(data)
         self._since_checkpoint += len(lines)
         self._dirty = True
