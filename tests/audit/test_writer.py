@@ -357,6 +357,47 @@ def test_batch_mode_commits_within_its_window_without_a_flush(tmp_path: Path) ->
     writer.close()
 
 
+def test_a_busy_writer_commits_every_window_by_itself_and_then_sleeps(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """While records keep coming the writer returns every batch window without being woken, and
+    each record is fsynced within the window (plus scheduling); records share fsyncs; once they stop,
+    the writer goes back to sleep until the next record wakes it."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, fsync="batch", batch_window_s=0.01,
+                                      checkpoint_interval_s=3600))
+    synced: list[float] = []
+    real_fsync = os.fsync
+
+    def timed_fsync(fd: int) -> None:
+        real_fsync(fd)
+        if fd == writer._segment_fd:
+            synced.append(time.monotonic())
+
+    monkeypatch.setattr(os, "fsync", timed_fsync)
+    submitted = []
+    for i in range(30):
+        submitted.append(time.monotonic())
+        writer.submit("call", {"n": i})
+        time.sleep(0.003)
+    deadline = time.monotonic() + 2.0
+    while not (writer._asleep and writer.queue_depth == 0) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert writer._asleep
+    for at in submitted:
+        assert any(at <= done <= at + 0.5 for done in synced), "a record waited more than 0.5 s for its fsync"
+    assert len(synced) <= 20  # grouped: about one fsync per 10 ms window, not one per record
+    idle_syncs = len(synced)
+    time.sleep(0.1)
+    assert len(synced) == idle_syncs  # asleep: nothing to commit, no wake-ups
+    writer.submit("call", {"n": 30})
+    deadline = time.monotonic() + 2.0
+    while len(synced) == idle_syncs and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(synced) == idle_syncs + 1  # the record woke it
+    writer.close()
+    lines = (tmp_path / "chain-0" / fmt.segment_name(1)).read_bytes().splitlines()
+    assert [json.loads(x)["n"] for x in lines if b'"kind":"call"' in x] == list(range(31))
+
+
 _HEADER_NAMES = st.sampled_from(list(fmt.HEADER))
 _VALUES = st.one_of(st.integers(), st.text(max_size=8), st.none(), st.booleans())
 

@@ -91,6 +91,8 @@ class AuditWriter:
         self._items: deque[Any] = deque()
         self._wake = threading.Event()
         self._urgent = threading.Event()
+        self._asleep = False
+        """The writer thread sleeps idle (or is about to): a record must wake it."""
         self.healthy = True
         self.broken_reason: str | None = None
         self.dropped = 0
@@ -170,12 +172,12 @@ class AuditWriter:
                 waiter(False)
             return False
         items.append(_Item(kind, body, self.config.clock(), waiter))
-        # Wake the writer when the queue was empty (it may be asleep: the batch window starts now),
-        # when someone waits for durability, or when the queue runs long. Under load the queue is
-        # rarely empty, so most records pay only the append.
+        # Wake the writer when it sleeps idle (the batch window starts now), when someone waits for
+        # durability, or when the queue runs long. While records flow the writer comes back every
+        # batch window by itself, so most records pay only the append.
         if waiter is not None:
             self._urgent.set()  # someone waits for durability: no batching delay
-        if (len(items) == 1 or waiter is not None or len(items) > _WAKE_AT) and not self._wake.is_set():
+        if (self._asleep or waiter is not None or len(items) > _WAKE_AT) and not self._wake.is_set():
             self._wake.set()
         return True
 
@@ -215,16 +217,22 @@ class AuditWriter:
     # ---- writer thread ------------------------------------------------------------------------
     def _run(self) -> None:
         items = self._items
+        active = False
         while True:
-            if not items:
-                self._wake.wait(self._next_wakeup())
+            if not active:
+                # Idle: sleep until a record (submit wakes an idle writer), a flush or a timer.
+                self._asleep = True
+                if not items:
+                    self._wake.wait(self._next_wakeup())
+                self._asleep = False
                 self._wake.clear()
-            if not items:
-                self._housekeeping(force_sync=True)
-                continue
+                if not items:
+                    self._housekeeping(force_sync=True)
+                    continue
             if self.config.fsync == "batch" and not self._urgent.is_set():
-                # Group commit: gather what arrives within the window, so producers rarely have to
-                # wake this thread (the queue stays non-empty meanwhile); a waiter ends it early.
+                # Group commit: gather what arrives within the window; a waiter ends it early. While
+                # records keep coming the writer stays active and comes back every window by itself,
+                # so producers do not have to wake it.
                 self._urgent.wait(self.config.batch_window_s)
             self._urgent.clear()
             batch: list[_Item] = []
@@ -239,9 +247,10 @@ class AuditWriter:
                     flushes.append(item[1])
                 else:
                     batch.append(item)
+            active = bool(batch) and self.config.fsync == "batch"
             try:
                 self._write_batch(batch)
-                self._housekeeping(force_sync=bool(flushes) or stop)
+                self._housekeeping(force_sync=bool(flushes) or stop or not batch)
             except Exception as exc:  # noqa: BLE001 - the writer thread must survive anything
                 self._fail(f"unexpected writer error: {type(exc).__name__}: {exc}", batch)
             for event in flushes:
