@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import verify as v
+from mcp_comply.audit.merkle import CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint
 from mcp_comply.audit.verify import verify_directory
 
@@ -211,6 +212,22 @@ def test_each_life_signs_with_its_origin_and_a_pruned_chain_still_states_it(tmp_
     old = next(n for n in above if _origin(n) == "mcp-comply/old-host/chain-0")
     _resign(old, "mcp-comply/new-host/chain-0")
     assert [(f.kind, f.seq) for f in _verify(d).findings] == [(v.FOREIGN, int(old.stem))]
+    _resign(old, "mcp-comply/old-host/chain-0")
+    # Before the first checkpoint record left (the rotation record and the call after it), the
+    # origin is the first one the records state: the key holder's note there must carry it.
+    rotation, call = first.read_bytes().splitlines(keepends=True)[:2]
+    tree = CompactTree.from_state(chain.first_seq, json.loads(rotation)["frontier"])
+    tree.append_leaf_hash(leaf_hash(rotation))
+    tree.append_leaf_hash(leaf_hash(call))
+    early = d / "checkpoints" / "chain-0" / f"{tree.size:012d}.note"
+    assert json.loads(call)["kind"] == "call"
+    assert not early.exists()
+    for origin, findings in (("mcp-comply/new-host/chain-0", [(v.FOREIGN, tree.size)]),
+                             ("mcp-comply/old-host/chain-0", [])):
+        early.write_text(SIGNER.sign(Checkpoint(origin, tree.size, tree.root()).body()))
+        report = _verify(d)
+        assert [(f.kind, f.seq) for f in report.findings] == findings
+        assert report.chains[0].checkpoints_verified == len(above) + (not findings)
 
 
 def test_rollback_detected_with_remembered_state(tmp_path: Path) -> None:

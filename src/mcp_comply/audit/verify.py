@@ -250,7 +250,7 @@ class ChainVerifier:
         self.closed = False
         self.last_open: int | None = None  # where the newest life starts
         # (position, origin) wherever an open or checkpoint record states another origin than the
-        # one before it: a life's, so one entry per life at most
+        # one before it (a writer's changes only with a new life, so a genuine chain has few)
         self.origins: list[tuple[int, str]] = []
         self.where = ""
         self.found = 0
