@@ -106,8 +106,9 @@ def tool_duration_buckets(latency_threshold_s: float, p95_latency_s: float | Non
 def bucket_label(bound: float) -> str:
     """The ``le`` label value of a histogram bucket, spelled as the runtime exports it (``1.0``, ``+Inf``).
 
-    prometheus-client's ``floatToGoString`` for the positive bounds a histogram has (a test proves
-    they agree), written out so that the release pipeline need not import prometheus-client.
+    Go's spelling, which is prometheus-client's ``floatToGoString`` for the positive bounds a histogram
+    has (a test proves they agree; before prometheus-client 0.26 that wrote bounds from 1e10 s up as
+    ``1e+010``), written out so that the release pipeline need not import prometheus-client.
     """
     bound = float(bound)
     if bound == float("inf"):

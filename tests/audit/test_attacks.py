@@ -104,7 +104,8 @@ def _notes(d: Path) -> Path:
 
 def rechain(d: Path, signer: Signer | None) -> None:
     """Recompute every link, checkpoint record and rotation frontier after an edit, delete the
-    notes, and (with a signer) sign new ones where the writer would: a perfect forgery but for the key."""
+    notes, and (with a signer) sign new ones where the writer would, with the origin its checkpoint
+    record states: a perfect forgery but for the key."""
     shutil.rmtree(_notes(d))
     _notes(d).mkdir(parents=True)
     tree, prev = CompactTree(), None
@@ -126,7 +127,7 @@ def rechain(d: Path, signer: Signer | None) -> None:
             tree.append_leaf_hash(leaf_hash(line))
             prev = fmt.line_hash(line)
             if record["kind"] == "checkpoint" and signer is not None:
-                text = signer.sign(Checkpoint(f"forged/{record['chain']}", tree.size, tree.root()).body())
+                text = signer.sign(Checkpoint(record["origin"], tree.size, tree.root()).body())
                 (_notes(d) / f"{tree.size:012d}.note").write_text(text)
         path.write_bytes(b"".join(out))
 
@@ -217,6 +218,19 @@ def edit_note_root(d: Path) -> None:
     lines = note.read_text().split("\n")
     lines[2] = fmt.b64(b"\x01" * 32)
     note.write_text("\n".join(lines))
+
+
+def note_of_another_log(d: Path) -> None:
+    """The key holder's other server signs its chain with the same key under its own origin. Its
+    note of a size this chain also has is copied over this chain's note of that size (same name)."""
+    other = d.with_name(d.name + ".elsewhere")
+    writer = _writer(other, origin="mcp-comply/elsewhere/chain-0")
+    _calls(writer, 40)
+    writer.close()
+    ours = {p.name for p in _notes(d).glob("0*.note")}
+    both = sorted(p.name for p in _notes(other).glob("0*.note") if p.name in ours)
+    assert len(both) >= 3  # the second is neither the first nor the newest: coverage is unchanged
+    shutil.copy(_notes(other) / both[1], _notes(d) / both[1])
 
 
 def append_after_close(d: Path) -> None:
@@ -312,6 +326,10 @@ ATTACKS = [
     Attack("delete the newest note", "sealed", delete_newest_note, set(), {TAIL}, {TAIL}),
     Attack("flip a note's signature", "sealed", flip_signature, set(), {v.BAD_SIGNATURE}, {v.BAD_SIGNATURE}),
     Attack("change a note's root", "sealed", edit_note_root, {INC}, {v.BAD_SIGNATURE}, {v.BAD_SIGNATURE}),
+    # A note signed with the right key for another log: its root does not match this chain's, and
+    # its origin is not the one this chain's checkpoint record states (defence in depth).
+    Attack("copy another log's note (same key) over one of ours", "sealed", note_of_another_log,
+           {v.FOREIGN, INC}, {v.FOREIGN, INC}, {v.FOREIGN, INC}),
     # Additions at the end.
     Attack("append a record after close", "sealed", append_after_close, {v.AFTER_CLOSE}, {v.AFTER_CLOSE},
            {v.AFTER_CLOSE}),

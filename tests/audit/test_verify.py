@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from hypothesis import strategies as st
 
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import verify as v
+from mcp_comply.audit.merkle import CompactTree, leaf_hash
+from mcp_comply.audit.note import Checkpoint
 from mcp_comply.audit.verify import verify_directory
 
 from .conftest import SIGNER, write_log
@@ -150,6 +154,80 @@ def test_forged_signature_is_a_bad_signature(pristine: Path, copy_of: Callable[[
     note.write_text(text.replace(sig, flipped))
     report = _verify(target)
     assert [f.kind for f in report.findings] == [v.BAD_SIGNATURE]
+
+
+def _resign(note: Path, origin: str) -> None:
+    """The key holder's note over the same tree, signed for another log (``origin``)."""
+    checkpoint = Checkpoint.parse(note.read_text().split("\n\n")[0] + "\n")
+    note.write_text(SIGNER.sign(Checkpoint(origin, checkpoint.size, checkpoint.root).body()))
+
+
+def _origin(note: Path) -> str:
+    return Checkpoint.parse(note.read_text().split("\n\n")[0] + "\n").origin
+
+
+def test_a_note_signed_for_another_origin_vouches_for_nothing(pristine: Path,
+                                                              copy_of: Callable[[Path], Path]) -> None:
+    """The root check cannot tell a note over this very tree signed for another log (same key,
+    another origin); the origin check can, and such a note authenticates nothing."""
+    target = copy_of(pristine)
+    notes = target / "checkpoints" / "chain-0"
+    chain_origin = _origin(notes / "000000000013.note")
+    assert chain_origin == f"mcp-comply/{socket.gethostname()}/chain-0"  # the writer's default
+    _resign(notes / "000000000013.note", "mcp-comply/elsewhere/chain-0")
+    report = _verify(target)
+    assert [(f.kind, f.file, f.line, f.seq) for f in report.findings] == [
+        (v.FOREIGN, str(notes / "000000000013.note"), None, 13)]
+    assert report.findings[0].detail == (f"checkpoint is for origin 'mcp-comply/elsewhere/chain-0' but this chain "
+                                         f"states origin {chain_origin!r} there: a note of another log")
+    assert (report.chains[0].checkpoints_verified, report.chains[0].authenticated) == (5, 48)
+    assert [f.kind for f in verify_directory(target).findings] == [v.FOREIGN]  # no key: the body is read alike
+    # the newest note: the sealed chain is no longer covered to its end
+    _resign(notes / "000000000048.note", "mcp-comply/elsewhere/chain-0")
+    report = _verify(target)
+    assert [(f.kind, f.seq) for f in report.findings] == [(v.FOREIGN, 13), (v.FOREIGN, 48), (v.UNSIGNED_TAIL, 46)]
+    assert (report.chains[0].checkpoints_verified, report.chains[0].authenticated) == (4, 46)
+
+
+def test_each_life_signs_with_its_origin_and_a_pruned_chain_still_states_it(tmp_path: Path) -> None:
+    """A writer restarted under another origin (a new host name) signs with it: not a finding.
+    Retention removed the first life's open record; the checkpoint records left state the origin
+    that life's remaining notes must carry."""
+    d = tmp_path / "audit"
+    now = [time.time() - 40 * 86400]
+    settings: dict[str, object] = {"checkpoint_every": 10, "max_segment_bytes": 2500, "retention_days": 30,
+                                   "clock": lambda: now[0]}
+    write_log(d, 40, origin="mcp-comply/old-host/chain-0", **settings)
+    now[0] += 31 * 86400
+    write_log(d, 30, origin="mcp-comply/new-host/chain-0", **settings)
+    report = _verify(d)
+    assert report.findings == []
+    (chain,) = report.chains
+    first = fmt.segments(d / "chain-0")[0]
+    assert chain.first_seq > 0
+    assert b'"kind":"open"' not in first.read_bytes().split(b"\n")[0]  # the old life's open is gone
+    above = [n for n in sorted((d / "checkpoints" / "chain-0").glob("0*.note")) if int(n.stem) > chain.first_seq]
+    assert {_origin(n) for n in above} == {"mcp-comply/old-host/chain-0", "mcp-comply/new-host/chain-0"}
+    assert chain.checkpoints_verified == len(above)
+    old = next(n for n in above if _origin(n) == "mcp-comply/old-host/chain-0")
+    _resign(old, "mcp-comply/new-host/chain-0")
+    assert [(f.kind, f.seq) for f in _verify(d).findings] == [(v.FOREIGN, int(old.stem))]
+    _resign(old, "mcp-comply/old-host/chain-0")
+    # Before the first checkpoint record left (the rotation record and the call after it), the
+    # origin is the first one the records state: the key holder's note there must carry it.
+    rotation, call = first.read_bytes().splitlines(keepends=True)[:2]
+    tree = CompactTree.from_state(chain.first_seq, json.loads(rotation)["frontier"])
+    tree.append_leaf_hash(leaf_hash(rotation))
+    tree.append_leaf_hash(leaf_hash(call))
+    early = d / "checkpoints" / "chain-0" / f"{tree.size:012d}.note"
+    assert json.loads(call)["kind"] == "call"
+    assert not early.exists()
+    for origin, findings in (("mcp-comply/new-host/chain-0", [(v.FOREIGN, tree.size)]),
+                             ("mcp-comply/old-host/chain-0", [])):
+        early.write_text(SIGNER.sign(Checkpoint(origin, tree.size, tree.root()).body()))
+        report = _verify(d)
+        assert [(f.kind, f.seq) for f in report.findings] == findings
+        assert report.chains[0].checkpoints_verified == len(above) + (not findings)
 
 
 def test_rollback_detected_with_remembered_state(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ TRUNCATED = "truncated_below_checkpoint"
 BAD_SIGNATURE = "bad_signature"
 UNSIGNED = "unsigned_checkpoint"
 INCONSISTENT = "inconsistent_checkpoint"
+FOREIGN = "foreign_checkpoint"
 ROLLBACK = "rollback"
 MISSING_SEGMENT = "missing_segment"
 NOT_AUTHENTICATED = "not_authenticated"
@@ -248,6 +249,9 @@ class ChainVerifier:
         self.interval = _DEFAULT_INTERVAL_S
         self.closed = False
         self.last_open: int | None = None  # where the newest life starts
+        # (position, origin) wherever an open or checkpoint record states another origin than the
+        # one before it (a writer's changes only with a new life, so a genuine chain has few)
+        self.origins: list[tuple[int, str]] = []
         self.where = ""
         self.found = 0
 
@@ -464,9 +468,24 @@ class ChainVerifier:
                 self.finding(MODIFIED, line_no, seq, "bad Merkle frontier")
 
     # ---- one method per record kind with chain-level meaning ---------------------------------
+    def _stated_origin(self, record: dict[str, Any], position: int) -> None:
+        origin = record.get("origin")
+        if isinstance(origin, str) and (not self.origins or self.origins[-1][1] != origin):
+            self.origins.append((position, origin))
+
+    def _origin_at(self, position: int) -> str | None:
+        """The origin the records state for ``position``: the newest open or checkpoint record at
+        or before it (in a pruned chain's first records, the first one the records state)."""
+        origins = self.origins
+        if not origins:
+            return None
+        at = bisect.bisect_right(origins, position, key=lambda entry: entry[0])
+        return origins[max(at - 1, 0)][1]
+
     def _on_open(self, record: dict[str, Any], position: int, _line: int) -> None:
         self.closed = False
         self.last_open = position
+        self._stated_origin(record, position)
         days, interval = record.get("retention_days"), record.get("checkpoint_interval_s")
         if isinstance(days, int | float):
             self.period = float(days)
@@ -506,7 +525,8 @@ class ChainVerifier:
         self.rotations[position] = (prev if isinstance(prev, str) and _HEX64.fullmatch(prev) else "", newest)
 
     def _on_checkpoint(self, record: dict[str, Any], position: int, line_no: int) -> None:
-        # written right after the records it states
+        # written right after the records it states; its note (size position + 1) has its origin
+        self._stated_origin(record, position)
         size = record.get("size")
         if size != position or record.get("root") != fmt.b64(self.tree.root()):
             self.finding(INCONSISTENT, line_no, position, f"checkpoint record for size {size} does not match "
@@ -565,10 +585,19 @@ class ChainVerifier:
             if size > size_now:
                 self.finding(TRUNCATED, None, size, f"checkpoint covers {size} records but the log has {size_now}",
                              where=str(path))
-            elif self.roots.get(size) != checkpoint.root:
+                continue
+            # The writer signs a note right after its checkpoint record, with the origin that record
+            # states. A note of another log (signed with the same key) vouches for nothing here,
+            # whatever its root; the root is checked as well.
+            origin = self._origin_at(size - 1)
+            foreign = origin is not None and checkpoint.origin != origin
+            if foreign:
+                self.finding(FOREIGN, None, size, f"checkpoint is for origin {checkpoint.origin!r} but this chain "
+                             f"states origin {origin!r} there: a note of another log", where=str(path))
+            if self.roots.get(size) != checkpoint.root:
                 self.finding(INCONSISTENT, None, size, f"checkpoint root for size {size} does not match the log: "
                              "records at or below it were changed", where=str(path))
-            else:
+            elif not foreign:
                 self.result.checkpoints_verified += 1
                 self.result.latest_checkpoint, self.result.latest_checkpoint_root = size, checkpoint.root.hex()
 

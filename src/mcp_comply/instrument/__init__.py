@@ -109,7 +109,7 @@ class Instrumentation:
             self._recorder.enabled = False
             for undo in reversed(self._binding.undo):
                 undo()
-            self._metrics.info.remove(_package_version(), self._binding.server_name)
+            self._metrics.release_info(_package_version(), self._binding.server_name)
             if _handles.get(self.server) is self:
                 del _handles[self.server]
         self.close()
@@ -221,7 +221,7 @@ def instrument(
             raise
         handle = Instrumentation(server, binding, recorder, metrics, resolved, health, endpoint, installed,
                                  otel_provider, sink)
-        metrics.info.labels(_package_version(), binding.server_name).set(1)
+        metrics.hold_info(_package_version(), binding.server_name)
         _handles[server] = handle
         if sink is not None:
             # A process that ends normally (stdio EOF, SystemExit, Ctrl-C) or by SIGTERM seals its

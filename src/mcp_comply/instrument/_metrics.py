@@ -332,6 +332,8 @@ class Metrics:
             semconv.COMPLY_INFO, "mcp-comply is instrumenting this server (value 1).",
             (semconv.LABEL_VERSION, semconv.LABEL_SERVER_NAME), registry=registry,
         )
+        # Servers of one name share their info series: instrumentations holding each one.
+        self._info_holders: dict[tuple[str, str], int] = {}
         self.internal_errors = Counter(
             semconv.COMPLY_INTERNAL_ERRORS_TOTAL,
             "Failures inside mcp-comply itself (never the application's); the request was served anyway.",
@@ -346,6 +348,25 @@ class Metrics:
 
     def internal_error(self, component: str) -> None:
         self.internal_errors.labels(component).inc()
+
+    def hold_info(self, version: str, server_name: str) -> None:
+        """Show ``mcp_comply_info{version, server_name} 1`` while at least one instrumentation holds it."""
+        with _lock:
+            key = (version, server_name)
+            self._info_holders[key] = self._info_holders.get(key, 0) + 1
+            self.info.labels(version, server_name).set(1)
+
+    def release_info(self, version: str, server_name: str) -> None:
+        """Drop one hold; the series goes with the last (two servers of one name share it)."""
+        with _lock:
+            key = (version, server_name)
+            left = self._info_holders[key] - 1
+            if left > 0:
+                self._info_holders[key] = left
+                return
+            del self._info_holders[key]
+            # once: prometheus-client before 0.22 raises KeyError for a series it no longer has
+            self.info.remove(version, server_name)
 
 
 def metrics_for(registry: CollectorRegistry | None, tool_buckets: tuple[float, ...] = semconv.TOOL_DURATION_BUCKETS,
