@@ -11,8 +11,9 @@ own thread CPU clock, so the producer's work is not counted in it):
    bursts (longer than the 10 ms group-commit window, so each burst is one batch, one wake-up and
    one fsync). The difference between batch sizes is what a batch costs (wake-ups and fsync).
 2. **The parts of one record**, best of 5 repeats of a tight loop (warm caches, so a lower bound):
-   redaction, the record body with its two keyed digests, one digest, JSON encoding, the chain
-   hash, the Merkle and tile update.
+   redaction, the record body (written straight to its JSON text) with its two keyed digests, one
+   digest, the line (the header's text and the body's joined), the chain hash, the Merkle and
+   tile update.
 3. **One fsync** of an 800-byte append on this file system: CPU and wall.
 """
 
@@ -87,9 +88,11 @@ def parts() -> list[tuple[str, float]]:
         state = writer._state
         cases: list[tuple[str, Callable[[], object]]] = [
             ("redaction (request path)", lambda: redactor.arguments(record.arguments, None, set())),
-            ("record body, two keyed digests included", lambda: sink._body(record, args, pointers, None, None, None)),
+            ("record body as JSON text, two keyed digests included",
+             lambda: sink._body(record, args, pointers, None, None, None)),
             ("one keyed digest (canonical JSON + HMAC)", lambda: sink._digest(record.arguments)),
-            (f"JSON encoding of the {len(line)}-byte line", lambda: fmt.encode(5, fmt.timestamp(time.time()),
+            (f"the {len(line)}-byte line: header and body text joined",
+             lambda: fmt.encode(5, fmt.timestamp(time.time()),
                                                                          writer.chain, "call", "ab" * 32, body)),
             ("chain hash (SHA-256 of the line)", lambda: fmt.line_hash(line)),
             ("Merkle leaf, frontier and tiles", lambda: state.advance(line, time.time(), "call")),
