@@ -29,6 +29,10 @@ def test_valid_policy_loads(tmp_path: Path) -> None:
     ("tracing: yes-please\n", "tracing", "valid dictionary"),
     ("- a\n- b\n", "", "expected a mapping at the top level, found list"),
     ("metrics: [\n", "line 2, column 1", "not valid YAML"),
+    ("audit:\n  origin: 'audit.example.org/a b'\n", "audit.origin", "String should match pattern"),
+    ("audit:\n  origin: 'a+b'\n", "audit.origin", "String should match pattern"),
+    ("audit:\n  origin: \"a\\nb\"\n", "audit.origin", "String should match pattern"),
+    ("audit:\n  origin: ''\n", "audit.origin", "String should match pattern"),
 ])
 def test_errors_name_file_path_and_reason(tmp_path: Path, text: str, path: str, reason: str) -> None:
     file = _write(tmp_path, text)

@@ -64,6 +64,10 @@ class AuditPolicy(_Strict):
     directory: str | None = None
     checkpoint_dir: str | None = None
     """Where signed checkpoints go; ship this folder off-host. Default ``<directory>/checkpoints``."""
+    origin: str | None = Field(default=None, pattern=r"^[!-*,-~]{1,255}$")
+    """The log's name in its signed checkpoints (C2SP: a schema-less URL, e.g.
+    ``audit.example.org/payments-mcp``; printable ASCII without spaces or ``+``); ``/<chain>`` is
+    appended. Default ``mcp-comply/<host name>``."""
     fsync: Literal["always", "batch", "never"] = "batch"
     batch_window_ms: float = Field(default=10.0, gt=0, le=1000)
     on_failure: Literal["fail-open", "fail-closed"] = "fail-open"

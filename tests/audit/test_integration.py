@@ -131,6 +131,33 @@ def test_signed_checkpoints_metrics_and_readiness(tmp_path: Path, registry: Coll
     assert report.chains[0].checkpoints_verified >= 1
 
 
+def test_the_policy_names_the_log_in_its_checkpoints(tmp_path: Path, registry: CollectorRegistry) -> None:
+    """``audit.origin`` names the log in every signed note (``<origin>/<chain>``) and in the chain's
+    own records, and the log verifies under it."""
+    _, public = keygen(tmp_path / "keys", "test-key")
+    policy = Policy(audit=AuditPolicy(origin="audit.example.org/payments-mcp",
+                                      signing_key=str(tmp_path / "keys" / "audit-signing.key")))
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=registry, audit_dir=tmp_path / "audit", policy=policy)
+
+    async def go() -> None:
+        async with Client(server) as client:
+            await client.call_tool("add", {"a": 1, "b": 1})
+
+    anyio.run(go)
+    handle.close()
+    notes = sorted((tmp_path / "audit" / "checkpoints" / "chain-0").glob("*.note"))  # latest.note too
+    assert len(notes) >= 3  # after open, and at close
+    assert {n.read_text().splitlines()[0] for n in notes} == {"audit.example.org/payments-mcp/chain-0"}
+    segment = tmp_path / "audit" / "chain-0" / "segment-000001.jsonl"
+    records = [json.loads(x) for x in segment.read_text().splitlines()]
+    assert {r["origin"] for r in records if r["kind"] in ("open", "checkpoint")} == {
+        "audit.example.org/payments-mcp/chain-0"}
+    report = verify_directory(tmp_path / "audit", verifiers=[load_verifier(public)])
+    assert report.findings == []
+    assert report.chains[0].checkpoints_verified == len(notes) - 1
+
+
 FAIL_CLOSED = textwrap.dedent("""
     import json, resource, signal, sys
     sys.path.insert(0, sys.argv[1])

@@ -68,7 +68,7 @@ class AuditSink:
             checkpoint_every=policy.checkpoint_every, checkpoint_interval_s=policy.checkpoint_interval_s,
             max_segment_bytes=int(policy.max_segment_mb * 1024 * 1024),
             max_segment_age_s=policy.max_segment_age_h * 3600, retention_days=policy.retention_days,
-            queue_max=policy.queue_max, signer=signer,
+            queue_max=policy.queue_max, signer=signer, origin_prefix=policy.origin,
             open_info={"server": server_name, "policy": policy_name, "capture": policy.capture},
             on_durable=hooks.on_durable, on_error=hooks.on_error,
             on_checkpoint=hooks.on_checkpoint))

@@ -61,6 +61,9 @@ class WriterConfig:
     queue_max: int = 65536
     signer: Signer | None = None
     origin: str | None = None
+    """The whole origin of this chain's checkpoints (overrides ``origin_prefix``)."""
+    origin_prefix: str | None = None
+    """The origin is ``<origin_prefix>/<chain>``; default prefix ``mcp-comply/<host name>``."""
     open_info: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     on_durable: Callable[[int], None] | None = None
@@ -124,7 +127,7 @@ class AuditWriter:
     def _open_chain(self) -> None:
         config = self.config
         self.chain_dir = self.directory / self.chain
-        self.origin = config.origin or f"mcp-comply/{socket.gethostname()}/{self.chain}"
+        self.origin = config.origin or f"{config.origin_prefix or 'mcp-comply/' + socket.gethostname()}/{self.chain}"
         self._state = ChainState()
         self._segment_index = 0
         self._segment_fd = -1
