@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import yaml
 from mcp import Client
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 import servers
 from mcp_comply import instrument
@@ -17,6 +19,17 @@ POLICIES = Path(__file__).resolve().parents[1] / "policies"
 
 def test_default_policy_is_the_built_in_default() -> None:
     assert load_policy(POLICIES / "default.yaml") == Policy()
+
+
+def test_default_policy_spells_out_every_setting() -> None:
+    """Its header promises every setting with its default: each field of each section is there."""
+    text = yaml.safe_load((POLICIES / "default.yaml").read_text())
+    for section, info in Policy.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            assert sorted(text[section]) == sorted(model.model_fields), section
+        else:
+            assert section in text, section
 
 
 def test_strict_policy() -> None:
