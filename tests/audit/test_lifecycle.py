@@ -97,8 +97,13 @@ def _stdio_send(proc: subprocess.Popen[bytes], calls: list[tuple[str, dict[str, 
             assert chunk, "the server closed stdout"
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
-            answered |= {json.loads(line).get("id") for line in lines if line.strip()}
+            answered |= {json.loads(line, parse_int=_id_int).get("id") for line in lines if line.strip()}
     return answered - {0, None}
+
+
+def _id_int(text: str) -> int | str:
+    """An answer's number as an int, unless longer than Python converts (a result, never an id)."""
+    return int(text) if len(text) <= 4300 else text
 
 
 async def _http_calls(url: str, count: int) -> int:
@@ -174,6 +179,39 @@ def test_nan_and_infinity_from_a_client_lose_no_record(framework: str, tmp_path:
     assert all(c["args_digest"].startswith("hmac-sha256:") for c in calls.values())
     assert [r["kind"] for r in records if r["kind"] in ("gap", "recovery")] == []
     assert not any("unencodable" in r for r in records)
+
+
+def test_a_result_json_cannot_digest_keeps_the_record(tmp_path: Path) -> None:
+    """A client adds two 4300-digit numbers (the parsers take up to 4300 digits): the tool's result
+    has 4301, more than Python turns into text, so the result cannot be digested. The record still
+    names the call (tool, request id, client, arguments), only its result digest is a placeholder;
+    the other calls of the batch are kept and the chain verifies, strict and --fast."""
+    big = 10**4300 - 1
+    proc = _start("mcpserver", "stdio", _env(tmp_path, audit=True))
+    try:
+        answered = _stdio_send(proc, [("add", {"a": 1, "b": 1}), ("add", {"a": big, "b": big}),
+                                      ("add", {"a": 2, "b": 1})])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert answered == {1, 2, 3}
+    verifiers = [load_verifier(tmp_path / "keys" / "audit-signing.pub")]
+    assert verify_directory(tmp_path / "audit", verifiers=verifiers).findings == []
+    assert verify_directory(tmp_path / "audit", verifiers=verifiers, strict_json=False).findings == []
+    records = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
+               for line in p.read_text().splitlines()]
+    assert not any("unencodable" in r for r in records)
+    calls = {r["request_id"]: r for r in records if r["kind"] == "call" and r["method"] == "tools/call"}
+    assert sorted(calls) == ["1", "2", "3"]
+    hostile = calls["2"]
+    assert (hostile["tool"], hostile["outcome"], hostile["client"]["name"]) == ("add", "ok", "lifecycle-test")
+    assert hostile["args"] == {"a": big, "b": big}
+    assert hostile["args_digest"].startswith("hmac-sha256:")
+    assert hostile["result_digest"] == {"unencodable": "ValueError"}
+    assert all(calls[k]["result_digest"].startswith("hmac-sha256:") for k in ("1", "3"))
 
 
 POLICY_ALWAYS = "version: 1\nname: durable\naudit:\n  fsync: always\n"

@@ -3,6 +3,8 @@ it builds when processors need one, for every record, NaN and odd values include
 
 from __future__ import annotations
 
+import enum
+import hmac
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -95,3 +97,71 @@ def test_an_unencodable_body_keeps_its_place(sink: AuditSink) -> None:
     assert json.loads(line) == {"v": 1, "seq": 4, "ts": "1970-01-01T00:00:00.000000Z", "chain": sink.writer.chain,
                                 "kind": "call", "prev": "f" * 64, "unencodable": "TypeError"}
     assert b"secret" not in line
+
+
+class _Name(str):
+    pass
+
+
+class _Code(enum.IntEnum):
+    INVALID = -32602
+
+
+class _Odd:
+    def __repr__(self) -> str:
+        return "Odd<\u00e9\"\\x>"
+
+
+class _Sorted(dict):  # type: ignore[type-arg]
+    pass
+
+
+ODD_VALUES: list[Any] = [
+    "plain", _Name("sub\"\u2028"), "\ud800\U0001f600", _Code.INVALID, True, 0, -0.0, 1e400, -1e400,
+    float("nan"), 10**4300 - 1, (1, "a", None), {"b": 1, "a": [_Name("x"), _Code.INVALID]},
+    _Sorted(z=1, a=2), {10: "int keys", 2: "sort as ints"}, {2.5: "float key", -1e400: "inf key"},
+    {float("nan"): 1}, {"set": {1}, "bytes": b"\x00\xff", "odd": _Odd()}, [[[[[]]]]], {"": ""},
+]
+
+
+def _contract(key: bytes, value: Any) -> str:
+    """The digest recipe the records promise: json.dumps (sorted, compact, non-ASCII kept, repr
+    for what JSON lacks, NaN tokens), HMAC-SHA256 with the redaction key, hex, first 32 characters."""
+    data = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
+    return "hmac-sha256:" + hmac.new(key, data.encode("utf-8", "surrogatepass"), "sha256").hexdigest()[:32]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=range(len(ODD_VALUES)))
+def test_digests_follow_the_recipe_for_odd_values(sink: AuditSink, value: Any) -> None:
+    assert sink._digest(value) == _contract(sink.redactor.key, value)
+
+
+@pytest.mark.parametrize(("value", "error"), [({"n": 10**4300}, ValueError), ({1: "a", "b": 2}, TypeError)])
+def test_a_value_json_cannot_write_fails_both_ways(sink: AuditSink, value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        _contract(sink.redactor.key, value)
+    with pytest.raises(error):
+        sink._digest(value)
+
+
+def test_a_result_too_long_to_digest_keeps_the_record(sink: AuditSink) -> None:
+    """The result digest is a placeholder, every other field stays (the direct text and the dict
+    path alike); before, the whole record became one."""
+    big = 10**4300 - 1
+    record = CallRecord("tools/call", "add", "add", "ok", None, None, 0.0, 0.001, "9", "sess", "conn:1", "pipe",
+                        "2025-11-25", "evil", "1", "alice", None, None, None, None, False, {"a": big, "b": big},
+                        "mcp.MCPServer", {"structuredContent": {"result": big + big}}, None)
+    direct = sink.writer._encode("call", sink._body(record, {"a": big, "b": big}, [], None, None), 0.0, 5, "0" * 64)
+    sink.processors.append(_identity)
+    try:
+        as_dict = sink.writer._encode("call", sink._body(record, {"a": big, "b": big}, [], None, None), 0.0, 5,
+                                      "0" * 64)
+    finally:
+        sink.processors.remove(_identity)
+    assert direct == as_dict
+    parsed = fmt.parse_line(direct.rstrip(b"\n"))
+    assert "unencodable" not in parsed
+    assert (parsed["tool"], parsed["principal"], parsed["session_id"], parsed["request_id"]) == (
+        "add", "alice", "sess", "9")
+    assert parsed["args_digest"] == sink._digest({"a": big, "b": big})
+    assert parsed["result_digest"] == {"unencodable": "ValueError"}

@@ -89,6 +89,18 @@ class AuditSink:
         mac.update(fmt.dumps_canonical(value).encode("utf-8", "surrogatepass"))
         return "hmac-sha256:" + mac.hexdigest()[:32]
 
+    def _digest_field(self, value: Any) -> str | dict[str, str] | None:
+        """A record's ``args_digest``/``result_digest``: None for no value, else the keyed digest, or,
+        when the canonical JSON cannot be made (a result holding an integer longer than Python turns
+        into text: a client can get one from a tool that adds two 4300-digit numbers), a placeholder
+        naming the exception type. The record keeps everything else (who called what)."""
+        if value is None:
+            return None
+        try:
+            return self._digest(value)
+        except Exception as exc:  # noqa: BLE001 - one value's trouble must not cost the record its fields
+            return {"unencodable": type(exc).__name__}
+
     def __call__(self, record: CallRecord) -> asyncio.Future[bool] | None:
         """On the request path: redact (arguments, error text, resource URI) and enqueue. The
         record body is built, digested and serialised on the writer thread. With ``fsync:
@@ -139,8 +151,8 @@ class AuditSink:
         if record.method == semconv.METHOD_TOOLS_CALL:
             # Keyed (HMAC) digests of the raw arguments and result: equality stays checkable, the
             # values never reach disk.
-            body["args_digest"] = self._digest(record.arguments) if record.arguments is not None else None
-            body["result_digest"] = self._digest(record.result) if record.result is not None else None
+            body["args_digest"] = self._digest_field(record.arguments)
+            body["result_digest"] = self._digest_field(record.result)
         for processor in self.processors:
             try:
                 changed: object = (context.run(processor, None, fmt.KIND_CALL, dict(body)) if context is not None
@@ -179,9 +191,8 @@ class AuditSink:
         if uri is not None:
             text += f',"uri":{_value(uri)}'
         if record.method == semconv.METHOD_TOOLS_CALL:
-            args_digest = self._digest(record.arguments) if record.arguments is not None else None
-            result_digest = self._digest(record.result) if record.result is not None else None
-            text += f',"args_digest":{_value(args_digest)},"result_digest":{_value(result_digest)}'
+            text += (f',"args_digest":{_value(self._digest_field(record.arguments))},'
+                     f'"result_digest":{_value(self._digest_field(record.result))}')
         return fmt.Members(text)
 
     def add_processor(self, processor: Processor) -> None:
