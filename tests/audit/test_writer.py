@@ -12,6 +12,8 @@ import sys
 import textwrap
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import verify as v
+from mcp_comply.audit import writer as writer_module
 from mcp_comply.audit.verify import verify_directory
 from mcp_comply.audit.writer import AuditError, AuditWriter, WriterConfig
 
@@ -460,3 +463,112 @@ def test_a_new_signing_key_starts_a_new_chain(tmp_path: Path) -> None:
     assert [c.chain for c in old.chains if c.checkpoints_verified] == ["chain-0"]
     new = verify_directory(tmp_path, verifiers=[rotated.verifier])
     assert [c.chain for c in new.chains if c.checkpoints_verified] == ["chain-1"]
+
+
+@pytest.mark.parametrize("fsync", ["batch", "always", "never"])
+def test_no_wakeup_is_lost_and_an_idle_writer_burns_no_cpu(tmp_path: Path, fsync: str) -> None:
+    """Three producers submit bursts with pauses around the batch window (so the writer keeps going
+    to sleep and being woken while records arrive), without waiters: a lost wake-up would leave a
+    record queued until the idle timer (60 s here). Every burst is written within 1 s; a flush
+    between bursts returns at once; once idle the writer thread uses (almost) no CPU."""
+    durable = [0]
+    lock = threading.Lock()
+
+    def on_durable(count: int) -> None:
+        with lock:
+            durable[0] += count
+
+    writer = AuditWriter(WriterConfig(directory=tmp_path, fsync=fsync, batch_window_s=0.004,  # type: ignore[arg-type]
+                                      checkpoint_interval_s=3600, on_durable=on_durable))
+    rng = random.Random(7)
+    submitted = [0]
+
+    def burst(seed: int) -> None:
+        local = random.Random(seed)
+        for _ in range(local.randint(1, 6)):
+            writer.submit("call", {"p": seed})
+            with lock:
+                submitted[0] += 1
+            if local.random() < 0.5:
+                time.sleep(local.choice([0.0, 0.001, 0.004, 0.005]))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # thread switches between any two bytecodes of submit, often
+    try:
+        _bursts(writer, burst, durable, submitted, lock, rng)
+    finally:
+        sys.setswitchinterval(switch)
+    time.sleep(0.1)  # settle: the last window's fsync, then sleep
+    clock = time.pthread_getcpuclockid(writer._thread.ident or 0)
+    before = time.clock_gettime(clock)
+    time.sleep(0.5)
+    idle_cpu = time.clock_gettime(clock) - before
+    assert idle_cpu < 0.02, f"the idle writer used {idle_cpu:.3f} s of CPU in 0.5 s"
+    writer.close()
+    assert not writer._thread.is_alive()
+    lines = [json.loads(x) for x in (tmp_path / "chain-0" / fmt.segment_name(1)).read_bytes().splitlines()]
+    assert sum(1 for r in lines if r["kind"] == "call") == submitted[0]
+
+
+def _bursts(writer: AuditWriter, burst: Callable[[int], None], durable: list[int], submitted: list[int],
+            lock: threading.Lock, rng: random.Random) -> None:
+    for round_ in range(150):
+        threads = [threading.Thread(target=burst, args=(round_ * 3 + i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        started = time.monotonic()
+        while True:
+            with lock:
+                if durable[0] == submitted[0]:
+                    break
+            assert time.monotonic() - started < 1.0, f"round {round_}: {submitted[0] - durable[0]} records stuck"
+            time.sleep(0.0005)
+        time.sleep(rng.choice([0.0, 0.002, 0.004, 0.006, 0.012]))
+        if round_ % 25 == 0:
+            flushed = time.monotonic()
+            assert writer.flush(timeout=1.0)
+            assert time.monotonic() - flushed < 0.5
+
+
+class _PausingQueue(deque):  # type: ignore[type-arg]
+    """The writer's queue, but the first append from the thread named ``first`` pauses right after
+    it appended, until told to go on: another producer's whole submit runs in between."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appended, self.go_on = threading.Event(), threading.Event()
+
+    def append(self, item: object) -> None:
+        super().append(item)
+        if threading.current_thread().name == "first" and not self.appended.is_set():
+            self.appended.set()
+            self.go_on.wait(5)
+
+
+@pytest.mark.parametrize("fsync", ["batch", "never"])
+def test_two_producers_racing_into_an_empty_queue_wake_the_writer(tmp_path: Path, fsync: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic: producer 1 appends to the idle writer's empty queue and is preempted before it
+    decides whether to wake the writer; producer 2 submits meanwhile. Deciding by the queue's length
+    ("the first record wakes it"), neither saw a length of 1 and the writer slept on until its idle
+    timer (60 s here); deciding by the writer's own "asleep" flag, both records are written at once."""
+    monkeypatch.setattr(writer_module, "deque", _PausingQueue)
+    writer = AuditWriter(WriterConfig(directory=tmp_path, fsync=fsync, batch_window_s=0.005,  # type: ignore[arg-type]
+                                      checkpoint_interval_s=3600))
+    queue = writer._items
+    assert isinstance(queue, _PausingQueue)
+    time.sleep(0.2)  # the writer has written its open records and sleeps
+    seq = writer.seq
+    first = threading.Thread(target=writer.submit, args=("call", {"n": 1}), name="first")
+    first.start()
+    assert queue.appended.wait(5)
+    assert writer.submit("call", {"n": 2})
+    queue.go_on.set()
+    first.join()
+    deadline = time.monotonic() + 1.0
+    while writer.seq < seq + 2 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert writer.seq == seq + 2, "both records still queued a second later: no producer woke the writer"
+    writer.close()
