@@ -572,3 +572,30 @@ def test_two_producers_racing_into_an_empty_queue_wake_the_writer(tmp_path: Path
         time.sleep(0.002)
     assert writer.seq == seq + 2, "both records still queued a second later: no producer woke the writer"
     writer.close()
+
+
+def test_a_record_submitted_while_the_writer_closes_is_refused_not_left_waiting(tmp_path: Path) -> None:
+    """Deterministic: close() runs entirely between submit's "closed?" check and its append (another
+    thread, or the SIGTERM handler on the thread that was submitting). The record lands behind the
+    writer's stop and would never be written: its waiter (a fail-closed intent, an fsync: always
+    call) must hear False at once, not wait forever."""
+    writer: AuditWriter | None = None
+
+    def clock() -> float:
+        if threading.current_thread().name == "late" and writer is not None and not writer.closed:
+            writer.close()  # the whole close, between the check and the append
+        return time.time()
+
+    writer = AuditWriter(WriterConfig(directory=tmp_path, clock=clock))
+    told: list[bool] = []
+    accepted: list[bool] = []
+    late = threading.Thread(target=lambda: accepted.append(writer.submit("intent", {"n": 1}, told.append)),
+                            name="late")
+    late.start()
+    late.join(15)
+    assert not writer._thread.is_alive()
+    assert (accepted, told) == ([False], [False])
+    assert writer.queue_depth == 0
+    kinds = [json.loads(x)["kind"] for x in (tmp_path / "chain-0" / fmt.segment_name(1)).read_bytes().splitlines()]
+    assert kinds[-2:] == ["close", "checkpoint"]
+    assert "intent" not in kinds

@@ -174,7 +174,20 @@ class AuditWriter:
             if waiter is not None:
                 waiter(False)
             return False
-        items.append(_Item(kind, body, self.config.clock(), waiter))
+        item = _Item(kind, body, self.config.clock(), waiter)
+        items.append(item)
+        if self.closed:  # read again (the property: mypy would take the check above as still holding)
+            # close() ran between the check above and the append (another thread, or a SIGTERM
+            # handler on this one): the record may sit behind the writer's stop, never written. Take
+            # it back and refuse it; if the writer already took it, it comes before the stop and the
+            # writer settles it.
+            try:
+                items.remove(item)
+            except ValueError:
+                return True
+            if waiter is not None:
+                waiter(False)
+            return False
         # Wake the writer when it sleeps idle (the batch window starts now), when someone waits for
         # durability, or when the queue runs long. While records flow the writer comes back every
         # batch window by itself, so most records pay only the append.
