@@ -503,7 +503,7 @@ def test_no_wakeup_is_lost_and_an_idle_writer_burns_no_cpu(tmp_path: Path, fsync
     before = time.clock_gettime(clock)
     time.sleep(0.5)
     idle_cpu = time.clock_gettime(clock) - before
-    assert idle_cpu < 0.02, f"the idle writer used {idle_cpu:.3f} s of CPU in 0.5 s"
+    assert idle_cpu < 0.003, f"the idle writer used {idle_cpu:.4f} s of CPU in 0.5 s"  # polling 4 ms: ~0.006
     writer.close()
     assert not writer._thread.is_alive()
     lines = [json.loads(x) for x in (tmp_path / "chain-0" / fmt.segment_name(1)).read_bytes().splitlines()]
@@ -619,3 +619,43 @@ def test_an_idle_rotation_that_cannot_open_the_next_segment_leaves_no_waiter_han
         assert writer._thread.is_alive()
     finally:
         writer.close(timeout=2.0)
+
+
+FULL_DISK_IDLE = textwrap.dedent("""
+    import resource, signal, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # get EFBIG instead of being killed
+    directory = Path(sys.argv[2])
+    writer = AuditWriter(WriterConfig(directory=directory, checkpoint_interval_s=0.5, checkpoint_every=10_000))
+    for i in range(5):
+        writer.submit("call", {"i": i})
+    writer.flush()                                     # written, not yet checkpointed
+    size = (directory / "chain-0" / "segment-000001.jsonl").stat().st_size
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))   # the disk is full from here
+    time.sleep(1.0)                                    # the checkpoint falls due and fails
+    clock = time.pthread_getcpuclockid(writer._thread.ident)
+    before = time.clock_gettime(clock)
+    time.sleep(2.0)
+    print(round(time.clock_gettime(clock) - before, 3), writer.healthy, writer._since_checkpoint)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    writer.close()
+""")
+
+
+@pytest.mark.e2e
+@pytest.mark.xfail(strict=True, reason="pre-existing: a failed checkpoint is retried at every idle wake-up, and "
+                   "_next_wakeup() gives 1 ms once it is overdue: on a full disk the idle writer polls every "
+                   "1 ms for as long as the disk stays full (about 0.27 s CPU per 2 s here). Fix: a back-off "
+                   "for a failed checkpoint (e.g. retry after min(checkpoint_interval_s, 1 s), doubling)")
+def test_an_idle_writer_on_a_full_disk_does_not_spin(tmp_path: Path) -> None:
+    """Records written but not yet checkpointed, then the disk fills: the checkpoint cannot be
+    written. Idle, the writer may retry now and then, but not burn a core (here: under 0.05 s of
+    CPU in 2 s)."""
+    out = subprocess.run([sys.executable, "-c", FULL_DISK_IDLE, SRC, str(tmp_path / "audit")], capture_output=True,
+                         text=True, timeout=60, check=True)
+    cpu, healthy, unsigned = out.stdout.split()
+    assert (healthy, unsigned) == ("False", "5")
+    assert float(cpu) < 0.05, f"the idle writer used {cpu} s of CPU in 2 s"
