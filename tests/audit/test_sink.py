@@ -164,4 +164,4 @@ def test_a_result_too_long_to_digest_keeps_the_record(sink: AuditSink) -> None:
     assert (parsed["tool"], parsed["principal"], parsed["session_id"], parsed["request_id"]) == (
         "add", "alice", "sess", "9")
     assert parsed["args_digest"] == sink._digest({"a": big, "b": big})
-    assert parsed["result_digest"] == {"unencodable": "ValueError"}
+    assert parsed["result_digest"] == "unencodable:ValueError"

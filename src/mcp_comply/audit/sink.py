@@ -89,17 +89,18 @@ class AuditSink:
         mac.update(fmt.dumps_canonical(value).encode("utf-8", "surrogatepass"))
         return "hmac-sha256:" + mac.hexdigest()[:32]
 
-    def _digest_field(self, value: Any) -> str | dict[str, str] | None:
+    def _digest_field(self, value: Any) -> str | None:
         """A record's ``args_digest``/``result_digest``: None for no value, else the keyed digest, or,
         when the canonical JSON cannot be made (a result holding an integer longer than Python turns
         into text: a client can get one from a tool that adds two 4300-digit numbers), a placeholder
-        naming the exception type. The record keeps everything else (who called what)."""
+        naming the exception type (``unencodable:<type>``). The record keeps everything else (who called
+        what)."""
         if value is None:
             return None
         try:
             return self._digest(value)
         except Exception as exc:  # noqa: BLE001 - one value's trouble must not cost the record its fields
-            return {"unencodable": type(exc).__name__}
+            return f"unencodable:{type(exc).__name__}"  # a string, as a digest is: a log schema keeps its type
 
     def __call__(self, record: CallRecord) -> asyncio.Future[bool] | None:
         """On the request path: redact (arguments, error text, resource URI) and enqueue. The
