@@ -601,10 +601,6 @@ def test_a_record_submitted_while_the_writer_closes_is_refused_not_left_waiting(
     assert "intent" not in kinds
 
 
-@pytest.mark.xfail(strict=True, reason="pre-existing: housekeeping of an idle writer (age rotation) runs outside "
-                   "_run's try; an OSError opening the next segment ends the writer thread, still 'healthy', and "
-                   "every later waiter waits forever. Fix: the same try/_fail as the batch path, plus a back-off "
-                   "for a failed rotation (else it retries, with a checkpoint record, every loop)")
 def test_an_idle_rotation_that_cannot_open_the_next_segment_leaves_no_waiter_hanging(tmp_path: Path) -> None:
     """The segment is due for rotation while the writer is idle, and the next segment cannot be opened
     (here a directory holds its name; EMFILE, EDQUOT or EACCES alike). A fail-closed intent submitted
@@ -619,6 +615,36 @@ def test_an_idle_rotation_that_cannot_open_the_next_segment_leaves_no_waiter_han
         assert writer._thread.is_alive()
     finally:
         writer.close(timeout=2.0)
+
+
+def test_a_rotation_that_fails_after_a_written_batch_does_not_unsay_it(tmp_path: Path) -> None:
+    """The batch is written and its waiter told True; then the size rotation cannot open the next
+    segment. The batch stays written (its waiter is not told False as well, nothing counts as
+    dropped), the writer says it is broken and backs off, and the next records still go in."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, fsync="always", max_segment_bytes=2048,
+                                      checkpoint_interval_s=3600))
+    (tmp_path / "chain-0" / fmt.segment_name(2)).mkdir()
+    told: list[bool] = []
+    done = threading.Event()
+
+    def waiter(ok: bool) -> None:
+        told.append(ok)
+        done.set()
+
+    writer.submit("call", {"pad": "x" * 3000}, waiter)
+    assert done.wait(5.0)
+    assert writer.flush()
+    assert told == [True]
+    assert writer.dropped == 0
+    assert writer.broken_reason is not None
+    assert "housekeeping failed: IsADirectoryError" in writer.broken_reason
+    again = threading.Event()
+    writer.submit("call", {"n": 2}, lambda ok: again.set() if ok else None)
+    assert again.wait(5.0)  # still written, to the old segment
+    writer.close()
+    kinds = [json.loads(x)["kind"] for x in (tmp_path / "chain-0" / fmt.segment_name(1)).read_bytes().splitlines()]
+    assert kinds.count("call") == 2
+    assert kinds[-2:] == ["close", "checkpoint"]
 
 
 FULL_DISK_IDLE = textwrap.dedent("""
@@ -646,10 +672,6 @@ FULL_DISK_IDLE = textwrap.dedent("""
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=True, reason="pre-existing: a failed checkpoint is retried at every idle wake-up, and "
-                   "_next_wakeup() gives 1 ms once it is overdue: on a full disk the idle writer polls every "
-                   "1 ms for as long as the disk stays full (about 0.27 s CPU per 2 s here). Fix: a back-off "
-                   "for a failed checkpoint (e.g. retry after min(checkpoint_interval_s, 1 s), doubling)")
 def test_an_idle_writer_on_a_full_disk_does_not_spin(tmp_path: Path) -> None:
     """Records written but not yet checkpointed, then the disk fills: the checkpoint cannot be
     written. Idle, the writer may retry now and then, but not burn a core (here: under 0.05 s of

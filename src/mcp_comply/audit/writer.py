@@ -41,6 +41,9 @@ Body = dict[str, Any] | fmt.Members | Callable[[], dict[str, Any] | fmt.Members]
 _CLOCK_JUMP_S = 2.0
 _WAKE_AT = 1024
 _MAX_BATCH = 4096
+_RETRY_FIRST_S = 0.05
+_RETRY_MAX_S = 5.0
+"""A failed checkpoint or rotation is tried again after 50 ms, doubling up to 5 s."""
 
 
 @dataclass
@@ -138,6 +141,8 @@ class AuditWriter:
         self._last_sync = time.monotonic()
         self._dirty = False
         self._recovering = False
+        self._retry_at = 0.0
+        self._retry_delay = 0.0
         self._tiles: TileWriter | None = None
         try:
             self._notes = NoteWriter((config.checkpoint_dir or self.directory / "checkpoints") / self.chain,
@@ -243,7 +248,7 @@ class AuditWriter:
                 self._asleep = False
                 self._wake.clear()
                 if not items:
-                    self._housekeeping(force_sync=True)
+                    self._housekeeping_guarded(force_sync=True)
                     continue
             if self.config.fsync == "batch" and not self._urgent.is_set():
                 # Group commit: gather what arrives within the window; a waiter ends it early. While
@@ -266,9 +271,10 @@ class AuditWriter:
             active = bool(batch) and self.config.fsync == "batch"
             try:
                 self._write_batch(batch)
-                self._housekeeping(force_sync=bool(flushes) or stop or not batch)
             except Exception as exc:  # noqa: BLE001 - the writer thread must survive anything
                 self._fail(f"unexpected writer error: {type(exc).__name__}: {exc}", batch)
+            # Apart: the batch is settled by now, and housekeeping's trouble is not the batch's.
+            self._housekeeping_guarded(force_sync=bool(flushes) or stop or not batch)
             for event in flushes:
                 event.set()
             if stop:
@@ -276,24 +282,45 @@ class AuditWriter:
                 return
 
     def _next_wakeup(self) -> float:
-        waits = [self.config.max_segment_age_s - (time.time() - self._segment_opened)]
+        # a checkpoint or rotation that failed is not tried again before _retry_at (a full disk
+        # must not make an idle writer poll)
+        not_before = self._retry_at - time.monotonic()
+        waits = [max(not_before, self.config.max_segment_age_s - (time.time() - self._segment_opened))]
         if self._since_checkpoint:
-            waits.append(self.config.checkpoint_interval_s - (time.monotonic() - self._last_checkpoint))
+            waits.append(max(not_before, self.config.checkpoint_interval_s
+                             - (time.monotonic() - self._last_checkpoint)))
         if self._dirty and self.config.fsync == "batch":
             waits.append(self.config.batch_window_s - (time.monotonic() - self._last_sync))
         return min(max(0.001, min(waits)), 60.0)
 
+    def _housekeeping_guarded(self, *, force_sync: bool) -> None:
+        """Housekeeping that cannot end the writer thread: a failure (the next segment cannot be
+        opened, a checkpoint cannot be written) marks the writer broken and backs off."""
+        try:
+            self._housekeeping(force_sync=force_sync)
+        except Exception as exc:  # noqa: BLE001 - the writer thread must survive anything
+            self._break(f"housekeeping failed: {type(exc).__name__}: {exc}")
+            self._back_off()
+
+    def _back_off(self) -> None:
+        self._retry_delay = min(max(2 * self._retry_delay, _RETRY_FIRST_S), _RETRY_MAX_S)
+        self._retry_at = time.monotonic() + self._retry_delay
+
     def _housekeeping(self, *, force_sync: bool) -> None:
         if self._dirty and (force_sync or time.monotonic() - self._last_sync >= self.config.batch_window_s):
             self._sync()
+        if time.monotonic() < self._retry_at:
+            return
         if self._since_checkpoint and (
             self._since_checkpoint >= self.config.checkpoint_every
             or time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval_s
-        ):
-            self._checkpoint()
+        ) and not self._checkpoint():
+            self._back_off()
+            return
         if (self._segment_bytes >= self.config.max_segment_bytes
                 or time.time() - self._segment_opened >= self.config.max_segment_age_s):
             self._rotate("size" if self._segment_bytes >= self.config.max_segment_bytes else "age")
+        self._retry_delay = 0.0  # what was due went through: the next failure backs off from the start
 
     def _encode(self, kind: str, body: Body, unix: float, seq: int, prev: str) -> bytes:
         ts = fmt.timestamp(unix)
