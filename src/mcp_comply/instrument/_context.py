@@ -35,11 +35,29 @@ class SdkFacts:
         claims = self._stdio_claims
         return semconv.TRANSPORT_PIPE if claims is not None and 0 in claims else None
 
-    def read(self, ctx: Any) -> RequestFacts:
+    def peer(self, ctx: Any) -> RequestFacts:
+        """The fields of :meth:`read` a span needs, read the same way; the rest None."""
         request = ctx.request
-        session = ctx.session
-        headers: Mapping[str, str] | None = getattr(request, "headers", None) if request is not None else None
+        address = port = session_id = None
+        if request is not None:
+            client = getattr(request, "client", None)
+            if client is not None:
+                address, port = client[0], client[1]
+            headers = getattr(request, "headers", None)
+            if headers is not None:
+                session_id = headers.get("mcp-session-id")
+        return RequestFacts(session_id, None, self.transport(ctx), ctx.protocol_version, None, None,
+                            self._principal(), address, port)
 
+    def _principal(self) -> str | None:
+        if self._get_access_token is not None:
+            token = self._get_access_token()
+            if token is not None:
+                return principal_of(token)
+        return None
+
+    def read(self, ctx: Any) -> RequestFacts:
+        session = ctx.session
         client_name = client_version = None
         params = session.client_params
         info: Any = params.client_info if params is not None else None
@@ -52,26 +70,10 @@ class SdkFacts:
         elif info is not None:
             client_name, client_version = _str(info.name), _str(info.version)
 
-        principal = None
-        if self._get_access_token is not None:
-            token = self._get_access_token()
-            if token is not None:
-                principal = principal_of(token)
-
-        address = port = None
-        session_id = None
-        transport = self.transport(ctx)
-        if request is not None:
-            client = getattr(request, "client", None)
-            if client is not None:
-                address, port = client[0], client[1]
-            if headers is not None:
-                session_id = headers.get("mcp-session-id")
-
-        protocol = ctx.protocol_version
+        session_id, _, transport, protocol, _, _, principal, address, port = self.peer(ctx)
         if session_id is not None:
             correlation: str | None = session_id
-        elif request is not None:
+        elif ctx.request is not None:
             # 2026-07-28 HTTP has no session and no lasting connection: correlate by who is calling.
             correlation = derived_correlation(principal, address, client_name, client_version)
         elif isinstance(protocol, str) and protocol >= _FIRST_SESSIONLESS:

@@ -17,7 +17,7 @@ from mcp_comply._log import get_logger
 from mcp_comply._record import CallRecord
 from mcp_comply.instrument._catalog import ToolCatalog
 from mcp_comply.instrument._metrics import Metrics
-from mcp_comply.instrument._spans import finish_span
+from mcp_comply.instrument._spans import end_span, finish_span, outcome_attributes
 
 
 class RequestFacts(NamedTuple):
@@ -39,6 +39,11 @@ NO_FACTS = RequestFacts(None, None, None, None, None, None, None, None, None)
 
 class FactsReader(Protocol):
     def read(self, ctx: Any) -> RequestFacts: ...
+
+    def peer(self, ctx: Any) -> RequestFacts:
+        """What a span needs of :meth:`read` (transport, protocol version, peer, session,
+        principal); the client's name and the correlation id are left None."""
+        ...
 
     def transport(self, ctx: Any) -> str | None: ...
 
@@ -174,6 +179,9 @@ class Recorder:
                 req.exception_type = req.detail_exc
         span = req.span
         recording = span is not None and span.is_recording()
+        if not self.sinks:
+            self._finish_unrecorded(req, ctx, reader, message, duration, span if recording else None)
+            return None
         try:
             facts = reader.read(ctx)
         except Exception as exc:  # noqa: BLE001
@@ -211,6 +219,34 @@ class Recorder:
             if wait is not None:
                 pending = [wait] if pending is None else [*pending, wait]
         return pending
+
+    def _finish_unrecorded(self, req: Req, ctx: Any, reader: FactsReader, message: str | None, duration: float,
+                           span: Span | None) -> None:
+        """:meth:`finish` when no sink takes a record: the metrics and the span get the same values
+        from the request's parts, and the parts of a record only a sink reads (client name,
+        correlation, timestamps, trace ids) are not made."""
+        try:
+            facts = reader.peer(ctx)
+        except Exception as exc:  # noqa: BLE001
+            self.internal_error("context", exc)
+            facts = NO_FACTS
+        outcome, error_code, exception_type, error_result = (req.outcome, req.error_code, req.exception_type,
+                                                              req.error_result)
+        try:
+            self.metrics.count(req.method, req.tool_label, outcome, error_code, exception_type, error_result,
+                               facts.transport or "", duration)
+        except Exception as exc:  # noqa: BLE001 - never break the host server
+            self.internal_error("metrics", exc)
+        if span is not None:
+            try:
+                owned = req.span_owned
+                attrs = outcome_attributes(facts, req.method, str(req.request_id), outcome, error_code,
+                                           exception_type, error_result,
+                                           has_ids=self.span_has_ids and not owned)
+                end_span(span, attrs, outcome, error_code, framework_owned=not owned, message=message,
+                         client_errors=self.client_errors_as_span_errors)
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error("spans", exc)
 
     async def settle(self, pending: list[Awaitable[object]]) -> None:
         """Wait for what sinks asked the response to wait for; their failures are ours, counted."""

@@ -153,8 +153,19 @@ class V1Facts:
             return None
         return principal_of(token)
 
-    def read(self, ctx: Any) -> RequestFacts:
+    def peer(self, ctx: Any) -> RequestFacts:
+        """The fields of :meth:`read` a span needs, read the same way; the rest None."""
         request = ctx.request
+        address = port = session_id = None
+        if request is not None:
+            client = getattr(request, "client", None)
+            if client is not None:
+                address, port = client[0], client[1]
+            session_id = request.headers.get("mcp-session-id") or request.query_params.get("session_id")
+        return RequestFacts(session_id, None, self.transport(ctx), ctx.protocol_version, None, None,
+                            self.principal(request), address, port)
+
+    def read(self, ctx: Any) -> RequestFacts:
         session = ctx.session
         client_name = client_version = None
         params = getattr(session, "client_params", None)
@@ -163,22 +174,15 @@ class V1Facts:
             client_name, client_version = _str(info.name), _str(info.version)
         elif ctx.client is not None:
             client_name, client_version = ctx.client
-        principal = self.principal(request)
-        address = port = None
-        session_id = None
-        if request is not None:
-            client = getattr(request, "client", None)
-            if client is not None:
-                address, port = client[0], client[1]
-            session_id = request.headers.get("mcp-session-id") or request.query_params.get("session_id")
+        session_id, _, transport, protocol, _, _, principal, address, port = self.peer(ctx)
         if session_id is not None:
             correlation: str | None = session_id
-        elif request is not None:  # stateless HTTP: correlate by who is calling
+        elif ctx.request is not None:  # stateless HTTP: correlate by who is calling
             correlation = derived_correlation(principal, address, client_name, client_version)
         else:
             # one wrapped Server.run serves one session: its watch is the connection
             correlation = self._connection(_watch.get() or session)
-        return RequestFacts(session_id, correlation, self.transport(ctx), ctx.protocol_version, client_name,
+        return RequestFacts(session_id, correlation, transport, protocol, client_name,
                             client_version, principal, address, port)
 
     def _connection(self, session: Any) -> str | None:

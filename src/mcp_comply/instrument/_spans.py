@@ -10,7 +10,9 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 
 from mcp_comply import semconv
-from mcp_comply._record import CallRecord, is_client_caused, semconv_error_type
+from mcp_comply._record import CallRecord, error_type_of
+
+_OK = semconv.OUTCOME_OK
 
 
 def parent_context(meta: Mapping[str, Any] | None, headers: Mapping[str, str] | None) -> Context | None:
@@ -87,22 +89,44 @@ def finish_attributes(record: CallRecord, *, has_ids: bool = False) -> dict[str,
     SDK's span does; fastmcp's lacks some), so they are not set again: every attribute set on a
     recording SDK span costs about a microsecond.
     """
+    return outcome_attributes(record, record.method, record.request_id, record.outcome, record.error_code,
+                              record.exception_type, record.error_result, has_ids=has_ids)
+
+
+def outcome_attributes(peer: Any, method: str, request_id: str | None, outcome: str, error_code: int | None,
+                       exception_type: str | None, error_result: bool, *, has_ids: bool = False) -> dict[str, Any]:
+    """:func:`finish_attributes` from the parts of a request, without a :class:`CallRecord`.
+
+    ``peer`` carries ``transport``, ``client_address``, ``client_port``, ``session_id``,
+    ``principal`` and ``protocol_version`` (a CallRecord or a RequestFacts).
+    """
     attrs: dict[str, Any] = {}
-    _peer_attributes(record, attrs)
+    _peer_attributes(peer, attrs)
     if not has_ids:
-        if record.request_id is not None:
-            attrs[semconv.ATTR_JSONRPC_REQUEST_ID] = record.request_id
-        if record.protocol_version:
-            attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = record.protocol_version
-        if record.method == semconv.METHOD_TOOLS_CALL:
+        if request_id is not None:
+            attrs[semconv.ATTR_JSONRPC_REQUEST_ID] = request_id
+        if peer.protocol_version:
+            attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = peer.protocol_version
+        if method == semconv.METHOD_TOOLS_CALL:
             attrs[semconv.ATTR_GEN_AI_OPERATION_NAME] = semconv.GEN_AI_OPERATION_EXECUTE_TOOL
-    attrs[semconv.ATTR_COMPLY_OUTCOME] = record.outcome
-    error_type = semconv_error_type(record)
+    attrs[semconv.ATTR_COMPLY_OUTCOME] = outcome
+    error_type = error_type_of(outcome, error_code, exception_type, error_result) if outcome != _OK else ""
     if error_type:
         attrs[semconv.ATTR_ERROR_TYPE] = error_type
-    if record.error_code is not None:
-        attrs[semconv.ATTR_RPC_RESPONSE_STATUS_CODE] = str(record.error_code)
+    if error_code is not None:
+        attrs[semconv.ATTR_RPC_RESPONSE_STATUS_CODE] = str(error_code)
     return attrs
+
+
+def set_attributes(span: Span, attrs: dict[str, Any]) -> None:
+    """Put ``attrs`` on ``span`` the cheapest way: the SDK's ``set_attributes`` checks the mapping
+    against the ``Sequence`` and ``Mapping`` ABCs first, which makes one attribute through it cost
+    twice what ``set_attribute`` does (2.8 against 1.2 µs here); from three on it is the cheaper."""
+    if len(attrs) == 1:
+        for key, value in attrs.items():
+            span.set_attribute(key, value)
+    else:
+        span.set_attributes(attrs)
 
 
 def finish_span(span: Span, record: CallRecord, *, framework_owned: bool, message: str | None,
@@ -115,10 +139,17 @@ def finish_span(span: Span, record: CallRecord, *, framework_owned: bool, messag
     ``tracing.client_errors_as_span_errors``) keeps caller-caused JSON-RPC codes from being span
     errors on either, without setting OK.
     """
-    span.set_attributes(finish_attributes(record, has_ids=has_ids))
-    if record.ok or record.outcome == semconv.ERROR_CANCELLED:
+    end_span(span, finish_attributes(record, has_ids=has_ids), record.outcome, record.error_code,
+             framework_owned=framework_owned, message=message, client_errors=client_errors)
+
+
+def end_span(span: Span, attrs: dict[str, Any], outcome: str, error_code: int | None, *, framework_owned: bool,
+             message: str | None, client_errors: bool = True) -> None:
+    """:func:`finish_span` from the finished attributes and the outcome's parts."""
+    set_attributes(span, attrs)
+    if outcome in (_OK, semconv.ERROR_CANCELLED):
         return
-    caller = not client_errors and is_client_caused(record)
+    caller = not client_errors and outcome == semconv.ERROR_PROTOCOL and error_code in semconv.CLIENT_CAUSED_CODES
     if framework_owned:
         if caller:
             suppress_error_status(span)

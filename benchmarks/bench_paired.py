@@ -1,0 +1,207 @@
+"""CPU per in-process call of an instrumented server over a bare one, both in ONE process.
+
+    python benchmarks/bench_paired.py                      # metrics only and span enrichment
+    python benchmarks/bench_paired.py --variants aa        # the method's own noise: bare vs bare
+
+Fresh processes differ by more than the effect measured here (a bare server's CPU per call varies
+by a quarter between two interpreters on this VM), so comparing one process per variant cannot
+decide a 2 % target. Here each process serves two MCPServer instances with the same tool, A (bare)
+and B (treated), each to its own in-process SDK client, and alternates their calls in small
+blocks (A B, B A, A B, ...; the order flips every pair so neither side always runs after the
+other). A block's cost is the CPU of the whole process (``time.process_time``: all threads, user
+and system) over its calls; a round's ratio is B's CPU over A's across the round's pairs. What
+drifts (other processes, CPU frequency, the allocator) drifts for both sides alike.
+
+``instrument()`` changes only the server it is given on mcp 2.x (middleware on that server's own
+list, ``call_tool`` on that instance, metrics in the registry passed), so the bare server in the
+same process runs exactly as without mcp-comply: ``--check`` asserts that.
+
+Variants (each in its own processes, because OpenTelemetry allows one TracerProvider per process):
+
+- ``metrics``: no OTel SDK; A bare, B ``instrument(server, registry=..., env={})``.
+- ``enrich``: the OTel SDK configured (BatchSpanProcessor, discarding exporter), so the SDK's own
+  ``OpenTelemetryMiddleware`` records a span on both; B also instrumented (our enrichment of it).
+- ``aa``: no OTel SDK, both bare: the spread of the ratio when there is nothing to find.
+
+Printed: per variant, the median of the per-round ratios and their range, interquartile range and
+a 95 % confidence interval of the median (order statistics), over all processes' rounds; and the
+median per process (each with its own hash seed), so process-level effects show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+VARIANTS = ("metrics", "enrich", "aa")
+
+
+def _configure_sdk() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    trace.set_tracer_provider(provider)
+
+
+def _server(name: str) -> Any:
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer(name)
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    return server
+
+
+def _state(server: Any) -> tuple[object, ...]:
+    """What instrument() could have changed on a server: its middleware and its call_tool."""
+    low = server._lowlevel_server
+    return (tuple(type(m).__qualname__ for m in low.middleware), "call_tool" in vars(server),
+            type(server).call_tool)
+
+
+def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mode: str) -> None:
+    os.environ["MCP_COMPLY_LOG_LEVEL"] = "error"
+    import logging
+
+    logging.disable(logging.WARNING)
+    if variant == "enrich":
+        _configure_sdk()
+    import anyio
+    from mcp import Client
+    from prometheus_client import CollectorRegistry
+
+    bare, treated = _server("bench"), _server("bench")
+    before = _state(bare)
+    if variant != "aa":
+        from mcp_comply import instrument
+
+        instrument(treated, registry=CollectorRegistry(), env={})
+    if check:
+        # instrument() on one instance leaves another instance of the same class as it was
+        assert _state(bare) == before, (_state(bare), before)
+        assert variant == "aa" or _state(treated) != before
+
+    async def run() -> list[list[float]]:
+        async with Client(bare) as client_a, Client(treated) as client_b:
+            clients = (client_a, client_b)
+
+            async def calls(side: int, n: int) -> float:
+                call = clients[side].call_tool
+                cpu0 = time.process_time()
+                for i in range(n):
+                    await call("add", {"a": i, "b": side})
+                return time.process_time() - cpu0
+
+            for _ in range(3):  # warm-up: validators, caches, the worker thread pool
+                await calls(0, block)
+                await calls(1, block)
+            if gc_mode == "freeze":
+                # What start-up allocated (the SDK, pydantic, OpenTelemetry) moves out of the
+                # collector's reach, so a full collection no longer lands a 10-30 ms spike on
+                # one side's block; collections of what the calls allocate still count.
+                gc.collect()
+                gc.freeze()
+            out = []
+            for r in range(rounds):
+                cpu = [0.0, 0.0]
+                for p in range(pairs):
+                    order = (0, 1) if (r * pairs + p) % 2 == 0 else (1, 0)
+                    for side in order:
+                        cpu[side] += await calls(side, block)
+                out.append(cpu)
+            return out
+
+    result = anyio.run(run)
+    if check:
+        assert _state(bare) == before
+    print(json.dumps({"rounds": result}))
+
+
+def _quantile_ci(values: list[float]) -> tuple[float, float]:
+    """A distribution-free 95 % confidence interval of the median: order statistics around n/2."""
+    ordered = sorted(values)
+    n = len(ordered)
+    half = 1.96 * math.sqrt(n) / 2
+    lo, hi = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
+    return ordered[lo], ordered[hi]
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.2f} %"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default="metrics,enrich", help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--processes", type=int, default=4, help="fresh processes per variant (each its own seed)")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds per process")
+    parser.add_argument("--pairs", type=int, default=4, help="A/B block pairs per round")
+    parser.add_argument("--block", type=int, default=200, help="calls per block")
+    parser.add_argument("--gc", choices=("freeze", "on"), default="freeze",
+                        help="freeze: gc.freeze() after the warm-up (default); on: leave the collector as is")
+    parser.add_argument("--check", action="store_true", help="assert the bare server is untouched")
+    parser.add_argument("--child", choices=VARIANTS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.rounds, args.pairs, args.block, args.check, args.gc)
+        return
+    variants = [v for v in args.variants.split(",") if v]
+    if set(variants) - set(VARIANTS):
+        parser.error(f"--variants names only {', '.join(VARIANTS)}")
+    load0 = os.getloadavg()
+    ratios: dict[str, list[list[float]]] = {v: [] for v in variants}
+    cpu_a: dict[str, list[float]] = {v: [] for v in variants}
+    t0 = time.monotonic()
+    for p in range(args.processes):
+        for variant in variants:  # processes of the variants interleave too
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+            env["PYTHONHASHSEED"] = str(p)
+            out = subprocess.run([sys.executable, __file__, "--child", variant, "--rounds", str(args.rounds),
+                                  "--pairs", str(args.pairs), "--block", str(args.block), "--gc", args.gc,
+                                  *(["--check"] if args.check else [])],
+                                 capture_output=True, text=True, check=True, env=env)
+            rounds = json.loads(out.stdout.strip().splitlines()[-1])["rounds"]
+            ratios[variant].append([b / a - 1 for a, b in rounds])
+            cpu_a[variant].extend(a / (args.pairs * args.block) * 1e6 for a, _ in rounds)
+        print(f"process {p + 1}/{args.processes} done", file=sys.stderr)
+    load1 = os.getloadavg()
+    calls = args.pairs * args.block
+    print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; {time.monotonic() - t0:.0f} s")
+    print(f"{args.processes} processes x {args.rounds} rounds per variant; a round = {args.pairs} pairs of "
+          f"{args.block}-call blocks (A B, B A, ...), {calls} calls per side\n")
+    print("| variant | rounds | B vs A CPU per call: median | 95 % CI of median | interquartile | range "
+          "| median per process | A's CPU µs per call |")
+    print("|---|---:|---:|---|---|---|---|---:|")
+    for variant in variants:
+        flat = [x for proc in ratios[variant] for x in proc]
+        q = statistics.quantiles(flat, n=4)
+        lo, hi = _quantile_ci(flat)
+        per_proc = ", ".join(f"{statistics.median(proc) * 100:+.1f}" for proc in ratios[variant])
+        print(f"| {variant} | {len(flat)} | **{_pct(statistics.median(flat))}** | {_pct(lo)} to {_pct(hi)} "
+              f"| {_pct(q[0])} to {_pct(q[2])} | {_pct(min(flat))} to {_pct(max(flat))} | {per_proc} % "
+              f"| {statistics.median(cpu_a[variant]):,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
