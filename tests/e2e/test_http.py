@@ -186,3 +186,75 @@ def test_authenticated_principal_is_recorded(mode: str, registry: CollectorRegis
     (span,) = [s for s in spans.get_finished_spans() if s.name == "tools/call whoami"]
     assert span.attributes["enduser.id"] == "alice"
     handle.uninstrument()
+
+
+def _secured_server() -> Any:
+    """An MCPServer that verifies bearer tokens: ``good-token`` authenticates ``alice``."""
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.mcpserver import MCPServer
+
+    class Verifier:
+        async def verify_token(self, token: str) -> AccessToken | None:
+            if token != "good-token":
+                return None
+            return AccessToken(token=token, client_id="agent-7", scopes=["tools"], subject="alice")
+
+    server = MCPServer("secured", token_verifier=Verifier(),
+                       auth=AuthSettings(issuer_url="http://127.0.0.1:9/",  # type: ignore[arg-type]
+                                         resource_server_url="http://127.0.0.1:9/mcp",  # type: ignore[arg-type]
+                                         validate_token_resource=False))
+
+    @server.tool()
+    def whoami() -> str:
+        return "ok"
+
+    @server.tool()
+    def refuse() -> str:
+        raise ValueError("no")
+
+    return server
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_span_from_the_requests_parts_equals_the_span_from_a_record(mode: str, spans: InMemorySpanExporter) -> None:
+    """Over HTTP with a principal: without a sink the span is enriched from the request's parts
+    (no CallRecord), with one from the record; transport, protocol, peer, session, principal,
+    outcome and error attributes come out the same."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    views = []
+    for with_sink in (False, True):
+        spans.clear()
+        server = _secured_server()
+        handle = instrument(server, registry=CollectorRegistry(), env={})
+        if with_sink:
+            handle.add_sink(lambda _record: None)
+
+        async def go(url: str) -> None:
+            async with (httpx2.AsyncClient(headers={"Authorization": "Bearer good-token"}) as http,
+                        Client(streamable_http_client(url, http_client=http), mode=mode) as client):
+                await client.call_tool("whoami", {})
+                await client.call_tool("refuse", {})
+
+        with serve_http(server.streamable_http_app()) as url:
+            anyio.run(go, url)
+        handle.uninstrument()
+        view = []
+        for span in spans.get_finished_spans():
+            if span.kind != SpanKind.SERVER or not span.name.startswith("tools/call"):
+                continue
+            attributes = dict(span.attributes or {})
+            assert isinstance(attributes.pop("client.port"), int)  # a new connection, a new port
+            if mode == "legacy":
+                assert attributes.pop("mcp.session.id")  # a new session, a new id
+            view.append((span.name, attributes, span.status.status_code))
+        views.append(view)
+    without, with_record = views
+    assert [name for name, _, _ in without] == ["tools/call whoami", "tools/call refuse"]
+    assert without[0][1]["enduser.id"] == "alice"
+    assert without[0][1]["network.transport"] == "tcp"
+    assert without[0][1]["client.address"] == "127.0.0.1"
+    assert without[1][1]["mcp_comply.outcome"] == "exception"
+    assert without == with_record

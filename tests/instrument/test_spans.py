@@ -195,3 +195,35 @@ def test_tracing_disabled_by_policy_leaves_spans_alone(spans: InMemorySpanExport
     assert registry.get_sample_value("mcp_tool_calls_total",
                                      {"tool": "add", "status": "ok", "error_type": ""}) == 1
     handle.uninstrument()
+
+
+def _span_view(span: ReadableSpan, framework: str) -> tuple[object, ...]:
+    attributes = dict(span.attributes or {})
+    if framework == "fastmcp":
+        attributes.pop("mcp.session.id", None)  # fastmcp's own per-connection uuid
+    return span.name, attributes, span.status.status_code, span.status.description, len(span.links)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_enrichment_without_a_sink_equals_the_one_from_a_record(framework: str, mode: str,
+                                                                spans: InMemorySpanExporter) -> None:
+    """Without a sink the span is enriched from the request's parts (no CallRecord is built); with
+    a sink, from the record. Both give every span the same name, attributes, status and links."""
+    views: list[list[tuple[object, ...]]] = []
+    for with_sink in (False, True):
+        spans.clear()
+        registry = CollectorRegistry()
+        server = servers.BUILDERS[framework]()
+        handle = instrument(server, registry=registry, env={})
+        records: list[object] = []
+        if with_sink:
+            handle.add_sink(records.append)
+        anyio.run(_calls, server, mode)
+        handle.uninstrument()
+        assert len(records) == (6 if with_sink else 0)  # 4 tool calls, tools/list, and initialize or discover
+        views.append([_span_view(s, framework) for s in _server_spans(spans)])
+        assert registry.get_sample_value("mcp_tool_calls_total",
+                                         {"tool": "add", "status": "ok", "error_type": ""}) == 1
+    without, with_record = views
+    assert len(without) >= 4
+    assert without == with_record
