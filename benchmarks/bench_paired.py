@@ -21,6 +21,10 @@ Variants (each in its own processes, because OpenTelemetry allows one TracerProv
 - ``metrics``: no OTel SDK; A bare, B ``instrument(server, registry=..., env={})``.
 - ``enrich``: the OTel SDK configured (BatchSpanProcessor, discarding exporter), so the SDK's own
   ``OpenTelemetryMiddleware`` records a span on both; B also instrumented (our enrichment of it).
+- ``audit``: no OTel SDK; B instrumented with the audit log on (``fsync: batch``, a temporary
+  directory). Each B block ends with ``writer.flush()`` inside its measured CPU, so B pays for
+  every record it caused (serialising, hashing, writing and one extra fsync per block: a
+  conservative figure) and no writer work spills into the next A block.
 - ``aa``: no OTel SDK, both bare: the spread of the ratio when there is nothing to find.
 
 Printed: per variant, the median of the per-round ratios and their range, interquartile range and
@@ -39,10 +43,12 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-VARIANTS = ("metrics", "enrich", "aa")
+VARIANTS = ("metrics", "enrich", "audit", "aa")
 
 
 def _configure_sdk() -> None:
@@ -79,7 +85,67 @@ def _state(server: Any) -> tuple[object, ...]:
             type(server).call_tool)
 
 
-def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mode: str) -> None:
+ABLATIONS = ("none", "sink", "enqueue", "encode", "checkpoints", "tiles", "fsync", "onloop")
+
+
+def _ablate(part: str) -> None:
+    """An experiment for the ``audit`` variant: leave one part of the audit work out (or, ``onloop``,
+    do the writer's work on the event loop) to see what it costs. Not how the product runs."""
+    from mcp_comply.audit import sink as s
+    from mcp_comply.audit import writer as w
+
+    if part == "sink":  # no redaction, no record: what instrument() with audit costs besides
+        s.AuditSink.__call__ = lambda self, record: None  # type: ignore[method-assign]
+    elif part == "enqueue":  # the sink's request-path work, but the writer gets nothing
+        w.AuditWriter.submit = lambda self, kind, body, waiter=None: True  # type: ignore[method-assign]
+    elif part == "encode":  # the writer writes a fixed line: no body, digests or JSON
+        line = b'{"v":1}' + b" " * 790 + b"\n"
+        w.AuditWriter._encode = lambda self, kind, body, unix, seq, prev: line  # type: ignore[method-assign]
+    elif part == "checkpoints":
+        w.AuditWriter._checkpoint = lambda self: True  # type: ignore[method-assign]
+    elif part == "tiles":
+        def no_tiles(self: Any, segments: Any) -> None:
+            self._tiles = None
+            self._state.leaf_sink = None
+
+        w.AuditWriter._attach_tiles = no_tiles  # type: ignore[method-assign]
+    elif part == "fsync":
+        def no_sync(self: Any) -> bool:
+            self._dirty = False
+            return True
+
+        w.AuditWriter._sync = no_sync  # type: ignore[method-assign]
+    elif part == "onloop":
+        import asyncio
+
+        w.AuditWriter._run = lambda self: None  # type: ignore[method-assign]
+
+        def commit(self: Any) -> None:
+            pending = self.__dict__.setdefault("_pending", [])
+            batch = list(pending)
+            pending.clear()
+            if batch:
+                self._write_batch(batch)
+            self._housekeeping(force_sync=False)
+
+        def submit(self: Any, kind: str, body: Any, waiter: Any = None) -> bool:
+            pending = self.__dict__.setdefault("_pending", [])
+            pending.append(w._Item(kind, body, self.config.clock(), waiter))
+            if len(pending) == 1:
+                asyncio.get_running_loop().call_later(self.config.batch_window_s, commit, self)
+            return True
+
+        def flush(self: Any, timeout: float = 10.0) -> bool:
+            commit(self)
+            self._housekeeping(force_sync=True)
+            return True
+
+        w.AuditWriter.submit = submit  # type: ignore[method-assign]
+        w.AuditWriter.flush = flush  # type: ignore[method-assign]
+
+
+def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mode: str,
+           ablate: str = "none") -> None:
     os.environ["MCP_COMPLY_LOG_LEVEL"] = "error"
     import logging
 
@@ -92,7 +158,18 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
 
     bare, treated = _server("bench"), _server("bench")
     before = _state(bare)
-    if variant != "aa":
+    flush: Any = None
+    tmp = tempfile.TemporaryDirectory()
+    if variant == "audit":
+        _ablate(ablate)
+        from mcp_comply import instrument
+        from mcp_comply.config import AuditPolicy, Policy
+
+        handle = instrument(treated, registry=CollectorRegistry(), env={}, audit_dir=Path(tmp.name) / "audit",
+                            policy=Policy(audit=AuditPolicy(fsync="batch")))
+        assert handle.audit is not None
+        flush = handle.audit.writer.flush
+    elif variant != "aa":
         from mcp_comply import instrument
 
         instrument(treated, registry=CollectorRegistry(), env={})
@@ -110,6 +187,8 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
                 cpu0 = time.process_time()
                 for i in range(n):
                     await call("add", {"a": i, "b": side})
+                if side == 1 and flush is not None:
+                    flush()  # the block's records written and committed, on its account
                 return time.process_time() - cpu0
 
             for _ in range(3):  # warm-up: validators, caches, the worker thread pool
@@ -132,6 +211,7 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
             return out
 
     result = anyio.run(run)
+    tmp.cleanup()
     if check:
         assert _state(bare) == before
     print(json.dumps({"rounds": result}))
@@ -157,13 +237,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="rounds per process")
     parser.add_argument("--pairs", type=int, default=4, help="A/B block pairs per round")
     parser.add_argument("--block", type=int, default=200, help="calls per block")
+    parser.add_argument("--ablate", choices=ABLATIONS, default="none",
+                        help="audit variant only, an experiment: leave one part of the audit work out "
+                             "(onloop: the writer's work on the event loop)")
     parser.add_argument("--gc", choices=("freeze", "on"), default="freeze",
                         help="freeze: gc.freeze() after the warm-up (default); on: leave the collector as is")
     parser.add_argument("--check", action="store_true", help="assert the bare server is untouched")
     parser.add_argument("--child", choices=VARIANTS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.rounds, args.pairs, args.block, args.check, args.gc)
+        _child(args.child, args.rounds, args.pairs, args.block, args.check, args.gc, args.ablate)
         return
     variants = [v for v in args.variants.split(",") if v]
     if set(variants) - set(VARIANTS):
@@ -178,7 +261,7 @@ def main() -> None:
             env["PYTHONHASHSEED"] = str(p)
             out = subprocess.run([sys.executable, __file__, "--child", variant, "--rounds", str(args.rounds),
                                   "--pairs", str(args.pairs), "--block", str(args.block), "--gc", args.gc,
-                                  *(["--check"] if args.check else [])],
+                                  "--ablate", args.ablate, *(["--check"] if args.check else [])],
                                  capture_output=True, text=True, check=True, env=env)
             rounds = json.loads(out.stdout.strip().splitlines()[-1])["rounds"]
             ratios[variant].append([b / a - 1 for a, b in rounds])
