@@ -647,6 +647,30 @@ def test_a_rotation_that_fails_after_a_written_batch_does_not_unsay_it(tmp_path:
     assert kinds[-2:] == ["close", "checkpoint"]
 
 
+def test_a_checkpoint_makes_five_fsyncs_and_latest_note_is_the_newest(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log, the numbered note and the state file, the two files each with its folder: five
+    fsyncs; ``latest.note`` (a copy for tlog-tiles clients) is renamed into place unsynced."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600))
+    writer.submit("call", {"n": 1})
+    assert writer.flush()
+    count = [0]
+    real_fsync = os.fsync
+
+    def counting(fd: int) -> None:
+        count[0] += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    assert writer._checkpoint()
+    assert count[0] == 5
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    notes = writer.checkpoint_dir
+    newest = max(notes.glob("0*.note"))
+    assert (notes / "latest.note").read_bytes() == newest.read_bytes()
+    writer.close()
+
+
 FULL_DISK_IDLE = textwrap.dedent("""
     import resource, signal, sys, time
     sys.path.insert(0, sys.argv[1])
