@@ -51,20 +51,6 @@ from typing import Any
 VARIANTS = ("metrics", "enrich", "audit", "aa")
 
 
-def _configure_sdk() -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-    class Discard(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(Discard()))
-    trace.set_tracer_provider(provider)
-
-
 def _server(name: str) -> Any:
     from mcp.server.mcpserver import MCPServer
 
@@ -151,6 +137,9 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
 
     logging.disable(logging.WARNING)
     if variant == "enrich":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_overhead import _configure_sdk  # the OTel SDK set-up bench_overhead.py measures with
+
         _configure_sdk()
     import anyio
     from mcp import Client

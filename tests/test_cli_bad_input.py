@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mcp_comply.cli import main
+from mcp_comply.config import load_policy
 
 from .audit.conftest import SIGNER, write_log
 
@@ -215,6 +216,21 @@ def test_a_config_with_several_errors_reports_every_one(world: World, capsys: py
                         "Input should be less than or equal to 65535")
     assert lines[1] == (f"mcp-comply generate: error: {world.bad_policy}: audit.fsync: "
                         "Input should be 'always', 'batch' or 'never'")
+
+
+def test_a_bad_audit_origin_is_one_line_naming_file_path_and_reason(world: World,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    policy = world.tmp / "bad-origin.yaml"
+    policy.write_text("audit:\n  origin: 'audit.example.org/payments mcp'\n")
+    assert main(["generate", "--policy", str(policy), "--only", "dashboards", "--out", str(world.tmp / "gen")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        f"mcp-comply generate: error: {policy}: audit.origin: must be 1 to 255 printable ASCII "
+        "characters without spaces or '+' (a C2SP log origin, e.g. audit.example.org/payments-mcp)"]
+    longest = world.tmp / "long-origin.yaml"  # 255 characters: the longest the rule allows
+    longest.write_text(f"audit:\n  origin: '{'a' * 254}/'\n")
+    assert load_policy(longest).audit.origin == "a" * 254 + "/"
 
 
 def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,10 @@ def test_valid_policy_loads(tmp_path: Path) -> None:
     assert policy.metrics.host == "127.0.0.1"
 
 
+_ORIGIN_REASON = ("must be 1 to 255 printable ASCII characters without spaces or '+' (a C2SP log origin, "
+                  "e.g. audit.example.org/payments-mcp)")
+
+
 @pytest.mark.parametrize(("text", "path", "reason"), [
     ("metrics:\n  port: 70000\n", "metrics.port", "less than or equal to 65535"),
     ("metrics:\n  prot: 1\n", "metrics.prot", "Extra inputs are not permitted"),
@@ -29,10 +33,12 @@ def test_valid_policy_loads(tmp_path: Path) -> None:
     ("tracing: yes-please\n", "tracing", "valid dictionary"),
     ("- a\n- b\n", "", "expected a mapping at the top level, found list"),
     ("metrics: [\n", "line 2, column 1", "not valid YAML"),
-    ("audit:\n  origin: 'audit.example.org/a b'\n", "audit.origin", "String should match pattern"),
-    ("audit:\n  origin: 'a+b'\n", "audit.origin", "String should match pattern"),
-    ("audit:\n  origin: \"a\\nb\"\n", "audit.origin", "String should match pattern"),
-    ("audit:\n  origin: ''\n", "audit.origin", "String should match pattern"),
+    ("audit:\n  origin: 'audit.example.org/a b'\n", "audit.origin", _ORIGIN_REASON),
+    ("audit:\n  origin: 'a+b'\n", "audit.origin", _ORIGIN_REASON),
+    ("audit:\n  origin: \"a\\nb\"\n", "audit.origin", _ORIGIN_REASON),
+    ("audit:\n  origin: ''\n", "audit.origin", _ORIGIN_REASON),
+    ("audit:\n  origin: 'audit.example.org/\u00e9'\n", "audit.origin", _ORIGIN_REASON),
+    (f"audit:\n  origin: '{'a' * 256}'\n", "audit.origin", _ORIGIN_REASON),
 ])
 def test_errors_name_file_path_and_reason(tmp_path: Path, text: str, path: str, reason: str) -> None:
     file = _write(tmp_path, text)

@@ -58,13 +58,16 @@ class TracingPolicy(_Strict):
     (default) leaves the framework's status as the framework sets it."""
 
 
+_ORIGIN = re.compile(r"[!-*,-~]{1,255}")  # printable ASCII but space and "+"
+
+
 class AuditPolicy(_Strict):
     """The audit trail (contract 4). ``instrument(audit_dir=...)`` or ``directory`` turns it on."""
 
     directory: str | None = None
     checkpoint_dir: str | None = None
     """Where signed checkpoints go; ship this folder off-host. Default ``<directory>/checkpoints``."""
-    origin: str | None = Field(default=None, pattern=r"^[!-*,-~]{1,255}$")
+    origin: str | None = None
     """The log's name in its signed checkpoints (C2SP: a schema-less URL, e.g.
     ``audit.example.org/payments-mcp``; printable ASCII without spaces or ``+``); ``/<chain>`` is
     appended. Default ``mcp-comply/<host name>``."""
@@ -89,6 +92,14 @@ class AuditPolicy(_Strict):
     redaction_key: str | None = None
     """File with the HMAC key for redaction digests; default ``<directory>/.redaction.key`` (0600)."""
     queue_max: int = Field(default=65536, ge=16)
+
+    @field_validator("origin")
+    @classmethod
+    def _c2sp_origin(cls, value: str | None) -> str | None:
+        if value is not None and not _ORIGIN.fullmatch(value):
+            raise ValueError("must be 1 to 255 printable ASCII characters without spaces or '+' "
+                             "(a C2SP log origin, e.g. audit.example.org/payments-mcp)")
+        return value
 
 
 _DURATION = r"^[1-9][0-9]*[smhd]$"

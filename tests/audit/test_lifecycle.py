@@ -142,11 +142,29 @@ def test_sigterm_seals_the_chain_and_the_server_exits_as_before(framework: str, 
     assert report.findings == []
     (chain,) = report.chains
     assert (chain.sealed, chain.unsigned, chain.authenticated) == (True, 0, chain.records)
-    records = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
-               for line in p.read_text().splitlines()]
+    records = _chain_records(tmp_path / "audit")
     calls = [r["args"]["a"] for r in records if r["kind"] == "call" and r["method"] == "tools/call"]
     assert sorted(calls) == [1, 2, 3]  # stdio calls are sent at once and may finish in any order
     assert [r["kind"] for r in records][-2:] == ["close", "checkpoint"]
+
+
+def _stdio_audited(framework: str, tmp_path: Path, calls: list[tuple[str, dict[str, Any]]]) -> set[int]:
+    """An audited server over stdio makes ``calls`` and then gets SIGTERM, which it dies of as it
+    would without us; returns the ids of the calls answered."""
+    proc = _start(framework, "stdio", _env(tmp_path, audit=True))
+    try:
+        answered = _stdio_send(proc, calls)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return answered
+
+
+def _chain_records(audit_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for p in fmt.segments(audit_dir / "chain-0") for line in p.read_text().splitlines()]
 
 
 @pytest.mark.parametrize("framework", ["mcpserver", "fastmcp"])
@@ -154,23 +172,14 @@ def test_nan_and_infinity_from_a_client_lose_no_record(framework: str, tmp_path:
     """The SDKs' JSON-RPC parsers take NaN and Infinity; the audit line (strict JSON) cannot hold
     them. Such a call is recorded with the values' names as strings, and the calls written in the
     same batch are kept: no gap, no placeholder, the chain verifies."""
-    proc = _start(framework, "stdio", _env(tmp_path, audit=True))
-    try:
-        answered = _stdio_send(proc, [("add", {"a": 1, "b": 1}),
-                                      ("fail", {"reason": float("nan"), "big": float("-inf")}),
-                                      ("add", {"a": 2, "b": 1}),
-                                      ("add", {"a": 3, "b": 1, "x": [float("inf"), 0.5]})])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == -signal.SIGTERM
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    answered = _stdio_audited(framework, tmp_path, [("add", {"a": 1, "b": 1}),
+                                                    ("fail", {"reason": float("nan"), "big": float("-inf")}),
+                                                    ("add", {"a": 2, "b": 1}),
+                                                    ("add", {"a": 3, "b": 1, "x": [float("inf"), 0.5]})])
     assert answered == {1, 2, 3, 4}
     report = verify_directory(tmp_path / "audit", verifiers=[load_verifier(tmp_path / "keys" / "audit-signing.pub")])
     assert report.findings == []
-    records = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
-               for line in p.read_text().splitlines()]
+    records = _chain_records(tmp_path / "audit")
     calls = {r["request_id"]: r for r in records if r["kind"] == "call" and r["method"] == "tools/call"}
     assert sorted(calls) == ["1", "2", "3", "4"]
     assert calls["2"]["args"] == {"reason": "NaN", "big": "-Infinity"}
@@ -187,22 +196,13 @@ def test_a_result_json_cannot_digest_keeps_the_record(tmp_path: Path) -> None:
     names the call (tool, request id, client, arguments), only its result digest is a placeholder;
     the other calls of the batch are kept and the chain verifies, strict and --fast."""
     big = 10**4300 - 1
-    proc = _start("mcpserver", "stdio", _env(tmp_path, audit=True))
-    try:
-        answered = _stdio_send(proc, [("add", {"a": 1, "b": 1}), ("add", {"a": big, "b": big}),
-                                      ("add", {"a": 2, "b": 1})])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == -signal.SIGTERM
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    answered = _stdio_audited("mcpserver", tmp_path, [("add", {"a": 1, "b": 1}), ("add", {"a": big, "b": big}),
+                                                      ("add", {"a": 2, "b": 1})])
     assert answered == {1, 2, 3}
     verifiers = [load_verifier(tmp_path / "keys" / "audit-signing.pub")]
     assert verify_directory(tmp_path / "audit", verifiers=verifiers).findings == []
     assert verify_directory(tmp_path / "audit", verifiers=verifiers, strict_json=False).findings == []
-    records = [json.loads(line) for p in fmt.segments(tmp_path / "audit" / "chain-0")
-               for line in p.read_text().splitlines()]
+    records = _chain_records(tmp_path / "audit")
     assert not any("unencodable" in r for r in records)
     calls = {r["request_id"]: r for r in records if r["kind"] == "call" and r["method"] == "tools/call"}
     assert sorted(calls) == ["1", "2", "3"]

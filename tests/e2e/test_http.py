@@ -151,25 +151,8 @@ def test_authenticated_principal_is_recorded(mode: str, registry: CollectorRegis
     span's enduser.id."""
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.server.auth.provider import AccessToken
-    from mcp.server.auth.settings import AuthSettings
-    from mcp.server.mcpserver import MCPServer
 
-    class Verifier:
-        async def verify_token(self, token: str) -> AccessToken | None:
-            if token != "good-token":
-                return None
-            return AccessToken(token=token, client_id="agent-7", scopes=["tools"], subject="alice")
-
-    server = MCPServer("secured", token_verifier=Verifier(),
-                       auth=AuthSettings(issuer_url="http://127.0.0.1:9/",  # type: ignore[arg-type]
-                                         resource_server_url="http://127.0.0.1:9/mcp",  # type: ignore[arg-type]
-                                         validate_token_resource=False))  # the verifier above checks the token
-
-    @server.tool()
-    def whoami() -> str:
-        return "ok"
-
+    server = _secured_server()
     handle = instrument(server, registry=registry)
     records: list[CallRecord] = []
     handle.add_sink(records.append)
@@ -203,7 +186,7 @@ def _secured_server() -> Any:
     server = MCPServer("secured", token_verifier=Verifier(),
                        auth=AuthSettings(issuer_url="http://127.0.0.1:9/",  # type: ignore[arg-type]
                                          resource_server_url="http://127.0.0.1:9/mcp",  # type: ignore[arg-type]
-                                         validate_token_resource=False))
+                                         validate_token_resource=False))  # the verifier above checks the token
 
     @server.tool()
     def whoami() -> str:
