@@ -15,13 +15,15 @@ own thread CPU clock, so the producer's work is not counted in it):
    digest, the line (the header's text and the body's joined), the chain hash, the Merkle and
    tile update.
 3. **The request path**: ``AuditSink.__call__`` in a tight loop (warm), thread CPU.
-4. **One fsync** of an 800-byte append on this file system: CPU and wall.
+4. **One fsync** of an 800-byte append on this file system: CPU and wall; **one checkpoint**
+   (CPU, wall, fsyncs); **one timed wait** of 2 ms three ways (CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import threading
 import time
@@ -134,6 +136,50 @@ def fsync_cost() -> tuple[float, float]:
     return cpu, wall
 
 
+def checkpoint_cost(rounds: int = 5) -> tuple[float, float, int]:
+    """One checkpoint after 300 new records (no signing key): thread CPU and wall, the median of
+    ``rounds``, and how many fsyncs it makes."""
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+
+    cpu, wall, fsyncs = [], [], [0]
+    real_fsync = os.fsync
+
+    def counting(fd: int) -> None:
+        fsyncs[0] += 1
+        real_fsync(fd)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = AuditWriter(WriterConfig(directory=Path(tmp), checkpoint_interval_s=3600, checkpoint_every=10**9))
+        for _ in range(rounds):
+            for i in range(300):
+                writer.submit("call", {"i": i})
+            writer.flush()  # the writer is idle now: the checkpoint below runs alone
+            fsyncs[0] = 0
+            os.fsync = counting
+            cpu0, wall0 = time.thread_time(), time.perf_counter()
+            writer._checkpoint()
+            cpu.append(time.thread_time() - cpu0)
+            wall.append(time.perf_counter() - wall0)
+            os.fsync = real_fsync
+        writer.close()
+    return statistics.median(cpu), statistics.median(wall), fsyncs[0]
+
+
+def timed_wait_cost(waits: int = 200) -> list[tuple[str, float]]:
+    """Thread CPU of one 2 ms timed wait, three ways (what the writer pays per batch window)."""
+    event, lock = threading.Event(), threading.Lock()
+    lock.acquire()
+    out = []
+    for label, wait in (("threading.Event().wait(0.002)", lambda: event.wait(0.002)),
+                        ("Lock.acquire(timeout=0.002)", lambda: lock.acquire(timeout=0.002)),
+                        ("time.sleep(0.002)", lambda: time.sleep(0.002))):
+        cpu0 = time.thread_time()
+        for _ in range(waits):
+            wait()
+        out.append((label, (time.thread_time() - cpu0) / waits))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=4000)
@@ -148,6 +194,10 @@ def main() -> None:
           f"{request_path() * 1e6:.1f} µs")
     cpu, wall = fsync_cost()
     print(f"\none fsync of an 800-byte append: {cpu * 1e6:.0f} µs CPU, {wall * 1e6:.0f} µs wall")
+    cpu, wall, fsyncs = checkpoint_cost()
+    print(f"one checkpoint (no signing key): {cpu * 1e3:.2f} ms CPU, {wall * 1e3:.2f} ms wall, {fsyncs} fsyncs")
+    for label, seconds in timed_wait_cost():
+        print(f"one timed wait, {label}: {seconds * 1e6:.0f} µs CPU")
 
 
 if __name__ == "__main__":
