@@ -39,7 +39,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def copy_of(tmp_path: Path) -> Callable[[Path], Path]:
     def copy(source: Path) -> Path:
         target = tmp_path / "copy"
-        shutil.copytree(source, target)
+        shutil.copytree(source, target, symlinks=True)  # as `cp -a` would: checkpoint stays a link
         return target
 
     return copy

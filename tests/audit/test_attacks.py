@@ -129,6 +129,7 @@ def rechain(d: Path, signer: Signer | None) -> None:
             if record["kind"] == "checkpoint" and signer is not None:
                 text = signer.sign(Checkpoint(record["origin"], tree.size, tree.root()).body())
                 (_notes(d) / f"{tree.size:012d}.note").write_text(text)
+                (_notes(d) / "latest.note").write_text(text)  # what clients fetch, as the writer keeps it
         path.write_bytes(b"".join(out))
 
 
@@ -184,7 +185,8 @@ def truncate_to_older_checkpoint(d: Path) -> None:
     for p in _notes(d).glob("0*.note"):
         if int(p.stem) > keep:
             p.unlink()
-    shutil.copy(_notes(d) / f"{keep:012d}.note", _notes(d) / "latest.note")
+    for name in ("latest.note", "checkpoint"):  # (a copied folder holds `checkpoint` as a file)
+        shutil.copy(_notes(d) / f"{keep:012d}.note", _notes(d) / name)
 
 
 def rewrite_all_delete_notes(d: Path) -> None:
@@ -204,6 +206,32 @@ def delete_notes(d: Path) -> None:
 def delete_newest_note(d: Path) -> None:
     newest = max(_notes(d).glob("0*.note"))
     newest.unlink()
+
+
+def delete_newest_note_and_its_copies(d: Path) -> None:
+    delete_newest_note(d)
+    for name in ("latest.note", "checkpoint"):
+        (_notes(d) / name).unlink()
+
+
+def delete_newest_note_copy_the_older(d: Path) -> None:
+    """What clients fetch and the newest numbered note both rolled back to the note before."""
+    delete_newest_note(d)
+    older = max(_notes(d).glob("0*.note"))
+    for name in ("latest.note", "checkpoint"):
+        shutil.copy(older, _notes(d) / name)
+
+
+def roll_latest_back(d: Path) -> None:
+    """An older signed note (the right key, this log) where clients fetch the newest tree."""
+    older = sorted(_notes(d).glob("0*.note"))[-3]
+    shutil.copy(older, _notes(d) / "latest.note")
+
+
+def link_checkpoint_to_an_older_note(d: Path) -> None:
+    older = sorted(_notes(d).glob("0*.note"))[-3]
+    (_notes(d) / "checkpoint").unlink()
+    (_notes(d) / "checkpoint").symlink_to(older.name)
 
 
 def flip_signature(d: Path) -> None:
@@ -301,7 +329,7 @@ class Attack:
 
 M, INS, DEL, REO = v.MODIFIED, v.INSERTED, v.DELETED, v.REORDERED
 INC, TRUNC, NA, TAIL = v.INCONSISTENT, v.TRUNCATED, v.NOT_AUTHENTICATED, v.UNSIGNED_TAIL
-RET = v.BAD_RETENTION
+RET, STALE = v.BAD_RETENTION, v.STALE_LATEST
 
 ATTACKS = [
     # A changed, removed, added or moved record breaks the chain and every checkpoint above it; with
@@ -323,7 +351,18 @@ ATTACKS = [
     Attack("rewrite everything, sign with another key", "sealed", rewrite_all_sign_with_other_key, set(),
            {v.UNSIGNED, NA}, {v.UNSIGNED, NA, v.ROLLBACK}),
     Attack("delete every note", "sealed", delete_notes, set(), {NA}, {NA}),
-    Attack("delete the newest note", "sealed", delete_newest_note, set(), {TAIL}, {TAIL}),
+    # latest.note, a copy of the newest note written before it, vouches for the same tree; deleting
+    # it as well, or rolling both back, leaves a tail the remaining notes do not cover.
+    Attack("delete the newest note", "sealed", delete_newest_note, set(), set(), set()),
+    Attack("delete the newest note and latest.note", "sealed", delete_newest_note_and_its_copies, {STALE},
+           {STALE, TAIL}, {STALE, TAIL}),
+    Attack("delete the newest note, copy the one before to latest.note", "sealed",
+           delete_newest_note_copy_the_older, set(), {TAIL}, {TAIL}),
+    # What clients fetch as the newest tree (latest.note, and checkpoint, the tlog-tiles name)
+    # rolled back to an older signed note of this very log.
+    Attack("put an older note in latest.note", "sealed", roll_latest_back, {STALE}, {STALE}, {STALE}),
+    Attack("link checkpoint to an older note", "sealed", link_checkpoint_to_an_older_note, {STALE}, {STALE},
+           {STALE}),
     Attack("flip a note's signature", "sealed", flip_signature, set(), {v.BAD_SIGNATURE}, {v.BAD_SIGNATURE}),
     Attack("change a note's root", "sealed", edit_note_root, {INC}, {v.BAD_SIGNATURE}, {v.BAD_SIGNATURE}),
     # A note signed with the right key for another log: its root does not match this chain's, and

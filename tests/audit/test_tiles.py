@@ -207,6 +207,19 @@ def test_the_writer_keeps_tiles_of_its_lines_next_to_the_checkpoints(tmp_path: P
         assert reader.root(n) == _signed_root(notes, n)
 
 
+def test_a_restart_links_checkpoint_again_where_a_copy_left_a_file(tmp_path: Path) -> None:
+    """A folder restored from a copy that followed links holds ``checkpoint`` as a file, which would go
+    stale as the writer continues: the writer's next start links it to ``latest.note`` again."""
+    write_log(tmp_path, 5)
+    notes = tmp_path / "checkpoints" / "chain-0"
+    (notes / "checkpoint").unlink()
+    (notes / "checkpoint").write_bytes((notes / "latest.note").read_bytes())
+    write_log(tmp_path, 3)
+    assert os.readlink(notes / "checkpoint") == "latest.note"
+    assert (notes / "checkpoint").read_bytes() == max(notes.glob("0*.note")).read_bytes()
+    assert not (notes / ".checkpoint.link").exists()
+
+
 def test_prove_reads_tiles_and_gives_the_scan_s_proofs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = tmp_path / "audit"
     write_log(directory, 300, checkpoint_every=50)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -184,6 +185,7 @@ def test_a_note_signed_for_another_origin_vouches_for_nothing(pristine: Path,
     assert [f.kind for f in verify_directory(target).findings] == [v.FOREIGN]  # no key: the body is read alike
     # the newest note: the sealed chain is no longer covered to its end
     _resign(notes / "000000000048.note", "mcp-comply/elsewhere/chain-0")
+    _resign(notes / "latest.note", "mcp-comply/elsewhere/chain-0")  # its copy, which would still vouch
     report = _verify(target)
     assert [(f.kind, f.seq) for f in report.findings] == [(v.FOREIGN, 13), (v.FOREIGN, 48), (v.UNSIGNED_TAIL, 46)]
     assert (report.chains[0].checkpoints_verified, report.chains[0].authenticated) == (4, 46)
@@ -274,3 +276,48 @@ def test_torn_tail_is_a_notice_not_tampering(tmp_path: Path) -> None:
     report = _verify(directory)
     assert [f.kind for f in report.findings] == [v.TORN_TAIL]
     assert report.intact
+
+
+def test_latest_note_older_than_the_newest_note_is_a_rollback_of_what_clients_see(
+        pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    """``latest.note`` is written (synced) before the numbered note of the same tree, so no crash
+    leaves it older: an older note there, though signed by the key for this very log, is a finding,
+    with and without a key; ``checkpoint`` (the tlog-tiles name) links to it and is read through it."""
+    target = copy_of(pristine)
+    notes = target / "checkpoints" / "chain-0"
+    sizes = sorted(int(p.stem) for p in notes.glob("0*.note"))
+    assert os.readlink(notes / "checkpoint") == "latest.note"
+    shutil.copy(notes / f"{sizes[1]:012d}.note", notes / "latest.note")
+    for report in (_verify(target), verify_directory(target)):
+        assert [(f.kind, f.file, f.seq, f.detail) for f in report.findings] == [
+            (v.STALE_LATEST, str(notes / "latest.note"), sizes[-1],
+             f"states size {sizes[1]} but the newest checkpoint is size {sizes[-1]}: clients fetching it see an "
+             "older tree")]
+        assert not report.intact
+
+
+def test_a_linked_latest_note_is_not_followed(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    target = copy_of(pristine)
+    notes = target / "checkpoints" / "chain-0"
+    (notes / "latest.note").unlink()
+    (notes / "latest.note").symlink_to("/etc/passwd")
+    report = _verify(target)
+    assert [(f.kind, f.file, f.detail) for f in report.findings] == [
+        (v.STALE_LATEST, str(notes / "latest.note"),
+         "is a link to '/etc/passwd': the writer writes it as a file, a copy of the newest note")]
+
+
+def test_a_checkpoint_file_is_checked_like_latest_note(pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    """A checkpoint folder copied by a tool that follows links holds ``checkpoint`` as a file: what it
+    says is checked like ``latest.note`` (here: a note whose root this log does not have)."""
+    target = copy_of(pristine)
+    notes = target / "checkpoints" / "chain-0"
+    newest = max(notes.glob("0*.note"))
+    (notes / "checkpoint").unlink()
+    shutil.copy(newest, notes / "checkpoint")
+    assert _verify(target).findings == []
+    size = int(newest.stem)
+    forged = Checkpoint.parse(newest.read_text().split("\n\n")[0] + "\n")
+    (notes / "checkpoint").write_text(SIGNER.sign(Checkpoint(forged.origin, size, b"\x01" * 32).body()))
+    report = _verify(target)
+    assert [(f.kind, f.file, f.seq) for f in report.findings] == [(v.INCONSISTENT, str(notes / "checkpoint"), size)]

@@ -15,14 +15,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mcp_comply import _files
+from mcp_comply.audit import _checkpoints
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import verify as v
 from mcp_comply.audit import writer as writer_module
+from mcp_comply.audit._checkpoints import note_name
 from mcp_comply.audit.verify import verify_directory
 from mcp_comply.audit.writer import AuditError, AuditWriter, WriterConfig
 
@@ -647,28 +651,66 @@ def test_a_rotation_that_fails_after_a_written_batch_does_not_unsay_it(tmp_path:
     assert kinds[-2:] == ["close", "checkpoint"]
 
 
-def test_a_checkpoint_makes_five_fsyncs_and_latest_note_is_the_newest(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The log, the numbered note and the state file, the two files each with its folder: five
-    fsyncs; ``latest.note`` (a copy for tlog-tiles clients) is renamed into place unsynced."""
+def test_a_checkpoint_makes_six_fsyncs_and_writes_latest_note_first(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log, the numbered note and the state file, each with its folder, and ``latest.note`` (the
+    copy clients fetch) without its folder's: six fsyncs. ``latest.note`` is written and synced
+    before the numbered note (whose folder fsync makes both renames durable), so no crash leaves it
+    older than the newest numbered note."""
     writer = AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600))
     writer.submit("call", {"n": 1})
     assert writer.flush()
     count = [0]
-    real_fsync = os.fsync
+    real_fsync, real_replace = os.fsync, os.replace
+    renamed: list[str] = []
 
     def counting(fd: int) -> None:
         count[0] += 1
         real_fsync(fd)
 
+    def replacing(src: str | Path, dst: str | Path) -> None:
+        renamed.append(Path(dst).name)
+        real_replace(src, dst)
+
     monkeypatch.setattr(os, "fsync", counting)
+    monkeypatch.setattr(os, "replace", replacing)
     assert writer._checkpoint()
-    assert count[0] == 5
+    assert count[0] == 6
     monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.setattr(os, "replace", real_replace)
     notes = writer.checkpoint_dir
     newest = max(notes.glob("0*.note"))
+    assert [n for n in renamed if n.endswith(".note")] == ["latest.note", newest.name]
     assert (notes / "latest.note").read_bytes() == newest.read_bytes()
     writer.close()
+
+
+def test_a_crash_between_latest_note_and_the_numbered_note_leaves_a_log_that_verifies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer dies after ``latest.note`` and before the numbered note of the same tree (here: the
+    numbered note's write fails, and the folder is verified as SIGKILL would leave it): ``latest.note``
+    authenticates the tree on its own, and verify finds nothing."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600))
+    writer.submit("call", {"n": 1})
+    assert writer.flush()
+    real = _files.write_atomic
+
+    def dying(path: Path, data: bytes, **kwargs: Any) -> None:
+        if path.name != "latest.note":
+            raise OSError(28, "No space left on device")
+        real(path, data, **kwargs)
+
+    monkeypatch.setattr(_checkpoints, "write_atomic", dying)
+    assert not writer._checkpoint()
+    size = writer.seq
+    monkeypatch.setattr(_checkpoints, "write_atomic", real)
+    notes = writer.checkpoint_dir
+    assert not (notes / note_name(size)).exists()
+    assert int((notes / "latest.note").read_text().split("\n")[1]) == size
+    report = verify_directory(tmp_path, verifiers=[SIGNER.verifier], now=time.time())
+    assert [f.kind for f in report.findings] == []
+    assert (report.chains[0].authenticated, report.chains[0].unsigned) == (size, 0)
+    writer.close()  # (verified above as the crash left it)
 
 
 FULL_DISK_IDLE = textwrap.dedent("""

@@ -9,6 +9,8 @@ from mcp_comply._files import write_atomic
 from mcp_comply.audit.merkle import CompactTree
 from mcp_comply.audit.note import Checkpoint, Signer
 
+LATEST = "latest.note"
+
 
 def note_name(size: int) -> str:
     return f"{size:012d}.note"
@@ -28,9 +30,10 @@ class NoteWriter:
         body = Checkpoint(self.origin, tree.size, tree.root()).body()
         note = (self.signer.sign(body) if self.signer is not None else body).encode()
         name = note_name(tree.size)
+        # First the copy under the name clients fetch (``checkpoint`` links to it), synced, then the
+        # numbered note, whose folder fsync makes both renames durable. So after any crash
+        # ``latest.note`` is the newest numbered note or newer, never older, and ``audit verify``
+        # can call an older one what it is: a rollback of what clients see (``stale_latest_note``).
+        write_atomic(self.directory / LATEST, note, sync_dir=False)
         write_atomic(self.directory / name, note)
-        # A copy under the name tlog-tiles clients fetch: atomic, but not synced (two fsyncs less per
-        # checkpoint). After a crash it may be stale or empty until the restarted writer's first
-        # checkpoint (right after its open record) writes it again; the numbered note is durable.
-        write_atomic(self.directory / "latest.note", note, sync=False)
         return name

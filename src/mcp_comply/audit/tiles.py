@@ -29,6 +29,7 @@ from pathlib import Path
 
 from mcp_comply._files import write_atomic
 from mcp_comply.audit import _format as fmt
+from mcp_comply.audit._checkpoints import LATEST
 from mcp_comply.audit.merkle import EMPTY_ROOT, HASH_SIZE, CompactTree, leaf_hash, node_hash
 
 TILE_HEIGHT = 8
@@ -240,6 +241,21 @@ class TileWriter:
         return writer
 
 
+def _link_checkpoint(directory: Path) -> None:
+    """``checkpoint``, where tlog-tiles clients look for the signed tree head, links to ``latest.note``.
+    A folder restored from a copy that followed links holds a file there instead, which would go
+    stale as the writer continues: it is replaced by the link (atomically)."""
+    checkpoint = directory / "checkpoint"
+    if checkpoint.is_symlink() and os.readlink(checkpoint) == LATEST:
+        return
+    if checkpoint.is_dir() and not checkpoint.is_symlink():
+        raise OSError(f"{checkpoint} is a folder, not the link to {LATEST}")
+    temporary = directory / ".checkpoint.link"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(LATEST)
+    os.replace(temporary, checkpoint)
+
+
 def open_tiles(directory: Path, tree: CompactTree, segments: Sequence[Path]) -> tuple[TileWriter | None, str]:
     """The tile writer a (re)starting chain continues with, and what was done: ``resumed`` (the
     tiles on disk reproduce the tree), ``rebuilt`` (from the log's records), ``new`` (an empty
@@ -249,9 +265,7 @@ def open_tiles(directory: Path, tree: CompactTree, segments: Sequence[Path]) -> 
     tiles = directory / TILE_DIR
     expected = tree.root()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    checkpoint = directory / "checkpoint"  # where tlog-tiles clients look for the signed tree head
-    if not checkpoint.is_symlink() and not checkpoint.exists():
-        checkpoint.symlink_to("latest.note")
+    _link_checkpoint(directory)
     if tree.size == 0:
         _move_aside(directory)
         return TileWriter(directory), "new"

@@ -29,6 +29,7 @@ from typing import IO, Any
 from mcp_comply._files import write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _scan
+from mcp_comply.audit._checkpoints import LATEST
 from mcp_comply.audit._pool import Scanner, ScanPool
 from mcp_comply.audit.merkle import EMPTY_ROOT, CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, UntrustedNoteError, Verifier, open_note
@@ -64,7 +65,10 @@ YOUNG_TAIL = "young_unsigned_tail"
 SIGNED_AT_RECOVERY = "signed_at_recovery"
 AFTER_CLOSE = "after_close"
 BAD_RETENTION = "invalid_retention"
+STALE_LATEST = "stale_latest_note"
 NOTICES = frozenset({TORN_TAIL, YOUNG_TAIL, SIGNED_AT_RECOVERY})  # crash artefacts and live writers, not tampering
+SERVED = "checkpoint"
+"""The tlog-tiles name of the newest signed tree; the writer links it to ``latest.note``."""
 
 _HEADER = re.compile(rb'\{"v":1,"seq":(\d{1,19}),"ts":"([0-9T:.Z-]{27})","chain":"([^"\\]*)","kind":"([a-z_]+)",'
                      rb'"prev":"([0-9a-f]{64})"[,}]')
@@ -158,28 +162,62 @@ def read_notes(directory: Path, verifiers: list[Verifier], report: Report) -> di
     if not directory.is_dir():
         return out
     for path in sorted(directory.glob("*.note")):
-        if path.name == "latest.note":
+        if path.name == LATEST:
             continue
-        with path.open("rb") as fh:
-            data = fh.read(MAX_NOTE + 1)
-        if len(data) > MAX_NOTE:
-            report.findings.append(Finding(MALFORMED, str(path), None, None, f"note larger than {MAX_NOTE} bytes"))
-            continue
-        text = data.decode("utf-8", errors="replace")
-        try:
-            if verifiers:
-                body, _ = open_note(text, verifiers)
-            else:
-                body = text.split("\n\n", 1)[0] + "\n"
-            checkpoint = Checkpoint.parse(body)
-        except UntrustedNoteError as exc:
-            report.findings.append(Finding(UNSIGNED, str(path), None, None, str(exc)))
-            continue
-        except NoteError as exc:
-            report.findings.append(Finding(BAD_SIGNATURE, str(path), None, None, str(exc)))
-            continue
-        out[checkpoint.size] = (checkpoint, path)
+        checkpoint = read_note(path, verifiers, report)
+        if checkpoint is not None:
+            out[checkpoint.size] = (checkpoint, path)
     return out
+
+
+def read_note(path: Path, verifiers: list[Verifier], report: Report) -> Checkpoint | None:
+    """One note, signature checked (any trusted key) when there are verifiers; None, with the finding
+    reported, when it is too large, malformed or not signed by a trusted key."""
+    with path.open("rb") as fh:
+        data = fh.read(MAX_NOTE + 1)
+    if len(data) > MAX_NOTE:
+        report.findings.append(Finding(MALFORMED, str(path), None, None, f"note larger than {MAX_NOTE} bytes"))
+        return None
+    text = data.decode("utf-8", errors="replace")
+    try:
+        if verifiers:
+            body, _ = open_note(text, verifiers)
+        else:
+            body = text.split("\n\n", 1)[0] + "\n"
+        return Checkpoint.parse(body)
+    except UntrustedNoteError as exc:
+        report.findings.append(Finding(UNSIGNED, str(path), None, None, str(exc)))
+    except NoteError as exc:
+        report.findings.append(Finding(BAD_SIGNATURE, str(path), None, None, str(exc)))
+    return None
+
+
+def read_served(directory: Path, verifiers: list[Verifier], report: Report
+                ) -> tuple[list[tuple[Checkpoint, Path]], list[Finding]]:
+    """What a chain's checkpoint folder serves as its newest tree: ``latest.note``, and ``checkpoint``
+    (the tlog-tiles name) unless it is the link to ``latest.note`` the writer makes. Returns the notes
+    read (signature checked) and the findings about the names themselves (a ``checkpoint`` that links
+    elsewhere is not read: the verifier follows no link out of the folder)."""
+    notes: list[tuple[Checkpoint, Path]] = []
+    problems: list[Finding] = []
+    latest, served = directory / LATEST, directory / SERVED
+    if served.is_symlink():
+        target = os.readlink(served)
+        if target != LATEST:
+            problems.append(Finding(STALE_LATEST, str(served), None, None, f"links to {target!r}, not {LATEST}: "
+                                    "clients fetching checkpoint are not served this chain's newest note"))
+    elif served.is_file():
+        checkpoint = read_note(served, verifiers, report)
+        if checkpoint is not None:
+            notes.append((checkpoint, served))
+    if latest.is_symlink():
+        problems.append(Finding(STALE_LATEST, str(latest), None, None, f"is a link to {os.readlink(latest)!r}: the "
+                                "writer writes it as a file, a copy of the newest note"))
+    elif latest.is_file():
+        checkpoint = read_note(latest, verifiers, report)
+        if checkpoint is not None:
+            notes.append((checkpoint, latest))
+    return notes, problems
 
 
 class _Window:
@@ -225,7 +263,10 @@ class ChainVerifier:
         self.grace_s = grace_s
         self.result = ChainResult(self.chain)
         self.notes = read_notes(checkpoint_dir / self.chain, verifiers, report)
-        self.wanted = set(self.notes)
+        self.served, self.served_problems = read_served(checkpoint_dir / self.chain, verifiers, report)
+        latest = checkpoint_dir / self.chain / LATEST
+        self.has_latest = latest.is_symlink() or latest.exists()
+        self.wanted = set(self.notes) | {checkpoint.size for checkpoint, _ in self.served}
         if remembered is not None:
             self.wanted.add(int(remembered["size"]))
         self.wanted_sorted = sorted(self.wanted)
@@ -283,6 +324,7 @@ class ChainVerifier:
         self.result.sealed = self.closed
         self._check_retention()
         self._check_notes()
+        self._check_served()
         self._check_remembered()
         if self.verifiers:
             self._check_coverage()
@@ -578,28 +620,52 @@ class ChainVerifier:
                          "for the records before it", where=str(first_segment))
 
     def _check_notes(self) -> None:
-        size_now = self.tree.size
         for size, (checkpoint, path) in sorted(self.notes.items()):
-            if size <= self.result.first_seq:
-                continue  # covers records retention has removed
-            if size > size_now:
-                self.finding(TRUNCATED, None, size, f"checkpoint covers {size} records but the log has {size_now}",
-                             where=str(path))
-                continue
-            # The writer signs a note right after its checkpoint record, with the origin that record
-            # states. A note of another log (signed with the same key) vouches for nothing here,
-            # whatever its root; the root is checked as well.
-            origin = self._origin_at(size - 1)
-            foreign = origin is not None and checkpoint.origin != origin
-            if foreign:
-                self.finding(FOREIGN, None, size, f"checkpoint is for origin {checkpoint.origin!r} but this chain "
-                             f"states origin {origin!r} there: a note of another log", where=str(path))
-            if self.roots.get(size) != checkpoint.root:
-                self.finding(INCONSISTENT, None, size, f"checkpoint root for size {size} does not match the log: "
-                             "records at or below it were changed", where=str(path))
-            elif not foreign:
-                self.result.checkpoints_verified += 1
-                self.result.latest_checkpoint, self.result.latest_checkpoint_root = size, checkpoint.root.hex()
+            self._check_note(size, checkpoint, path)
+
+    def _check_note(self, size: int, checkpoint: Checkpoint, path: Path) -> None:
+        if size <= self.result.first_seq:
+            return  # covers records retention has removed
+        if size > self.tree.size:
+            self.finding(TRUNCATED, None, size, f"checkpoint covers {size} records but the log has {self.tree.size}",
+                         where=str(path))
+            return
+        # The writer signs a note right after its checkpoint record, with the origin that record
+        # states. A note of another log (signed with the same key) vouches for nothing here,
+        # whatever its root; the root is checked as well.
+        origin = self._origin_at(size - 1)
+        foreign = origin is not None and checkpoint.origin != origin
+        if foreign:
+            self.finding(FOREIGN, None, size, f"checkpoint is for origin {checkpoint.origin!r} but this chain "
+                         f"states origin {origin!r} there: a note of another log", where=str(path))
+        if self.roots.get(size) != checkpoint.root:
+            self.finding(INCONSISTENT, None, size, f"checkpoint root for size {size} does not match the log: "
+                         "records at or below it were changed", where=str(path))
+        elif not foreign and size > self.result.latest_checkpoint:
+            self.result.checkpoints_verified += 1
+            self.result.latest_checkpoint, self.result.latest_checkpoint_root = size, checkpoint.root.hex()
+
+    def _check_served(self) -> None:
+        """``latest.note`` (and ``checkpoint``, unless it links to it) is what clients fetch as the
+        chain's newest tree. The writer writes it, synced, before the numbered note of the same tree,
+        so after any crash it is that note or newer, never older. Each is checked like a numbered
+        note when it is not one (its twin not written yet, deleted, or a different tree), and one
+        older than the newest numbered note, or none at all, is a finding: an older signed note put
+        there rolls back what clients see, which the numbered notes alone do not show."""
+        for problem in self.served_problems:
+            self.finding(problem.kind, None, None, problem.detail, where=problem.file)
+        newest = max((size for size in self.notes if size > self.result.first_seq), default=None)
+        for checkpoint, path in self.served:
+            twin = self.notes.get(checkpoint.size)
+            if twin is None or twin[0] != checkpoint:
+                self._check_note(checkpoint.size, checkpoint, path)
+            if newest is not None and checkpoint.size < newest:
+                self.finding(STALE_LATEST, None, newest, f"states size {checkpoint.size} but the newest checkpoint "
+                             f"is size {newest}: clients fetching it see an older tree", where=str(path))
+        if not self.has_latest and newest is not None:
+            self.finding(STALE_LATEST, None, newest, f"no {LATEST} although note {newest} was written (the writer "
+                         "writes it first): clients fetching the newest tree get none",
+                         where=str(self.notes[newest][1].parent))
 
     def _check_remembered(self) -> None:
         if self.remembered is None:
