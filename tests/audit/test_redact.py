@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_comply.audit.redact import DEFAULT_DENY_KEYS, RedactionRules, Redactor
+from mcp_comply.audit.redact import DEFAULT_DENY_KEYS, KeyedDigest, RedactionRules, Redactor
 
 KEY = b"k" * 32
 
@@ -294,3 +295,19 @@ def test_key_value_pre_filter_over_every_key_separator_and_value_shape(rules: Re
                         matched += 1
                         assert r._kv_possible(text), text
     assert matched > (20_000 if rules.deny_keys else 100)  # the check above really ran on matching strings
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(min_size=16, max_size=200), message=st.binary(max_size=1200))
+def test_the_keyed_digest_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    """Keys longer and shorter than SHA-256's block, messages on both sides of the short-input path."""
+    expected = hmac.new(key, message, "sha256").hexdigest()[:32]
+    assert KeyedDigest(key).hexdigest(message) == expected
+    assert Redactor(RedactionRules(), key).digest(message) == "hmac-sha256:" + expected
+
+
+def test_the_keyed_digest_at_the_short_input_boundary() -> None:
+    key = b"k" * 64
+    for size in (255, 256, 257):
+        message = bytes(range(256))[:size] if size <= 256 else bytes(range(256)) + b"!"
+        assert KeyedDigest(key).hexdigest(message) == hmac.new(key, message, "sha256").hexdigest()[:32]

@@ -70,6 +70,40 @@ def test_direct_text_is_the_dict_encoded(sink: AuditSink, record: CallRecord, ar
     assert encode("call", direct, 1.5, 9, "0" * 64) == encode("call", as_dict, 1.5, 9, "0" * 64)
 
 
+@settings(max_examples=200, deadline=None)
+@given(record=records, others=st.lists(st.tuples(maybe, st.floats(0, 1e5), maybe), min_size=1, max_size=3),
+       args=json_values)
+def test_text_shared_between_calls_is_reused_only_where_it_is_the_same(
+        sink: AuditSink, record: CallRecord, others: list[tuple[str | None, float, str | None]], args: Any) -> None:
+    """Calls that share method, tool, outcome, session, client and framework reuse that text
+    (:meth:`AuditSink._fragment`); each still has the bytes of its own dict, and a field that differs
+    (here the session, and an error code that equals another number) gets its own text."""
+    variants = [record, *(record._replace(request_id=request_id, duration_s=duration, session_id=session)
+                          for request_id, duration, session in others)]
+    if record.error_code in (0, 1):
+        variants.append(record._replace(error_code=bool(record.error_code)))
+    for variant in variants:
+        direct = sink._body(variant, args, [], None, None)
+        sink.processors.append(_identity)
+        try:
+            as_dict = sink._body(variant, args, [], None, None)
+        finally:
+            sink.processors.remove(_identity)
+        encode = sink.writer._encode
+        assert encode("call", direct, 1.5, 9, "0" * 64) == encode("call", as_dict, 1.5, 9, "0" * 64)
+
+
+def test_shared_text_stays_bounded(sink: AuditSink) -> None:
+    """A client that changes its session and name on every call cannot make the cache large: at most
+    1024 entries, and a text longer than 512 characters is not kept."""
+    base = CallRecord("tools/call", "add", "add", "ok", None, None, 0.0, 0.0005, "7", None, "conn:1", None,
+                      "2025-11-25", "mcp", "1.0", None, None, None, None, None, False, {}, "mcp.MCPServer", None, None)
+    for i in range(3000):
+        sink._body(base._replace(session_id=f"s{i}", client_name="n" * (i % 700)), {}, [], None, None)
+        assert len(sink._fragments) <= 1024
+    assert max(len(text) for text in sink._fragments.values()) <= 512
+
+
 def test_direct_text_of_a_tool_call(sink: AuditSink) -> None:
     record = CallRecord("tools/call", "add", "add", "ok", None, None, 0.0, 0.0005, "7", None, "conn:1", None,
                         "2025-11-25", "mcp", "1.0", None, None, None, "ab" * 16, "cd" * 8, False,

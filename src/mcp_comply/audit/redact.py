@@ -4,17 +4,57 @@ digests (HMAC-SHA256), so equal values stay searchable across records without be
 
 from __future__ import annotations
 
-import hmac
+import hashlib
+import importlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
-try:
-    from _hashlib import hmac_new as _hmac_new
-except ImportError:  # pragma: no cover - CPython without OpenSSL
-    _hmac_new = None  # type: ignore[assignment]
+
+def _builtin_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 (``_sha2`` from 3.12, ``_sha256`` before), else hashlib's (OpenSSL)."""
+    for name in ("_sha2", "_sha256"):
+        try:
+            constructor: Callable[[bytes], Any] = importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+        return constructor
+    return hashlib.sha256
+
+
+_SHORT_SHA256 = _builtin_sha256()
+_SHORT = 256
+"""Messages up to this many bytes are hashed by CPython's own SHA-256: no OpenSSL context to make
+and copy per call, which costs more than the hashing for short input (and, in a server whose caches
+hold its own code, several times more); longer ones by OpenSSL's, faster per byte."""
+_BLOCK = 64
+
+
+class KeyedDigest:
+    """HMAC-SHA256 (RFC 2104) of a message, the first 32 hex characters: what every keyed digest in
+    a record is (``hmac-sha256:<hex>``). The same value as ``hmac.new(key, msg, "sha256")``
+    (tests/audit/test_redact.py compares them), built from two SHA-256 passes over the padded key and
+    the message, so a short message needs no OpenSSL HMAC state copied per digest."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = bytes(b ^ 0x36 for b in key)
+        self._outer = bytes(b ^ 0x5C for b in key)
+
+    def hexdigest(self, message: bytes) -> str:
+        if len(message) <= _SHORT:
+            inner = _SHORT_SHA256(self._inner + message).digest()
+        else:
+            state = hashlib.sha256(self._inner)
+            state.update(message)
+            inner = state.digest()
+        return str(_SHORT_SHA256(self._outer + inner).hexdigest())[:32]
 
 Capture = Literal["none", "digest", "redacted", "full"]
 
@@ -99,9 +139,7 @@ class Redactor:
             raise ValueError("the redaction key must be at least 16 bytes")
         self.rules = rules
         self.key = key
-        # OpenSSL's HMAC object (hmac.new wraps it); copying its keyed state costs half of hmac.new.
-        self._mac: Any = (_hmac_new(key, digestmod="sha256") if _hmac_new is not None
-                          else hmac.new(key, digestmod="sha256"))
+        self.mac = KeyedDigest(key)
         self._deny = re.compile(r"(?i)(" + "|".join(rules.deny_keys) + r")") if rules.deny_keys else None
         patterns = dict(SECRET_PATTERNS)
         if rules.pii:
@@ -127,10 +165,7 @@ class Redactor:
 
     def digest(self, value: object) -> str:
         data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
-        # Copying a keyed HMAC state is cheaper than keying a new one per value.
-        mac = self._mac.copy()
-        mac.update(data)
-        return "hmac-sha256:" + str(mac.hexdigest())[:32]
+        return "hmac-sha256:" + self.mac.hexdigest(data)
 
     def _tag(self, value: object) -> str:
         return f"[REDACTED:{self.digest(value)}]"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hmac
 import os
 import secrets
 from collections.abc import Callable
@@ -59,7 +58,6 @@ class AuditSink:
                                                 deny_keys=DEFAULT_DENY_KEYS + tuple(policy.deny_keys),
                                                 max_string=policy.max_string),
                                  _redaction_key(policy, directory))
-        self._mac = hmac.new(self.redactor.key, digestmod="sha256")
         hooks = audit_metrics_hooks(metrics)
         self.writer = AuditWriter(WriterConfig(
             directory=directory,
@@ -79,15 +77,15 @@ class AuditSink:
         self.fail_closed = policy.on_failure == "fail-closed"
         self.wait_durable = policy.fsync == "always"
         self._schemas = schemas
+        self._fragments: dict[object, str] = {}
+        """Record text shared by many calls (see :meth:`_members`), written on the writer thread only."""
         self.processors: list[Processor] = []
         """structlog-style processors ``(logger, method_name, event_dict) -> event_dict``, run on the
         writer thread on every request record after redaction and before chaining: add context
         (deployment, tenant, ticket), rename or drop fields. They see only redacted values."""
 
     def _digest(self, value: Any) -> str:
-        mac = self._mac.copy()  # the keyed state, copied: cheaper than keying HMAC afresh
-        mac.update(fmt.dumps_canonical(value).encode("utf-8", "surrogatepass"))
-        return "hmac-sha256:" + mac.hexdigest()[:32]
+        return "hmac-sha256:" + self.redactor.mac.hexdigest(fmt.dumps_canonical(value).encode("utf-8", "surrogatepass"))
 
     def _digest_field(self, value: Any) -> str | None:
         """A record's ``args_digest``/``result_digest``: None for no value, else the keyed digest, or,
@@ -176,25 +174,42 @@ class AuditSink:
             args_text = _value(args)
         except ValueError:  # a non-finite float (a client may send NaN): kept as its name
             args_text = fmt.dumps(fmt.finite(args))
+        # What a call shares with others (its method, tool and outcome; its session and client;
+        # this server) is written once and reused: the same text, fewer encoder calls per record.
+        what = (record.method, record.tool, record.outcome, error_type, record.error_code, record.exception_type,
+                type(record.error_code))  # (a key that compares equal writes the same text: True is not 1)
+        who = (record.session_id, record.correlation_id, record.protocol_version, record.transport,
+               record.client_name, record.client_version, record.principal, record.client_address)
+        try:
+            what_text = self._fragments.get(what) or self._fragment(what, _what_text(*what[:-1]))
+            who_text = self._fragments.get(who) or self._fragment(who, _who_text(*who))
+            where_text = self._fragments.get(record.framework) or self._fragment(
+                record.framework, f'"server":{_value(self.server_name)},"framework":{_value(record.framework)},'
+                f'"policy":{_value(self.policy_name)}')
+        except TypeError:  # a field of an unexpected (unhashable) type: written without the cache
+            what_text, who_text = _what_text(*what[:-1]), _who_text(*who)
+            where_text = (f'"server":{_value(self.server_name)},"framework":{_value(record.framework)},'
+                          f'"policy":{_value(self.policy_name)}')
         text = (
-            f'"method":{_value(record.method)},"tool":{_value(record.tool)},"outcome":{_value(record.outcome)},'
-            f'"error_type":{_value(error_type or None)},"error_code":{_number(record.error_code)},'
-            f'"exception_type":{_value(record.exception_type)},"error_message":{_value(error)},'
+            f'{what_text},"error_message":{_value(error)},'
             f'"duration_us":{_number(round(record.duration_s * 1e6))},"request_id":{_value(record.request_id)},'
-            f'"session_id":{_value(record.session_id)},"correlation_id":{_value(record.correlation_id)},'
-            f'"protocol_version":{_value(record.protocol_version)},"transport":{_value(record.transport)},'
-            f'"client":{{"name":{_value(record.client_name)},"version":{_value(record.client_version)},'
-            f'"claimed":true}},"principal":{_value(record.principal)},'
-            f'"client_address":{_value(record.client_address)},"trace_id":{_value(record.trace_id)},'
-            f'"span_id":{_value(record.span_id)},"server":{_value(self.server_name)},'
-            f'"framework":{_value(record.framework)},"policy":{_value(self.policy_name)},"args":{args_text},'
-            f'"redacted":{_value(pointers)}')
+            f'{who_text},"trace_id":{_value(record.trace_id)},"span_id":{_value(record.span_id)},{where_text},'
+            f'"args":{args_text},"redacted":{_value(pointers)}')
         if uri is not None:
             text += f',"uri":{_value(uri)}'
         if record.method == semconv.METHOD_TOOLS_CALL:
             text += (f',"args_digest":{_value(self._digest_field(record.arguments))},'
                      f'"result_digest":{_value(self._digest_field(record.result))}')
         return fmt.Members(text)
+
+    def _fragment(self, key: object, text: str) -> str:
+        """Remember ``text`` for ``key`` (bounded: cleared when full; a long text is not kept, so a
+        client's long names cannot make the cache large)."""
+        if len(text) <= _FRAGMENT_MAX_CHARS:
+            if len(self._fragments) >= _FRAGMENTS_MAX:
+                self._fragments.clear()
+            self._fragments[key] = text
+        return text
 
     def add_processor(self, processor: Processor) -> None:
         self.processors.append(processor)
@@ -218,6 +233,24 @@ class AuditSink:
 
     def close(self) -> None:
         self.writer.close()
+
+
+_FRAGMENTS_MAX = 1024
+_FRAGMENT_MAX_CHARS = 512
+
+
+def _what_text(method: Any, tool: Any, outcome: Any, error_type: Any, error_code: Any, exception_type: Any) -> str:
+    return (f'"method":{_value(method)},"tool":{_value(tool)},"outcome":{_value(outcome)},'
+            f'"error_type":{_value(error_type or None)},"error_code":{_number(error_code)},'
+            f'"exception_type":{_value(exception_type)}')
+
+
+def _who_text(session_id: Any, correlation_id: Any, protocol_version: Any, transport: Any, client_name: Any,
+              client_version: Any, principal: Any, client_address: Any) -> str:
+    return (f'"session_id":{_value(session_id)},"correlation_id":{_value(correlation_id)},'
+            f'"protocol_version":{_value(protocol_version)},"transport":{_value(transport)},'
+            f'"client":{{"name":{_value(client_name)},"version":{_value(client_version)},"claimed":true}},'
+            f'"principal":{_value(principal)},"client_address":{_value(client_address)}')
 
 
 def _value(value: Any) -> str:
