@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
+          stat.S_IFBLK: "a device", stat.S_IFLNK: "a link"}
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in words: ``a file``, ``a folder``, ``a FIFO``..."""
+    return "a file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a file")
+
+
+def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
+    """Up to ``limit`` bytes of the regular file at ``path``. Anything else raises OSError instead of
+    being read: a FIFO (which would block), a device (which would not end), a folder, and with
+    ``follow=False`` a link (ELOOP)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a regular file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit)
 
 
 def fsync_dir(path: Path) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -321,3 +324,71 @@ def test_a_checkpoint_file_is_checked_like_latest_note(pristine: Path, copy_of: 
     (notes / "checkpoint").write_text(SIGNER.sign(Checkpoint(forged.origin, size, b"\x01" * 32).body()))
     report = _verify(target)
     assert [(f.kind, f.file, f.seq) for f in report.findings] == [(v.INCONSISTENT, str(notes / "checkpoint"), size)]
+
+
+def _verify_bounded(target: Path, fifos: list[Path]) -> v.Report:
+    """verify in a thread given 20 s: a reader blocked on a FIFO is let go (and the test fails)."""
+    out: list[v.Report | BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(_verify(target))
+        except BaseException as exc:  # (re-raised below, in the test)
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():
+        for fifo in fifos:
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail("verify blocked on a FIFO named like a note")
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
+def test_a_note_name_that_is_not_a_regular_file_is_a_finding_not_a_hang_or_a_traceback(
+        pristine: Path, copy_of: Callable[[Path], Path]) -> None:
+    """Someone with write access to the checkpoint folder, no key: a FIFO named like a note blocked
+    verify forever, a folder or a broken link named like one made it stop with a traceback (exit 2,
+    no report). Each is a ``malformed`` finding, and the rest of the log is verified."""
+    target = copy_of(pristine)
+    notes = target / "checkpoints" / "chain-0"
+    os.mkfifo(notes / "000000000099.note")
+    (notes / "000000000098.note").symlink_to("gone.note")
+    (notes / "zz.note").mkdir()
+    report = _verify_bounded(target, [notes / "000000000099.note"])
+    assert [(f.kind, f.file, f.detail) for f in report.findings] == [
+        (v.MALFORMED, str(notes / "000000000098.note"), "cannot be read as a note: No such file or directory"),
+        (v.MALFORMED, str(notes / "000000000099.note"), "cannot be read as a note: a FIFO, not a regular file"),
+        (v.MALFORMED, str(notes / "zz.note"), "cannot be read as a note: a folder, not a regular file")]
+    assert (report.chains[0].authenticated, report.chains[0].unsigned) == (48, 0)
+
+
+@pytest.mark.parametrize("name", ["latest.note", "checkpoint"])
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_served_name_that_is_a_folder_or_a_fifo_is_a_finding(
+        pristine: Path, copy_of: Callable[[Path], Path], name: str, kind: str) -> None:
+    """What clients fetch as the newest tree replaced by a folder (a web server serving the checkpoint
+    folder answers ``GET /checkpoint`` with the folder's ``index.html``: here an older signed note of
+    this log) or by a FIFO (the server's read hangs): verify, with and without a key, said intact."""
+    target = copy_of(pristine)
+    notes = target / "checkpoints" / "chain-0"
+    older = sorted(notes.glob("0*.note"))[1]
+    (notes / name).unlink()
+    if kind == "folder":
+        (notes / name).mkdir()
+        shutil.copy(older, notes / name / "index.html")
+    else:
+        os.mkfifo(notes / name)
+    what = "a folder" if kind == "folder" else "a FIFO"
+    detail = (f"is {what}: the writer writes it as a file, a copy of the newest note; clients fetching it get none"
+              if name == "latest.note" else f"is {what}, not the link to latest.note: clients fetching checkpoint "
+              "are not served this chain's newest note")
+    for report in (_verify_bounded(target, [notes / name]), verify_directory(target)):
+        assert [(f.kind, f.file, f.seq, f.detail) for f in report.findings] == [
+            (v.STALE_LATEST, str(notes / name), None, detail)]
+        assert not report.intact

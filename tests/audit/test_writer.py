@@ -747,3 +747,96 @@ def test_an_idle_writer_on_a_full_disk_does_not_spin(tmp_path: Path) -> None:
     cpu, healthy, unsigned = out.stdout.split()
     assert (healthy, unsigned) == ("False", "5")
     assert float(cpu) < 0.05, f"the idle writer used {cpu} s of CPU in 2 s"
+
+
+KILL_AT_STEP = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from mcp_comply.audit.note import Signer
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+    kill_at, calls, armed = int(sys.argv[4]), [0], [False]
+    def step(real):
+        def call(*args, **kwargs):
+            if armed[0]:
+                calls[0] += 1
+                if calls[0] == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return call
+    os.fsync, os.replace = step(os.fsync), step(os.replace)
+    signer = Signer("test-audit", Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[3])))
+    writer = AuditWriter(WriterConfig(directory=Path(sys.argv[2]), signer=signer, checkpoint_every=3,
+                                      checkpoint_interval_s=3600))
+    armed[0] = True  # from here: the records, one checkpoint by count, and close's
+    for i in range(3):
+        writer.submit("call", {"n": i})
+        writer.flush()
+    writer.close()
+    print(calls[0], flush=True)
+""")
+
+
+def test_sigkill_before_any_fsync_or_rename_of_a_checkpoint_leaves_latest_note_not_older(tmp_path: Path) -> None:
+    """A real writer killed (SIGKILL) right before each fsync and each rename it makes while it writes
+    three records, a checkpoint and close's checkpoint: ``latest.note`` is never older than the newest
+    numbered note (no ``stale_latest_note``), the folder verifies, and so it does after a restart."""
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    key = SIGNER.key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
+    kill_at, steps = 1, None
+    while steps is None:
+        directory = tmp_path / f"kill-{kill_at}"
+        proc = subprocess.run([sys.executable, "-c", KILL_AT_STEP, SRC, str(directory), key, str(kill_at)],
+                              check=False, capture_output=True, text=True, timeout=60)
+        if proc.returncode == 0:
+            steps = int(proc.stdout)
+            break
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        notes = directory / "checkpoints" / "chain-0"
+        newest = max(int(p.stem) for p in notes.glob("0*.note"))
+        assert int((notes / "latest.note").read_text().split("\n")[1]) >= newest, kill_at
+        crashed = verify_directory(directory, verifiers=[SIGNER.verifier], now=time.time())
+        # (a kill between close's record and its note leaves a sealed chain with an unsigned tail,
+        # unsigned_tail until the restart signs it: a crash window of close, not of latest.note)
+        allowed = {v.UNSIGNED_TAIL} if crashed.chains[0].sealed else set()
+        assert {f.kind for f in crashed.findings} - v.NOTICES <= allowed, (kill_at, crashed.findings)
+        AuditWriter(WriterConfig(directory=directory, signer=SIGNER, checkpoint_interval_s=3600)).close()
+        restarted = verify_directory(directory, verifiers=[SIGNER.verifier], now=time.time())
+        assert restarted.intact, (kill_at, restarted.findings)
+        kill_at += 1
+        assert kill_at < 60
+    assert steps == kill_at - 1 and steps >= 12  # every step was a kill point (3 records, 2 checkpoints)
+
+
+@pytest.mark.parametrize("fifo", ["state.json", "999999999999.note"])
+def test_a_fifo_named_like_the_state_or_a_note_does_not_hang_the_writer_s_start(tmp_path: Path, fifo: str) -> None:
+    """Someone with write access: a FIFO where the restarting writer reads its state (or, without a
+    state, its newest note) blocked the start forever. It is passed over like an unreadable file."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600))
+    writer.submit("call", {"n": 1})
+    writer.close()
+    (tmp_path / "chain-0" / "state.json").unlink()
+    path = tmp_path / ("chain-0" if fifo == "state.json" else "checkpoints/chain-0") / fifo
+    os.mkfifo(path)
+    started: list[AuditWriter | BaseException] = []
+
+    def start() -> None:
+        try:
+            started.append(AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600)))
+        except BaseException as exc:  # (re-raised below, in the test)
+            started.append(exc)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
+        thread.join(10)
+        pytest.fail(f"the writer's start blocked on a FIFO named {fifo}")
+    restarted = started[0]
+    if isinstance(restarted, BaseException):
+        raise restarted
+    assert restarted.seq == 7  # open, checkpoint, call, close, checkpoint, then this life's open and checkpoint
+    restarted.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from mcp_comply._files import fsync_dir, write_atomic
+from mcp_comply._files import fsync_dir, read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit.merkle import CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, Signer, open_note
@@ -154,8 +154,7 @@ def _load_state(chain_dir: Path, names: list[str], signer: Signer | None) -> tup
     """(state, index of the segment to scan from, byte offset in it), or None when there is no
     saved state this writer can trust (missing, unreadable, or, with a key, not signed by it)."""
     try:
-        with (chain_dir / STATE_FILE).open("rb") as fh:
-            saved = json.loads(fh.read(1 << 24))
+        saved = json.loads(read_regular(chain_dir / STATE_FILE, 1 << 24))  # (a FIFO would block)
         if signer is not None:
             signature = base64.b64decode(saved.pop("signature"), validate=True)
             signer.key.public_key().verify(signature, _canonical(saved))
@@ -178,8 +177,7 @@ def newest_signed_note(notes_dir: Path, signer: Signer) -> Checkpoint | None:
         return None
     for path in sorted(notes_dir.glob("[0-9]*.note"), reverse=True)[:10_000]:
         try:
-            with path.open("rb") as fh:
-                text = fh.read(65536).decode("utf-8")
+            text = read_regular(path, 65536).decode("utf-8")  # (a FIFO named like a note would block)
             body, _ = open_note(text, [signer.verifier])
             return Checkpoint.parse(body)
         except (OSError, UnicodeDecodeError, NoteError):

@@ -20,13 +20,14 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mcp_comply._files import write_atomic
+from mcp_comply._files import file_kind, read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _scan
 from mcp_comply.audit._checkpoints import LATEST
@@ -170,11 +171,19 @@ def read_notes(directory: Path, verifiers: list[Verifier], report: Report) -> di
     return out
 
 
-def read_note(path: Path, verifiers: list[Verifier], report: Report) -> Checkpoint | None:
+def read_note(path: Path, verifiers: list[Verifier], report: Report, *, follow: bool = True) -> Checkpoint | None:
     """One note, signature checked (any trusted key) when there are verifiers; None, with the finding
-    reported, when it is too large, malformed or not signed by a trusted key."""
-    with path.open("rb") as fh:
-        data = fh.read(MAX_NOTE + 1)
+    reported, when it is too large, malformed, not signed by a trusted key, or not a regular file (a
+    folder, a FIFO, which would block the read, a device, a broken link; with ``follow=False`` any
+    link). A note the verifier may not read (permissions) raises: that is the caller's to fix."""
+    try:
+        data = read_regular(path, MAX_NOTE + 1, follow=follow)
+    except PermissionError:
+        raise
+    except OSError as exc:
+        report.findings.append(Finding(MALFORMED, str(path), None, None,
+                                       f"cannot be read as a note: {exc.strerror or exc}"))
+        return None
     if len(data) > MAX_NOTE:
         report.findings.append(Finding(MALFORMED, str(path), None, None, f"note larger than {MAX_NOTE} bytes"))
         return None
@@ -197,27 +206,44 @@ def read_served(directory: Path, verifiers: list[Verifier], report: Report
     """What a chain's checkpoint folder serves as its newest tree: ``latest.note``, and ``checkpoint``
     (the tlog-tiles name) unless it is the link to ``latest.note`` the writer makes. Returns the notes
     read (signature checked) and the findings about the names themselves (a ``checkpoint`` that links
-    elsewhere is not read: the verifier follows no link out of the folder)."""
+    elsewhere is not read: the verifier follows no link out of the folder; a folder, a FIFO or a device
+    under either name is not read either: the writer makes neither, and a web server serving the folder
+    would answer with whatever that holds, an ``index.html`` say, or hang)."""
     notes: list[tuple[Checkpoint, Path]] = []
     problems: list[Finding] = []
     latest, served = directory / LATEST, directory / SERVED
-    if served.is_symlink():
+    served_mode, latest_mode = _lmode(served), _lmode(latest)
+    if served_mode is not None and stat.S_ISLNK(served_mode):
         target = os.readlink(served)
         if target != LATEST:
             problems.append(Finding(STALE_LATEST, str(served), None, None, f"links to {target!r}, not {LATEST}: "
                                     "clients fetching checkpoint are not served this chain's newest note"))
-    elif served.is_file():
-        checkpoint = read_note(served, verifiers, report)
+    elif served_mode is not None and not stat.S_ISREG(served_mode):
+        problems.append(Finding(STALE_LATEST, str(served), None, None, f"is {file_kind(served_mode)}, not the link "
+                                f"to {LATEST}: clients fetching checkpoint are not served this chain's newest note"))
+    elif served_mode is not None:
+        checkpoint = read_note(served, verifiers, report, follow=False)
         if checkpoint is not None:
             notes.append((checkpoint, served))
-    if latest.is_symlink():
+    if latest_mode is not None and stat.S_ISLNK(latest_mode):
         problems.append(Finding(STALE_LATEST, str(latest), None, None, f"is a link to {os.readlink(latest)!r}: the "
                                 "writer writes it as a file, a copy of the newest note"))
-    elif latest.is_file():
-        checkpoint = read_note(latest, verifiers, report)
+    elif latest_mode is not None and not stat.S_ISREG(latest_mode):
+        problems.append(Finding(STALE_LATEST, str(latest), None, None, f"is {file_kind(latest_mode)}: the writer "
+                                "writes it as a file, a copy of the newest note; clients fetching it get none"))
+    elif latest_mode is not None:
+        checkpoint = read_note(latest, verifiers, report, follow=False)
         if checkpoint is not None:
             notes.append((checkpoint, latest))
     return notes, problems
+
+
+def _lmode(path: Path) -> int | None:
+    """The ``st_mode`` of ``path`` itself (a link is not followed); None when nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 class _Window:
@@ -264,8 +290,7 @@ class ChainVerifier:
         self.result = ChainResult(self.chain)
         self.notes = read_notes(checkpoint_dir / self.chain, verifiers, report)
         self.served, self.served_problems = read_served(checkpoint_dir / self.chain, verifiers, report)
-        latest = checkpoint_dir / self.chain / LATEST
-        self.has_latest = latest.is_symlink() or latest.exists()
+        self.has_latest = _lmode(checkpoint_dir / self.chain / LATEST) is not None
         self.wanted = set(self.notes) | {checkpoint.size for checkpoint, _ in self.served}
         if remembered is not None:
             self.wanted.add(int(remembered["size"]))
