@@ -22,13 +22,10 @@ def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
     being read: a FIFO (which would block), a device (which would not end), a folder, and with
     ``follow=False`` a link (ELOOP)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a regular file", str(path))
-    except BaseException:
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise
+        raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a regular file", str(path))
     with os.fdopen(fd, "rb") as fh:
         return fh.read(limit)
 

@@ -10,6 +10,7 @@ than the checkpoint interval plus grace (a live writer's, or an attacker's a mom
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -234,6 +235,17 @@ def link_checkpoint_to_an_older_note(d: Path) -> None:
     (_notes(d) / "checkpoint").symlink_to(older.name)
 
 
+def serve_a_folder_or_a_fifo(d: Path) -> None:
+    """``checkpoint`` a folder whose ``index.html`` (what a web server answers for it) is an older
+    note of this log, ``latest.note`` a FIFO (a server reading it hangs)."""
+    older = sorted(_notes(d).glob("0*.note"))[-3]
+    (_notes(d) / "checkpoint").unlink()
+    (_notes(d) / "checkpoint").mkdir()
+    shutil.copy(older, _notes(d) / "checkpoint" / "index.html")
+    (_notes(d) / "latest.note").unlink()
+    os.mkfifo(_notes(d) / "latest.note")
+
+
 def flip_signature(d: Path) -> None:
     note = sorted(_notes(d).glob("0*.note"))[1]
     text = note.read_text()
@@ -363,6 +375,8 @@ ATTACKS = [
     Attack("put an older note in latest.note", "sealed", roll_latest_back, {STALE}, {STALE}, {STALE}),
     Attack("link checkpoint to an older note", "sealed", link_checkpoint_to_an_older_note, {STALE}, {STALE},
            {STALE}),
+    Attack("serve a folder or a FIFO as checkpoint and latest.note", "sealed", serve_a_folder_or_a_fifo, {STALE},
+           {STALE}, {STALE}),
     Attack("flip a note's signature", "sealed", flip_signature, set(), {v.BAD_SIGNATURE}, {v.BAD_SIGNATURE}),
     Attack("change a note's root", "sealed", edit_note_root, {INC}, {v.BAD_SIGNATURE}, {v.BAD_SIGNATURE}),
     # A note signed with the right key for another log: its root does not match this chain's, and
