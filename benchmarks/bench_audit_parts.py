@@ -4,8 +4,12 @@
 
 One ``bench_calls.py`` child (one in-process client, audit with fsync batch) with the thread CPU
 clock read around ``Recorder.finish`` (the CallRecord, the request facts, metrics and every sink),
-``AuditSink.__call__`` (redaction and enqueue), ``SdkFacts.read`` and ``RequestMetrics.observe``:
-microseconds per call, as they run inside the server (cold caches). What the writer's work would
+``AuditSink.__call__`` (redaction and enqueue), ``SdkFacts.read`` and ``RequestMetrics.observe``,
+and on the writer thread around ``AuditSink._members`` (a call record's body text, its two keyed
+digests included), ``AuditSink._digest_field`` (the keyed digests alone), ``ChainState.advance``
+(leaf hash, Merkle frontier, tiles) and ``AuditWriter._sync`` (the fsync): microseconds per call, as
+they run inside the server (cold caches; the wrappers that read the clocks add about 1 µs each).
+Run it with ``PYTHONPATH=<another tree>/src`` to measure that tree's code the same way. What the writer's work would
 cost on the event loop instead of its thread: ``bench_paired.py --variants audit --ablate onloop``.
 """
 
@@ -37,16 +41,23 @@ def _timed(cls: Any, name: str, totals: dict[str, float], key: str) -> None:
 
 
 def _child(seconds: float) -> None:
+    from mcp_comply.audit._segments import ChainState
     from mcp_comply.audit.sink import AuditSink
+    from mcp_comply.audit.writer import AuditWriter
     from mcp_comply.instrument._context import SdkFacts
     from mcp_comply.instrument._core import Recorder
     from mcp_comply.instrument._metrics import RequestMetrics
 
-    totals = {"finish": 0.0, "sink": 0.0, "read": 0.0, "observe": 0.0}
+    totals = {"finish": 0.0, "sink": 0.0, "read": 0.0, "observe": 0.0, "members": 0.0, "digests": 0.0,
+              "advance": 0.0, "sync": 0.0}
     _timed(Recorder, "finish", totals, "finish")
     _timed(AuditSink, "__call__", totals, "sink")
     _timed(SdkFacts, "read", totals, "read")
     _timed(RequestMetrics, "observe", totals, "observe")
+    _timed(AuditSink, "_members", totals, "members")
+    _timed(AuditSink, "_digest_field", totals, "digests")
+    _timed(ChainState, "advance", totals, "advance")
+    _timed(AuditWriter, "_sync", totals, "sync")
     sys.path.insert(0, str(HERE))
     import bench_calls
 
@@ -68,7 +79,11 @@ def main() -> None:
     print(f"{run['calls']} calls; thread CPU µs per call inside the server:")
     for key, label in (("finish", "Recorder.finish (CallRecord, facts, metrics, sinks)"),
                        ("sink", "AuditSink.__call__ (redaction, enqueue)"), ("read", "SdkFacts.read"),
-                       ("observe", "RequestMetrics.observe")):
+                       ("observe", "RequestMetrics.observe"),
+                       ("members", "writer thread: AuditSink._members (body text, digests included)"),
+                       ("digests", "writer thread: AuditSink._digest_field (both keyed digests)"),
+                       ("advance", "writer thread: ChainState.advance (leaf, frontier, tiles)"),
+                       ("sync", "writer thread: AuditWriter._sync (fsync)")):
         print(f"  {label}: {totals[key] / run['calls'] * 1e6:.1f}")
 
 
