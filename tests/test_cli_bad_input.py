@@ -7,6 +7,7 @@ pairs from the real keygen commands, a real project whose server module raises o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -41,6 +42,8 @@ class World:
     boom_config: Path  # a project whose server module raises on import
     src_config: Path  # a src-layout project that is not installed
     bad_policy: Path  # a policy with two errors
+    fifo: Path  # a named pipe with no writer: opening it to read blocks
+    latin1_policy: Path  # a policy that is not UTF-8
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +67,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     (src / "src" / "srcproj_pkg" / "__init__.py").write_text("server = None\n")
     (src / "mcp-comply.yaml").write_text("server: srcproj_pkg:server\n")
     (tmp / "bad-policy.yaml").write_text("audit:\n  fsync: sometimes\nmetrics:\n  port: 70000\n")
+    os.mkfifo(tmp / "fifo")
+    (tmp / "new\nline").mkdir()
+    (tmp / "bad\npolicy.yaml").write_text("metrics:\n  port: 70000\n")
+    (tmp / "latin1.yaml").write_bytes("name: caf\u00e9\n".encode("latin-1"))
     records = sum(len(p.read_bytes().splitlines()) for p in (log / "chain-0").glob("segment-*.jsonl"))
     return World(tmp, log, records, tmp / "empty", tmp / "afile", tmp / "garbage", tmp / "audit.pub",
                  tmp / "akeys" / "audit-signing.key", tmp / "pkeys" / "provenance-signing.pub",
                  tmp / "pkeys" / "provenance-signing.key", tmp / "provenance.intoto.json",
-                 boom / "mcp-comply.yaml", src / "mcp-comply.yaml", tmp / "bad-policy.yaml")
+                 boom / "mcp-comply.yaml", src / "mcp-comply.yaml", tmp / "bad-policy.yaml", tmp / "fifo",
+                 tmp / "latin1.yaml")
 
 
 Case = tuple[str, Callable[[World], list[str]], Callable[[World], list[str]]]
@@ -183,6 +191,54 @@ CASES: list[Case] = [
     ("check-src-layout-not-installed",
      lambda w: ["check", "--config", str(w.src_config), "-q"],
      lambda w: [f"{w.src_config}: server:", "cannot import 'srcproj_pkg'", "src layout", "pip install -e ."]),
+    # an empty path is not the current folder
+    ("audit-keygen-out-empty", lambda w: ["audit", "keygen", "--out", ""], lambda w: ["argument --out", "empty path"]),
+    ("provenance-keygen-out-empty", lambda w: ["provenance-keygen", "--out", ""],
+     lambda w: ["argument --out", "empty path"]),
+    ("generate-out-empty", lambda w: ["generate", "--out", ""], lambda w: ["argument --out", "empty path"]),
+    ("generate-config-empty", lambda w: ["generate", "--config", ""], lambda w: ["argument --config", "empty path"]),
+    ("generate-policy-empty", lambda w: ["generate", "--policy", ""], lambda w: ["argument --policy", "empty path"]),
+    ("verify-dir-empty", lambda w: ["audit", "verify", ""], lambda w: ["argument AUDIT_DIR", "empty path"]),
+    ("verify-state-empty", lambda w: ["audit", "verify", str(w.log), "--state", ""],
+     lambda w: ["argument --state", "empty path"]),
+    ("prove-checkpoints-empty", lambda w: ["audit", "prove", str(w.log), "--seq", "1", "--checkpoints", ""],
+     lambda w: ["argument --checkpoints", "empty path"]),
+    # files that are not regular files: a FIFO would block the read until a writer comes
+    ("generate-config-fifo", lambda w: ["generate", "--config", str(w.fifo)],
+     lambda w: ["argument --config", f"{w.fifo}: not a regular file (a FIFO)"]),
+    ("verify-key-fifo", lambda w: ["audit", "verify", str(w.log), "--key", str(w.fifo)],
+     lambda w: ["argument --key", "not a regular file (a FIFO)"]),
+    ("verify-state-fifo", lambda w: ["audit", "verify", str(w.log), "--state", str(w.fifo)],
+     lambda w: ["argument --state", "not a regular file (a FIFO)"]),
+    ("verify-state-device", lambda w: ["audit", "verify", str(w.log), "--state", "/dev/full"],
+     lambda w: ["argument --state", "/dev/full: not a regular file (a character device)"]),
+    ("verify-provenance-envelope-fifo", lambda w: ["verify-provenance", str(w.fifo)],
+     lambda w: ["argument ENVELOPE", "not a regular file (a FIFO)"]),
+    ("check-audit-key-fifo", lambda w: ["check", "--audit-key", str(w.fifo)],
+     lambda w: ["argument --audit-key", "not a regular file (a FIFO)"]),
+    ("generate-policy-fifo", lambda w: ["generate", "--policy", str(w.fifo)],
+     lambda w: ["argument --policy", "not a regular file (a FIFO)"]),
+    # a --state file whose folder does not exist is refused before the (long) verification
+    ("verify-state-no-folder", lambda w: ["audit", "verify", str(w.log), "--state", str(w.empty / "no" / "s.json")],
+     lambda w: ["argument --state", f"{w.empty / 'no'}: no such folder"]),
+    # numbers are ASCII digits: int() would take U+0661 (Arabic-Indic one) and '1_0' (ten)
+    ("prove-seq-arabic-digit", lambda w: ["audit", "prove", str(w.log), "--seq", "\u0661"],
+     lambda w: ["argument --seq", "is not a whole number"]),
+    ("prove-seq-underscore", lambda w: ["audit", "prove", str(w.log), "--seq", "1_0"],
+     lambda w: ["argument --seq", "'1_0' is not a whole number"]),
+    # --jobs starts that many processes at once: bounded
+    ("verify-jobs-too-many", lambda w: ["audit", "verify", str(w.log), "--jobs", "65"],
+     lambda w: ["argument --jobs", "65 is too many; give 1 to 64"]),
+    # a control character in a path cannot split the one line
+    ("verify-dir-newline", lambda w: ["audit", "verify", str(w.tmp / "no\nsuch")],
+     lambda w: ["argument AUDIT_DIR", "no\\nsuch: no such folder"]),
+    ("show-empty-dir-newline", lambda w: ["audit", "show", str(w.tmp / "new\nline")],
+     lambda w: [f"{w.tmp}/new\\nline: no audit chains"]),
+    ("generate-policy-name-newline", lambda w: ["generate", "--policy", str(w.tmp / "bad\npolicy.yaml")],
+     lambda w: [f"{w.tmp}/bad\\npolicy.yaml: metrics.port: Input should be less than or equal to 65535"]),
+    # policy files that are not UTF-8, or give a key twice
+    ("generate-policy-not-utf8", lambda w: ["generate", "--policy", str(w.latin1_policy), "--only", "dashboards"],
+     lambda w: [str(w.latin1_policy), "not UTF-8 text (byte 0xe9 at offset 9)"]),
     # usage in general
     ("no-command", lambda w: [], lambda w: ["the following arguments are required: COMMAND"]),
     ("unknown-command", lambda w: ["generat"], lambda w: ["invalid choice: 'generat'"]),
@@ -193,9 +249,13 @@ CASES: list[Case] = [
 @pytest.mark.parametrize(("argv", "needles"), [pytest.param(c[1], c[2], id=c[0]) for c in CASES])
 def test_bad_input_is_one_line_and_exit_2(world: World, argv: Callable[[World], list[str]],
                                           needles: Callable[[World], list[str]],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """Exit 2; exactly one stderr line, which names the argument or file and says why; no stdout."""
+                                          capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exit 2; exactly one stderr line, which names the argument or file and says why; no stdout;
+    nothing written in the current folder (an empty path must not stand for it)."""
+    monkeypatch.chdir(tmp_path)
     assert main(argv(world)) == 2
+    assert list(tmp_path.iterdir()) == []
     out, err = capsys.readouterr()
     lines = err.splitlines()
     assert len(lines) == 1, err
@@ -282,3 +342,19 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err == "mcp-comply check: interrupted\n"
+
+
+@pytest.mark.parametrize(("argv", "prog"), [
+    (["--version"], "mcp-comply"),
+    (["--help"], "mcp-comply"),
+    (["audit", "prove", "{log}", "--seq", "1"], "mcp-comply audit prove"),
+])
+def test_a_full_stdout_is_one_line_naming_stdout(world: World, argv: list[str], prog: str) -> None:
+    """`> /dev/full`: the output cannot be written. Exit 2 and one line saying it was stdout, not
+    a traceback (--version), not a silent exit 0 (--help), not an unnamed "input/output"."""
+    code = "import sys; from mcp_comply.cli import main; sys.exit(main())"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", code, *(a.format(log=world.log) for a in argv)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert proc.stderr == f"{prog}: error: stdout: No space left on device\n"
+    assert proc.returncode == 2

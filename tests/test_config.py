@@ -174,3 +174,72 @@ def test_a_src_layout_project_that_is_not_installed_gets_a_hint(tmp_path: Path) 
     with pytest.raises(ConfigError) as plain:
         load_server("not_there_either_mod:server", tmp_path)
     assert "src layout" not in plain.value.reason
+
+
+def _nested(depth: int) -> str:
+    return "a: " + "[" * depth + "]" * depth + "\n"
+
+
+@pytest.mark.parametrize(("data", "path", "reason"), [
+    pytest.param(b"\xff\xfeaudit: {}\n", "", "not UTF-8 text (byte 0xff at offset 0)", id="utf16-bom"),
+    pytest.param(b"name: caf\xe9\n", "", "not UTF-8 text (byte 0xe9 at offset 9)", id="latin-1"),
+    pytest.param(b"audit:\n  fsync: always\naudit:\n  fsync: never\n", "line 3, column 1",
+                 "duplicate key 'audit' (first at line 1)", id="duplicate-section"),
+    pytest.param(b"metrics:\n  port: 1\n  port: 2\n", "line 3, column 3", "duplicate key 'port' (first at line 2)",
+                 id="duplicate-nested-key"),
+    pytest.param(b"audit: {fsync: always, fsync: never}\n", "line 1, column 24",
+                 "duplicate key 'fsync' (first at line 1)", id="duplicate-flow-key"),
+    pytest.param(_nested(20_000).encode(), "line 1, column 103", "nested more than 100 levels deep",
+                 id="20000-nested-lists"),
+    pytest.param(b"a:\n" + b"".join(b" " * i + b"b:\n" for i in range(1, 3000)), "line 100, column 100",
+                 "nested more than 100 levels deep", id="3000-nested-mappings"),
+])
+def test_unreadable_yaml_is_one_config_error_naming_the_file(tmp_path: Path, data: bytes, path: str,
+                                                            reason: str) -> None:
+    """Bytes that are not UTF-8, a key given twice (YAML keeps the last one silently) and nesting
+    deep enough to exhaust the parser's recursion are each a ConfigError naming the file, never a
+    UnicodeDecodeError or RecursionError, and never a silently overridden setting."""
+    file = tmp_path / "policy.yaml"
+    file.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load_policy(file)
+    assert (info.value.source, info.value.path) == (str(file), path)
+    assert info.value.reason.endswith(reason), info.value.reason
+
+
+def test_a_key_given_twice_in_a_project_config_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mcp-comply.yaml").write_text("server: a:b\nout_dir: x\nout_dir: y\n")
+    with pytest.raises(ConfigError,
+                       match=r"line 3, column 1: not valid YAML: duplicate key 'out_dir' \(first at line 2\)"):
+        load_project(tmp_path)
+
+
+def test_yaml_at_the_nesting_limit_and_aliases_still_load(tmp_path: Path) -> None:
+    """The limit is on depth, not on size: 99 levels of lists under a key load (and fail validation
+    as an unknown key); a document reusing an anchor many times is read once per alias, not
+    expanded; a merge key's defaults may be overridden (that is no duplicate)."""
+    file = tmp_path / "policy.yaml"
+    file.write_text("x: " + "[" * 99 + "]" * 99 + "\n")
+    with pytest.raises(ConfigError, match="x: Extra inputs are not permitted"):
+        load_policy(file)
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):  # 9**9 leaves if expanded; YAML shares the nodes, so this is cheap
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 9) + "]")
+    file.write_text("\n".join(lines) + "\ncheck:\n  required: *i\n")
+    with pytest.raises(ConfigError) as info:
+        load_policy(file)
+    # the 9 unknown top-level keys, and the 9 lists in check.required that are not control names
+    assert len(info.value.problems) == 18
+    file.write_text("audit: {<<: {fsync: always, queue_max: 32}, fsync: never}\n")
+    assert (load_policy(file).audit.fsync, load_policy(file).audit.queue_max) == ("never", 32)
+
+
+def test_a_policy_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A FIFO (what $MCP_COMPLY_POLICY might name by mistake) would block open() until a writer
+    comes; it is refused at once."""
+    import os
+
+    fifo = tmp_path / "policy.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"policy\.fifo: cannot read policy file: not a regular file \(a FIFO\)"):
+        load_policy(fifo)

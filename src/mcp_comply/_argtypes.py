@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mcp_comply._files import special_kind
+
 __all__ = [
     "KeyKind",
     "existing_dir",
@@ -27,6 +29,7 @@ __all__ = [
     "state_file",
 ]
 
+KEY_MAX_BYTES = 65536  # an Ed25519 key file is under 200 bytes; RSA-16384 PEM under 13 KiB
 KeyKind = str  # audit-private | audit-public | pem-private | pem-public | unknown
 
 _AUDIT_PUBLIC = re.compile(r"^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$")
@@ -46,13 +49,23 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _path(text: str) -> Path:
+    """``text`` as a path; an empty argument is refused, as Path("") would be the current folder."""
+    if not text:
+        raise _fail("an empty path; give a file or folder name")
+    return Path(text)
+
+
 def existing_file(text: str) -> Path:
     """A regular file that exists and can be read."""
-    path = Path(text)
+    path = _path(text)
     if not path.exists():
         raise _fail(f"{text}: no such file")
     if path.is_dir():
         raise _fail(f"{text}: is a folder, not a file")
+    special = special_kind(path)
+    if special is not None:
+        raise _fail(f"{text}: not a regular file ({special})")
     try:
         with path.open("rb") as fh:
             fh.read(1)
@@ -63,7 +76,7 @@ def existing_file(text: str) -> Path:
 
 def existing_dir(text: str) -> Path:
     """A folder that exists."""
-    path = Path(text)
+    path = _path(text)
     if not path.exists():
         raise _fail(f"{text}: no such folder")
     if not path.is_dir():
@@ -82,7 +95,7 @@ def _blocking_file(path: Path) -> Path | None:
 def out_dir(text: str) -> Path:
     """A folder to write into: it exists as a folder or can be created (nothing on the way is a
     regular file)."""
-    path = Path(text)
+    path = _path(text)
     blocker = _blocking_file(path.absolute())
     if blocker is not None:
         if blocker == path.absolute():
@@ -94,20 +107,29 @@ def out_dir(text: str) -> Path:
 def state_file(text: str) -> Path:
     """A file that is read when it exists and (re)written afterwards: not a folder, and its folder
     can hold it."""
-    path = Path(text)
+    path = _path(text)
     if path.is_dir():
         raise _fail(f"{text}: is a folder, not a file")
-    blocker = _blocking_file(path.absolute().parent)
+    special = special_kind(path)
+    if special is not None:
+        raise _fail(f"{text}: not a regular file ({special})")
+    folder = path.absolute().parent
+    blocker = _blocking_file(folder)
     if blocker is not None:
         raise _fail(f"{text}: cannot write there: {blocker} is a file")
+    if not folder.is_dir():
+        raise _fail(f"{text}: cannot write there: {path.parent}: no such folder")
     return path
 
 
 def _int(text: str) -> int:
+    """A whole number in ASCII digits (int() alone takes '1_0' as ten and other scripts' digits)."""
     try:
-        return int(text, 10)
-    except ValueError:
-        raise _fail(f"{text!r} is not a whole number") from None
+        if re.fullmatch(r"\s*[-+]?[0-9]+\s*", text):
+            return int(text, 10)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        pass
+    raise _fail(f"{text!r} is not a whole number")
 
 
 def non_negative_int(text: str) -> int:
@@ -171,9 +193,12 @@ def key_file(wanted: KeyKind, use: str) -> Callable[[str], Path]:
     def parse(text: str) -> Path:
         path = existing_file(text)
         try:
-            data = path.read_bytes()
+            with path.open("rb") as fh:
+                data = fh.read(KEY_MAX_BYTES + 1)
         except OSError as exc:
             raise _fail(f"{text}: cannot read: {_os_reason(exc)}") from None
+        if len(data) > KEY_MAX_BYTES:
+            raise _fail(f"{text}: {path.stat().st_size} bytes is too large for a key file (at most {KEY_MAX_BYTES})")
         found = key_kind(data)
         if found == wanted:
             return path

@@ -1,4 +1,5 @@
-"""Durable file writes shared by the whole package: a reader never sees half a file."""
+"""Durable file writes shared by the whole package (a reader never sees half a file), and what a
+path is that is not a regular file."""
 
 from __future__ import annotations
 
@@ -65,3 +66,19 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, sync: bool = Tru
         raise
     if sync and sync_dir:
         fsync_dir(path.parent)
+
+
+# What a path is when it is neither a folder nor a regular file: reading a FIFO blocks until a
+# writer comes, and a device such as /dev/zero never ends.
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+            (stat.S_ISSOCK, "a socket"))
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is ("a FIFO", "a character device", ...) when it exists and is neither a regular
+    file nor a folder (symbolic links followed); else None."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    return next((name for test, name in _SPECIAL if test(mode)), None)

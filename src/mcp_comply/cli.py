@@ -66,11 +66,20 @@ def exit_code(exc: MCPComplyError) -> int:
     return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a newline in a file name becomes ``\\n``), so
+    that one message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (no usage block) and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 class _Version(argparse.Action):
@@ -367,9 +376,48 @@ def _prog(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def _say(prog: str, lines: str) -> None:
-    for line in lines.splitlines() or [""]:
-        print(f"{prog}: error: {line}", file=sys.stderr)
+def _say(prog: str, lines: Sequence[str]) -> None:
+    """One ``PROG: error: ...`` line on stderr per entry of ``lines``."""
+    for line in lines or [""]:
+        print(f"{prog}: error: {one_line(line)}", file=sys.stderr)
+
+
+def _lines(exc: MCPComplyError) -> list[str]:
+    """What to say about an error: one line per problem of a config error, else its diagnostics
+    (whose line breaks can only come from a file name or a value quoted in it)."""
+    if isinstance(exc, ConfigError):
+        return [str(problem) for problem in exc.problems]
+    return [exc.diagnostics()]
+
+
+class _Stdout:
+    """``sys.stdout`` while a command runs: a write that fails (``> /dev/full``) raises an OSError
+    that names stdout, so the one error line can say where it was."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.error: OSError | None = None  # the first failure (argparse's --help swallows it)
+
+    def _failed(self, exc: OSError) -> OSError:
+        if isinstance(exc, BrokenPipeError):
+            return exc
+        self.error = self.error or OSError(exc.errno, exc.strerror, "stdout")
+        return self.error
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _stdout_gone() -> None:
@@ -385,13 +433,26 @@ def _stdout_gone() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    stdout = sys.stdout
+    sys.stdout = _Stdout(stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: list[str]) -> int:
     parser = _parser(argv)
+    prog = parser.prog
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors and 0 for --help/--version
-        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
-    prog = _prog(args)
-    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse exits 2 on usage errors and 0 for --help/--version
+            sys.stdout.flush()  # --help > /dev/full is an error too
+            if isinstance(sys.stdout, _Stdout) and sys.stdout.error is not None:
+                raise sys.stdout.error from None
+            return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+        prog = _prog(args)
         code = _dispatch(args)
         sys.stdout.flush()
     except KeyboardInterrupt:
@@ -401,11 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stdout_gone()
         return EXIT_BROKEN_PIPE
     except MCPComplyError as exc:
-        _say(prog, exc.diagnostics())
+        _say(prog, _lines(exc))
         return exit_code(exc)
-    except OSError as exc:  # a file or folder named on the command line (or derived from it) failed
+    except OSError as exc:  # a file or folder named on the command line (or derived from it), or stdout
         where = exc.filename if exc.filename is not None else "input/output"
-        _say(prog, f"{where}: {exc.strerror or exc}")
+        if where == "stdout":
+            _stdout_gone()  # what is still buffered would fail again at exit
+        _say(prog, [f"{where}: {exc.strerror or exc}"])
         return EXIT_USAGE
     return code
 

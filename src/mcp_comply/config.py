@@ -257,19 +257,69 @@ def _validate(model: type[_M], data: object, source: str) -> _M:
         raise ConfigError(first.reason, source=source, path=first.path, problems=problems) from None
 
 
+YAML_MAX_DEPTH = 100
+"""How deeply collections may nest in a config or policy file (the parser recurses per level)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load, but a key given twice in one mapping is an error (YAML would keep the last one
+    silently: a second ``audit:`` section would replace the first), and nesting is bounded (the
+    composer recurses once per level; 100 levels is far beyond any policy)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > YAML_MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]  # the stubs leave it untyped
+                raise yaml.composer.ComposerError(None, None, f"nested more than {YAML_MAX_DEPTH} levels deep",
+                                                  event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            # merge keys (<<) bring defaults that explicit keys may override: not duplicates
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                first = seen.get((key.tag, key.value))
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key.value!r} (first at line {first})", key.start_mark)
+                seen[(key.tag, key.value)] = key.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_text(path: Path, what: str) -> str:
+    """The file's text; ConfigError when it cannot be read, is not a regular file (a FIFO would
+    block, a device never end) or is not UTF-8."""
+    from mcp_comply._files import special_kind
+
+    special = special_kind(path)
+    if special is not None:
+        raise ConfigError(f"cannot read {what}: not a regular file ({special})", source=str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read {what}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                          f"{exc.start})", source=str(path)) from None
+
+
 def read_yaml(path: Path, what: str) -> object:
     """Parse a YAML file; ConfigError names the file (and line and column for syntax errors)."""
-    source = str(path)
+    text = _read_text(path, what)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=source) from None
-    try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source, path=where) from None
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=str(path), path=where) from None
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -277,9 +327,7 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from None
+        return tomllib.loads(_read_text(path, what))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
 

@@ -36,6 +36,18 @@ def non_negative_seconds(text: str) -> float:
     return value
 
 
+MAX_JOBS = 64
+"""``verify --jobs``: each job is a process started at once; a typo (``--jobs 1000``) must not fork
+that many."""
+
+
+def jobs_count(text: str) -> int:
+    value = at.positive_int(text)
+    if value > MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{value} is too many; give 1 to {MAX_JOBS}")
+    return value
+
+
 def add_parser(sub: Any, *, detailed: bool = False) -> None:
     """The ``audit`` subcommands. ``detailed`` (when ``audit verify`` or ``audit show`` runs) adds
     the valid ``--outcome`` values and the verifier's default grace, which cost imports; the
@@ -81,9 +93,9 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
     ver.add_argument("--fast", action="store_true",
                      help="skip the full JSON parse of ordinary records (about 2x faster; duplicate keys "
                           "inside them are then not looked for)")
-    ver.add_argument("--jobs", type=at.positive_int, default=None, metavar="N",
-                     help="processes that check ordinary records (default: one per CPU, up to 8, when the "
-                          "segments hold 32 MiB or more; 1: only this one); the report is the same")
+    ver.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
+                     help="processes that check ordinary records, 1 to 64 (default: one per CPU, up to 8, "
+                          "when the segments hold 32 MiB or more; 1: only this one); the report is the same")
     show = commands.add_parser("show", help="read and filter records",
                                description="Print the records of every chain, oldest first, optionally "
                                            "filtered (filters combine with AND). Exit 0, 2 on bad input.")
