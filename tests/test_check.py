@@ -200,3 +200,38 @@ def test_http_auth_sees_each_frameworks_auth_settings() -> None:
     verifier = StaticTokenVerifier(tokens={"t": {"client_id": "agent", "scopes": []}})
     assert _http_auth(fastmcp.FastMCP("secured", auth=verifier)) == ("pass", "fastmcp auth provider configured")
     assert _http_auth(fastmcp.FastMCP("open")) == ("fail", "no auth provider: FastMCP(auth=...)")
+
+
+@pytest.mark.parametrize(("release", "setting", "reason"), [
+    pytest.param({"audit_key": "pipe"}, "audit_key", "pipe: not a regular file (a FIFO)", id="audit-key-fifo"),
+    pytest.param({"provenance_key": "/dev/zero"}, "provenance_key",
+                 "/dev/zero: not a regular file (a character device)", id="provenance-key-device"),
+    pytest.param({"artifacts": ["dist/*"]}, "artifacts", "dist/pipe: not a regular file (a FIFO)",
+                 id="artifact-glob-matches-fifo"),
+    pytest.param({"audit_key": "prov.pub"}, "audit_key",
+                 "this is a PEM public key (mcp-comply provenance-keygen: provenance-signing.pub); the audit-chain "
+                 "control needs an audit checkpoint public key", id="audit-key-of-the-other-family"),
+    pytest.param({"audit_dir": "prov.pub"}, "audit_dir", "prov.pub: is a file, not a folder", id="audit-dir-a-file"),
+])
+def test_files_the_config_names_are_checked_like_the_options(tmp_path: Path, release: dict[str, Any],
+                                                             setting: str, reason: str) -> None:
+    """`release:` paths stand in for --audit-key, --provenance-key, --artifacts and --audit-dir and
+    get the same checks, as a ConfigError naming config file and setting: a FIFO there hung
+    `check`, a device was read until memory ran out."""
+    import os
+
+    from mcp_comply.check import inputs_from
+    from mcp_comply.config import Policy, ProjectConfig
+    from mcp_comply.exceptions import ConfigError
+    from mcp_comply.generate import Project
+
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "dist").mkdir()
+    os.mkfifo(tmp_path / "dist" / "pipe")
+    (tmp_path / "prov.pub").write_text("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n")
+    config = ProjectConfig(server="m:s", release=release)  # type: ignore[arg-type]
+    project = Project(tmp_path, config, str(tmp_path / "mcp-comply.yaml"), Policy(), "(built-in defaults)")
+    with pytest.raises(ConfigError) as info:
+        inputs_from(project)
+    assert (info.value.source, info.value.path) == (str(tmp_path / "mcp-comply.yaml"), f"release.{setting}")
+    assert reason in info.value.reason

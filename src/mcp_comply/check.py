@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -92,23 +93,37 @@ def inputs_from(project: Project, *, out_dir: Path | None = None, artifacts: tup
                 provenance_key: Path | None = None, audit_dir: Path | None = None,
                 audit_key: Path | None = None) -> CheckInputs:
     """Command-line values first, then the config's ``release:`` section (paths relative to the root)."""
+    import argparse
+
+    from mcp_comply import _argtypes as at
+
     root, cfg = project.root, project.config
     release = cfg.release if cfg is not None else None
+
+    def checked(setting: str, path: Path, parse: Callable[[str], Path]) -> Path:
+        """A file the config names, checked like the option it stands in for (a FIFO would block,
+        a device never end, a key of the other family fail later with less to say)."""
+        try:
+            return parse(str(path)) if path.exists() else path  # a missing file is the control's finding
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(str(exc), source=project.config_source or str(root), path=f"release.{setting}") from None
+
     if not artifacts and release is not None:
         found: list[Path] = []
         for pattern in release.artifacts:
-            found += [Path(p) for p in sorted(glob.glob(str(root / pattern)))]
+            found += [checked("artifacts", Path(p), at.existing_file) for p in sorted(glob.glob(str(root / pattern)))]
         artifacts = tuple(found)
 
-    def rel(value: str | None) -> Path | None:
-        return root / value if value else None
+    def rel(setting: str, parse: Callable[[str], Path]) -> Path | None:
+        value = getattr(release, setting) if release is not None else None
+        return checked(setting, root / value, parse) if value else None
 
     return CheckInputs(
         out_dir=out_dir or root / (cfg.out_dir if cfg is not None else "."),
         artifacts=artifacts,
-        provenance_key=provenance_key or rel(release.provenance_key if release else None),
-        audit_dir=audit_dir or rel(release.audit_dir if release else None),
-        audit_key=audit_key or rel(release.audit_key if release else None),
+        provenance_key=provenance_key or rel("provenance_key", at.key_file("pem-public", "the provenance control")),
+        audit_dir=audit_dir or rel("audit_dir", at.existing_dir),
+        audit_key=audit_key or rel("audit_key", at.key_file("audit-public", "the audit-chain control")),
         audit_dir_named=audit_dir is not None,
     )
 
