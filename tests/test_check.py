@@ -235,3 +235,19 @@ def test_files_the_config_names_are_checked_like_the_options(tmp_path: Path, rel
         inputs_from(project)
     assert (info.value.source, info.value.path) == (str(tmp_path / "mcp-comply.yaml"), f"release.{setting}")
     assert reason in info.value.reason
+
+
+def test_a_damaged_output_file_fails_its_control(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An SBOM or AI Act document that is not UTF-8 (damaged, or replaced by something else) is
+    the control's finding, not a UnicodeDecodeError traceback."""
+    sbom = project / "release" / "sbom.cdx.json"
+    good = sbom.read_bytes()
+    sbom.write_bytes(good[:10] + b"\xff" + good[10:])
+    assert _fails(project, capsys, "sbom") == ("sbom.cdx.json is not UTF-8 text (byte 0xff at offset 10): damaged "
+                                               "or not what generate wrote")
+    sbom.write_bytes(good)
+    doc = next((project / "ai-act").glob("*/art-50-transparency-notice.md"))
+    doc.write_bytes(b"\xe9" + doc.read_bytes())
+    assert _fails(project, capsys, "ai-act-docs") == (
+        "art-50-transparency-notice.md is not UTF-8 text (byte 0xe9 at offset 0): damaged or not what generate "
+        "wrote (mcp-comply generate --only ai-act)")

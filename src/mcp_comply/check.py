@@ -211,6 +211,26 @@ def _retention(project: Project) -> tuple[str, str]:
     return "pass", f"{have} days (at least {need})"
 
 
+_NOT_UTF8 = "{name} is not UTF-8 text (byte 0x{byte:02x} at offset {offset}): damaged or not what generate wrote"
+
+
+def _utf8(path: Path) -> str | None:
+    """The text of a file generate wrote; None when it is not UTF-8 (damaged, or replaced)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _bad_byte(path: Path) -> dict[str, int]:
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return {"byte": data[exc.start], "offset": exc.start}
+    return {"byte": 0, "offset": 0}  # pragma: no cover - only called for a file that did not decode
+
+
 def _sbom(project: Project, inputs: CheckInputs) -> tuple[str, str]:  # noqa: PLR0911 - one return per finding
     from mcp_comply.generate.sbom import SBOM_JSON, SBOM_XML, read_pyproject, validate
 
@@ -218,7 +238,9 @@ def _sbom(project: Project, inputs: CheckInputs) -> tuple[str, str]:  # noqa: PL
                  if (inputs.out_dir / RELEASE_DIR / n).is_file()), None)
     if path is None:
         return "fail", f"no SBOM in {inputs.out_dir / RELEASE_DIR} (mcp-comply generate --only sbom)"
-    text = path.read_text(encoding="utf-8")
+    text = _utf8(path)
+    if text is None:
+        return "fail", _NOT_UTF8.format(name=path.name, **_bad_byte(path))
     fmt: Literal["json", "xml"] = "json" if path.suffix == ".json" else "xml"
     error = validate(text, fmt)
     if error is not None:
@@ -303,6 +325,10 @@ def _ai_act_docs(project: Project, inputs: CheckInputs) -> tuple[str, str]:
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
         return "fail", f"missing in {folder}: {', '.join(missing)} (mcp-comply generate --only ai-act)"
+    damaged = next((p for p in sorted(folder.glob("*.md")) if _utf8(p) is None), None)
+    if damaged is not None:
+        detail = _NOT_UTF8.format(name=damaged.name, **_bad_byte(damaged))
+        return "fail", f"{detail} (mcp-comply generate --only ai-act)"
     counts = markers_in(folder)
     total = sum(counts.values())
     limit = project.policy.check.max_unfilled_markers

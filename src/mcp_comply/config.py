@@ -292,7 +292,7 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
     """The file's text; ConfigError when it cannot be read, is not a regular file (a FIFO would
     block, a device never end) or is not UTF-8."""
     from mcp_comply._files import special_kind
@@ -313,7 +313,7 @@ def _read_text(path: Path, what: str) -> str:
 
 def read_yaml(path: Path, what: str) -> object:
     """Parse a YAML file; ConfigError names the file (and line and column for syntax errors)."""
-    text = _read_text(path, what)
+    text = read_text(path, what)
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
@@ -327,7 +327,7 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        return tomllib.loads(_read_text(path, what))
+        return tomllib.loads(read_text(path, what))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
 

@@ -255,3 +255,35 @@ def test_requirements_missing_from_the_source_are_reported(tmp_path: Path) -> No
     result = sbom.build_sbom(root, sbom.load_inventory("lock", lock), None, service_name="svc")
     assert result.components == 1
     assert result.notes == ["not in the lock file uv.lock: not-installed-anywhere>=1"]
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    pytest.param("uv.lock", b"package = [1]\n", "not a valid lock file: an entry has an unexpected shape "
+                 "(argument of type 'int' is not iterable)", id="uv-lock-number-for-package"),
+    pytest.param("uv.lock", b'[[package]]\nversion = "1"\n', "not a valid lock file: an entry has an unexpected "
+                 "shape (missing key 'name')", id="uv-lock-package-without-name"),
+    pytest.param("pylock.toml", b'[[packages]]\nname = 5\nversion = "1"\n', "not a valid lock file: an entry has an "
+                 "unexpected shape ('int' object has no attribute 'lower')", id="pylock-number-for-name"),
+    pytest.param("requirements.txt", b"x==1 --hash=sha256:\xff\n", "cannot read requirements file: not UTF-8 text "
+                 "(byte 0xff at offset 19)", id="requirements-not-utf8"),
+    pytest.param("report.json", b'{"install": [{"metadata": 5}]}', "not a valid pip installation report: an entry "
+                 "has an unexpected shape ('int' object has no attribute 'get')", id="pip-report-number-for-metadata"),
+    pytest.param("report.json", b"\xff\xfe{}", "cannot read pip report: not UTF-8 text (byte 0xff at offset 0)",
+                 id="pip-report-not-utf8"),
+    pytest.param("report.json", None, "cannot read pip report: not a regular file (a FIFO)", id="pip-report-fifo"),
+])
+def test_a_malformed_lock_file_or_report_is_one_config_error(tmp_path: Path, name: str, data: bytes | None,
+                                                             reason: str) -> None:
+    """Files that parse but hold the wrong shapes, are not UTF-8, or are a FIFO (which blocked):
+    a ConfigError naming the file, never a TypeError or UnicodeDecodeError traceback."""
+    import os
+
+    path = tmp_path / name
+    if data is None:
+        os.mkfifo(path)
+    else:
+        path.write_bytes(data)
+    load = sbom.from_pip_report if name.endswith(".json") else sbom.from_lock
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == f"{path}: {reason}"

@@ -25,7 +25,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mcp_comply.config import read_toml
+from mcp_comply.config import read_text, read_toml
 from mcp_comply.exceptions import ConfigError, MCPComplyError
 from mcp_comply.generate._output import source_date_epoch
 from mcp_comply.generate.introspect import ServerSurface
@@ -119,7 +119,21 @@ def from_environment() -> Inventory:
     return Inventory(packages, "installed environment")
 
 
+def _malformed(path: Path, what: str, exc: Exception) -> ConfigError:
+    """A file that parsed (TOML, JSON) but whose entries are not the shapes its format has (a number
+    where a table of a package belongs): one error naming the file, not a TypeError traceback."""
+    reason = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+    return ConfigError(f"not a valid {what}: an entry has an unexpected shape ({reason})", source=str(path))
+
+
 def from_pip_report(path: Path) -> Inventory:
+    try:
+        return _from_pip_report(path)
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise _malformed(path, "pip installation report", exc) from None
+
+
+def _from_pip_report(path: Path) -> Inventory:
     data = _read_json(path)
     packages: dict[str, Package] = {}
     for item in data.get("install", []):
@@ -150,6 +164,13 @@ def _hashes_from_download_info(pkg: Package, info: Mapping[str, Any]) -> None:
 
 
 def from_lock(path: Path) -> Inventory:
+    try:
+        return _from_lock(path)
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise _malformed(path, "lock file", exc) from None
+
+
+def _from_lock(path: Path) -> Inventory:
     name = path.name
     if name == "uv.lock":
         return _from_uv_lock(path)
@@ -162,10 +183,9 @@ def from_lock(path: Path) -> Inventory:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    text = read_text(path, "pip report")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+        data = json.loads(text)
     except ValueError as exc:
         raise ConfigError(f"not valid JSON: {exc}", source=str(path)) from None
     if not isinstance(data, dict):
@@ -210,10 +230,7 @@ def _from_pylock(path: Path) -> Inventory:
 
 
 def _from_requirements(path: Path) -> Inventory:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    text = read_text(path, "requirements file")
     packages: dict[str, Package] = {}
     for lineno, raw in enumerate(text.replace("\\\n", " ").splitlines(), 1):
         line = raw.split(" #", 1)[0].strip()
