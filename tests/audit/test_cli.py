@@ -87,3 +87,24 @@ def test_verify_jobs_gives_the_same_report(log: Path, tmp_path: Path, capsys: py
     assert json.loads(outputs[0])["findings"][0]["line"] == 7
     assert main(["audit", "verify", str(log), "--jobs", "0"]) == 2
     assert "argument --jobs: 0 is not positive; give 1 or more" in capsys.readouterr().err
+
+
+def test_show_prints_damaged_and_hostile_records_safely(log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Records that lack fields, hold other types or are not objects (a damaged or forged log:
+    verify's findings) are shown as far as they go, not a KeyError traceback; names a client
+    chose are printed with control characters escaped: no fake line, no terminal escapes."""
+    segment = sorted((log / "chain-0").glob("segment-*.jsonl"))[-1]
+    evil = {"ts": "t", "kind": "call", "method": "tools/call", "tool": "evil\x1b[31mRED\nFAKE 2026 chain-0#1",
+            "client": {"name": "c\r\x1b]0;title\x07\u202e"}, "args": {}}
+    with segment.open("a") as fh:
+        fh.write('[1]\n5\n{"kind":"call"}\n{"ts":"x","seq":"a","chain":1,"kind":null,"client":5}\n')
+        fh.write(json.dumps(evil) + "\n")
+    assert main(["audit", "show", str(log)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines()[-3:] == [
+        "? ?#?      call       None  -> None (None µs) by - args=null",
+        "x 1#a      None       ",
+        "t ?#?      call       tools/call evil\\x1b[31mRED\\nFAKE 2026 chain-0#1 -> None (None µs) by "
+        "c\\r\\x1b]0;title\\x07\\u202e args={}",
+    ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from mcp_comply import _argtypes as at
 from mcp_comply.audit import _format as fmt
+from mcp_comply.cli import one_line
 from mcp_comply.exceptions import InputError
 
 
@@ -211,9 +212,11 @@ def _records(directory: Path) -> Any:
                 for raw in fmt.read_lines(fh):
                     if isinstance(raw, bytes) and raw.endswith(b"\n"):
                         try:
-                            yield fmt.parse_line(raw[:-1])
+                            record = fmt.parse_line(raw[:-1])
                         except fmt.StrictJSONError:
                             continue
+                        if isinstance(record, dict):  # a line of another shape is verify's finding
+                            yield record
 
 
 def _at_or_after(ts: object, since: Any) -> bool:
@@ -238,13 +241,23 @@ def _show(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
             continue
-        who = (record.get("client") or {}).get("name") or record.get("principal") or "-"
-        detail = record.get("tool") or ""
-        if record.get("kind") == fmt.KIND_CALL:
-            detail = f"{record.get('method')} {record.get('tool') or ''} -> {record.get('outcome')}" \
-                     f" ({record.get('duration_us')} µs) by {who} args={json.dumps(record.get('args'))}"
-        print(f"{record['ts']} {record['chain']}#{record['seq']:<6} {record['kind']:<10} {detail}")
+        print(_show_line(record))
     return 0
+
+
+def _show_line(record: dict[str, Any]) -> str:
+    """One record as a line of text. Any field may be missing or of another type in a damaged or
+    forged log (verify finds those); show prints what is there. Clients choose tool and client
+    names: their control characters are printed escaped, so a name can neither start a fake line
+    nor send escape sequences to the reader's terminal."""
+    client = record.get("client")
+    who = (client.get("name") if isinstance(client, dict) else None) or record.get("principal") or "-"
+    detail = record.get("tool") or ""
+    if record.get("kind") == fmt.KIND_CALL:
+        detail = f"{record.get('method')} {record.get('tool') or ''} -> {record.get('outcome')}" \
+                 f" ({record.get('duration_us')} µs) by {who} args={json.dumps(record.get('args'))}"
+    ts, chain, seq, kind = (str(record.get(k, "?")) for k in ("ts", "chain", "seq", "kind"))
+    return one_line(f"{ts} {chain}#{seq:<6} {kind:<10} {detail}")
 
 
 def _prove(args: argparse.Namespace) -> int:
