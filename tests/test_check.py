@@ -205,7 +205,7 @@ def test_http_auth_sees_each_frameworks_auth_settings() -> None:
 @pytest.mark.parametrize(("release", "setting", "reason"), [
     pytest.param({"audit_key": "pipe"}, "audit_key", "pipe: not a regular file (a FIFO)", id="audit-key-fifo"),
     pytest.param({"provenance_key": "/dev/zero"}, "provenance_key",
-                 "/dev/zero: not a regular file (a character device)", id="provenance-key-device"),
+                 "/dev/zero: not a regular file (a device)", id="provenance-key-device"),
     pytest.param({"artifacts": ["dist/*"]}, "artifacts", "dist/pipe: not a regular file (a FIFO)",
                  id="artifact-glob-matches-fifo"),
     pytest.param({"audit_key": "prov.pub"}, "audit_key",

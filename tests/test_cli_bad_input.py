@@ -211,7 +211,7 @@ CASES: list[Case] = [
     ("verify-state-fifo", lambda w: ["audit", "verify", str(w.log), "--state", str(w.fifo)],
      lambda w: ["argument --state", "not a regular file (a FIFO)"]),
     ("verify-state-device", lambda w: ["audit", "verify", str(w.log), "--state", "/dev/full"],
-     lambda w: ["argument --state", "/dev/full: not a regular file (a character device)"]),
+     lambda w: ["argument --state", "/dev/full: not a regular file (a device)"]),
     ("verify-provenance-envelope-fifo", lambda w: ["verify-provenance", str(w.fifo)],
      lambda w: ["argument ENVELOPE", "not a regular file (a FIFO)"]),
     ("check-audit-key-fifo", lambda w: ["check", "--audit-key", str(w.fifo)],

@@ -68,17 +68,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, sync: bool = Tru
         fsync_dir(path.parent)
 
 
-# What a path is when it is neither a folder nor a regular file: reading a FIFO blocks until a
-# writer comes, and a device such as /dev/zero never ends.
-_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-            (stat.S_ISSOCK, "a socket"))
-
-
 def special_kind(path: Path) -> str | None:
-    """What ``path`` is ("a FIFO", "a character device", ...) when it exists and is neither a regular
-    file nor a folder (symbolic links followed); else None."""
+    """What ``path`` is (``a FIFO``, ``a device``, ``a socket``) when it exists and is neither a
+    regular file nor a folder, links followed; else None. Opening a FIFO to read blocks until a
+    writer comes, and a device such as /dev/zero never ends: callers refuse such paths up front."""
     try:
         mode = path.stat().st_mode
     except (OSError, ValueError):
         return None
-    return next((name for test, name in _SPECIAL if test(mode)), None)
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else file_kind(mode)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,51 @@ def test_show_prints_damaged_and_hostile_records_safely(log: Path, capsys: pytes
         "t ?#?      call       tools/call evil\\x1b[31mRED\\nFAKE 2026 chain-0#1 -> None (None µs) by "
         "c\\r\\x1b]0;title\\x07\\u202e args={}",
     ]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command in its own process, with a timeout: a FIFO that is opened blocks for good, and
+    this test must fail then, not hang."""
+    code = "import sys; from mcp_comply.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=30,
+                          check=False)
+
+
+@pytest.mark.parametrize(("where", "kind", "detail"), [
+    pytest.param("chain-0/segment-000099.jsonl", "malformed",
+                 "segment-000099.jsonl is not a regular file (a FIFO): not a segment the writer wrote", id="segment"),
+    pytest.param("chain-0/segment-000001.jsonl", "malformed",
+                 "segment-000001.jsonl is not a regular file (a FIFO): not a segment the writer wrote",
+                 id="first-segment"),
+])
+def test_a_fifo_in_the_audit_dir_is_a_finding_not_a_hang(log: Path, tmp_path: Path, where: str, kind: str,
+                                                        detail: str) -> None:
+    """Someone with write access to the log folder puts a FIFO where a segment belongs: verify
+    reports it (exit 1) instead of blocking on the open for good; show and prove refuse it,
+    naming it (exit 1). (Notes, latest.note and checkpoint: tests/audit/test_verify.py.)"""
+    path = log / where
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    proc = _cli("audit", "verify", str(log), "--key", str(tmp_path / "key.pub"), "--json")
+    assert proc.returncode == 1, proc.stderr
+    findings = [(f["kind"], f["file"], f["detail"]) for f in json.loads(proc.stdout)["findings"]]
+    assert (kind, str(path), detail) in findings
+    if where.startswith("chain-0/"):
+        for command in (["show", str(log)], ["prove", str(log), "--seq", "1"]):
+            proc = _cli("audit", *command)
+            assert (proc.returncode, proc.stdout) == (1, "")
+            assert proc.stderr == (f"mcp-comply audit {command[0]}: error: {path}: not a regular file (a FIFO): not "
+                                   "a segment the writer wrote (mcp-comply audit verify reports it)\n")
+
+
+def test_prove_skips_a_tile_that_is_a_fifo(log: Path) -> None:
+    """The widest level-0 tile, the one the proof needs, is a FIFO: prove reads the log instead
+    (and says so) rather than blocking on the tile for good."""
+    widest = max((log / "checkpoints" / "chain-0" / "tile" / "0" / "000.p").iterdir(), key=lambda p: int(p.name))
+    widest.unlink()
+    os.mkfifo(widest)
+    proc = _cli("audit", "prove", str(log), "--seq", "1", "--size", widest.name)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["kind"] == "inclusion"
+    assert "cannot serve this proof" in proc.stderr
+    assert "reading the whole log" in proc.stderr

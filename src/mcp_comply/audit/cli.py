@@ -142,6 +142,21 @@ def _chains(directory: Path) -> list[Path]:
     return chains
 
 
+def _segments(chain_dir: Path) -> list[Path]:
+    """The chain's segment files; IntegrityError (exit 1) for one that is not a regular file: a
+    FIFO would block show or prove for good, and ``audit verify`` reports it as a finding."""
+    from mcp_comply._files import special_kind
+    from mcp_comply.exceptions import IntegrityError
+
+    paths = fmt.segments(chain_dir)
+    for path in paths:
+        odd = "a folder" if path.is_dir() else special_kind(path)
+        if odd is not None:
+            raise IntegrityError(f"{path}: not a regular file ({odd}): not a segment the writer wrote "
+                                 "(mcp-comply audit verify reports it)")
+    return paths
+
+
 def _read_state(path: Path | None) -> None:
     """--state: when the file exists it must be what verify writes (chain -> size and root)."""
     if path is None or not path.exists():
@@ -207,7 +222,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _records(directory: Path) -> Any:
     for chain_dir in _chains(directory):
-        for path in fmt.segments(chain_dir):
+        for path in _segments(chain_dir):
             with path.open("rb") as fh:
                 for raw in fmt.read_lines(fh):
                     if isinstance(raw, bytes) and raw.endswith(b"\n"):
@@ -266,6 +281,7 @@ def _prove(args: argparse.Namespace) -> int:
         raise InputError(f"no chain {args.chain!r} in {args.directory}; chains there: {', '.join(chains)}",
                          source="--chain")
     chain_dir = chains[args.chain]
+    _segments(chain_dir)
     tile_dir = (args.checkpoints or args.directory / "checkpoints") / args.chain
     out = _prove_from_tiles(args, chain_dir, tile_dir) if (tile_dir / "tile").is_dir() else None
     if out is None:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from mcp_comply._files import write_atomic
+from mcp_comply._files import read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit._checkpoints import LATEST
 from mcp_comply.audit.merkle import EMPTY_ROOT, HASH_SIZE, CompactTree, leaf_hash, node_hash
@@ -77,9 +77,8 @@ def _read_tile(tiles: Path, level: int, index: int, need: int) -> bytes | None:
     """At least ``need`` hashes of tile (level, index): the full tile, else the smallest partial
     tile wide enough (a wider partial tile starts with the narrower one). None when there is none."""
     path = tiles / tile_path(level, index)
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(_FULL_BYTES + 1)
+    try:  # read_regular: a FIFO there would block a plain open for good; it is no tile
+        data = read_regular(path, _FULL_BYTES + 1)
         if len(data) == _FULL_BYTES:
             return data
     except OSError:
@@ -91,8 +90,7 @@ def _read_tile(tiles: Path, level: int, index: int, need: int) -> bytes | None:
     widths = sorted(int(n) for n in names if n.isdigit() and n[0] != "0" and need <= int(n) < TILE_WIDTH)
     for width in widths:
         try:
-            with open(f"{path}.p/{width}", "rb") as fh:
-                data = fh.read(_FULL_BYTES)
+            data = read_regular(Path(f"{path}.p/{width}"), _FULL_BYTES)
         except OSError:
             continue
         if len(data) == width * HASH_SIZE:

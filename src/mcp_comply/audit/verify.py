@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mcp_comply._files import file_kind, read_regular, write_atomic
+from mcp_comply._files import file_kind, read_regular, special_kind, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _scan
 from mcp_comply.audit._checkpoints import LATEST
@@ -332,7 +332,14 @@ class ChainVerifier:
     # ---- the pass over the lines ----------------------------------------------------------------
     def run(self) -> ChainResult:
         # sizes as of now: a writer may append while this runs, and what it appends is for next time
-        segments = [(path, path.stat().st_size) for path in fmt.segments(self.chain_dir)]
+        segments: list[tuple[Path, int]] = []
+        for path in fmt.segments(self.chain_dir):
+            odd = "a folder" if path.is_dir() else special_kind(path)
+            if odd is None:
+                segments.append((path, path.stat().st_size))
+            else:  # opening a FIFO would block this run for good; its records are missing
+                self.finding(MALFORMED, None, None, f"{path.name} is not a regular file ({odd}): not a segment "
+                             "the writer wrote", where=str(path))
         feed = None if self.scanner is None else self.scanner.feed(self.chain, segments)
         previous_index: int | None = None
         for seg_no, (path, size) in enumerate(segments):
