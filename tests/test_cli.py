@@ -231,3 +231,16 @@ def test_verify_provenance_takes_the_envelope_after_the_artifacts(tmp_path: Path
     assert report["checked"] == [f"DSSE signature verifies with {public}"]
     assert report["notes"] == ["builder not checked (it is 'urn:test:builder'); pass --builder-id",
                                "no files given (--artifacts): subject digests were not compared with any file"]
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    """``python -m mcp_comply`` is ``mcp-comply``: same output, same exit codes."""
+    from mcp_comply import __version__
+
+    ok = subprocess.run([sys.executable, "-m", "mcp_comply", "--version"], check=False, capture_output=True,
+                        text=True, timeout=60)
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, f"mcp-comply {__version__}\n", "")
+    bad = subprocess.run([sys.executable, "-m", "mcp_comply", "bogus"], check=False, capture_output=True, text=True,
+                         timeout=60)
+    assert (bad.returncode, bad.stdout, bad.stderr.count("\n")) == (2, "", 1)
+    assert "invalid choice: 'bogus'" in bad.stderr
