@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,6 +17,7 @@ from mcp_comply.audit.note import Signer
 from mcp_comply.audit.writer import AuditWriter, WriterConfig
 
 SIGNER = Signer("test-audit", Ed25519PrivateKey.generate())
+T = TypeVar("T")
 
 
 def write_log(directory: Path, records: int, **config: object) -> AuditWriter:
@@ -43,3 +48,30 @@ def copy_of(tmp_path: Path) -> Callable[[Path], Path]:
         return target
 
     return copy
+
+
+def call_unblocked(call: Callable[[], T], fifos: list[Path], what: str, seconds: float = 20.0) -> T:
+    """``call()`` in a thread given ``seconds``: if it blocks (a reader waiting on one of ``fifos``),
+    the FIFOs get a writer that closes at once, which lets the reader go, and the test fails with
+    ``what``. Its exception, if any, is raised here."""
+    out: list[T | BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except BaseException as exc:  # (re-raised below, in the test)
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for fifo in fifos:
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(10)
+        pytest.fail(what)
+    result = out[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +21,7 @@ from mcp_comply.audit.merkle import CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint
 from mcp_comply.audit.verify import verify_directory
 
-from .conftest import SIGNER, write_log
+from .conftest import SIGNER, call_unblocked, write_log
 
 SEGMENT = Path("chain-0") / fmt.segment_name(1)
 
@@ -327,27 +325,8 @@ def test_a_checkpoint_file_is_checked_like_latest_note(pristine: Path, copy_of: 
 
 
 def _verify_bounded(target: Path, fifos: list[Path]) -> v.Report:
-    """verify in a thread given 20 s: a reader blocked on a FIFO is let go (and the test fails)."""
-    out: list[v.Report | BaseException] = []
-
-    def run() -> None:
-        try:
-            out.append(_verify(target))
-        except BaseException as exc:  # (re-raised below, in the test)
-            out.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(20)
-    if thread.is_alive():
-        for fifo in fifos:
-            with contextlib.suppress(OSError):
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        thread.join(5)
-        pytest.fail("verify blocked on a FIFO named like a note")
-    if isinstance(out[0], BaseException):
-        raise out[0]
-    return out[0]
+    """verify given 20 s: a reader blocked on a FIFO is let go (and the test fails)."""
+    return call_unblocked(lambda: _verify(target), fifos, "verify blocked on a FIFO named like a note")
 
 
 def test_a_note_name_that_is_not_a_regular_file_is_a_finding_not_a_hang_or_a_traceback(

@@ -30,7 +30,7 @@ from mcp_comply.audit._checkpoints import note_name
 from mcp_comply.audit.verify import verify_directory
 from mcp_comply.audit.writer import AuditError, AuditWriter, WriterConfig
 
-from .conftest import SIGNER
+from .conftest import SIGNER, call_unblocked
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -821,23 +821,8 @@ def test_a_fifo_named_like_the_state_or_a_note_does_not_hang_the_writer_s_start(
     (tmp_path / "chain-0" / "state.json").unlink()
     path = tmp_path / ("chain-0" if fifo == "state.json" else "checkpoints/chain-0") / fifo
     os.mkfifo(path)
-    started: list[AuditWriter | BaseException] = []
-
-    def start() -> None:
-        try:
-            started.append(AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600)))
-        except BaseException as exc:  # (re-raised below, in the test)
-            started.append(exc)
-
-    thread = threading.Thread(target=start, daemon=True)
-    thread.start()
-    thread.join(20)
-    if thread.is_alive():
-        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
-        thread.join(10)
-        pytest.fail(f"the writer's start blocked on a FIFO named {fifo}")
-    restarted = started[0]
-    if isinstance(restarted, BaseException):
-        raise restarted
+    restarted = call_unblocked(
+        lambda: AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600)), [path],
+        f"the writer's start blocked on a FIFO named {fifo}")
     assert restarted.seq == 7  # open, checkpoint, call, close, checkpoint, then this life's open and checkpoint
     restarted.close()
