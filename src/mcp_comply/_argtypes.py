@@ -18,6 +18,7 @@ from mcp_comply._files import special_kind
 __all__ = [
     "KeyKind",
     "existing_dir",
+    "non_empty",
     "existing_file",
     "key_file",
     "key_kind",
@@ -54,6 +55,18 @@ def _path(text: str) -> Path:
     if not text:
         raise _fail("an empty path; give a file or folder name")
     return Path(text)
+
+
+def non_empty(what: str) -> Callable[[str], str]:
+    """A value that says something: not empty or only spaces (an empty ``--builder-id`` would be
+    compared as a builder id and reported as a finding)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise _fail(f"an empty value; give {what}")
+        return text
+
+    return parse
 
 
 def existing_file(text: str) -> Path:

@@ -157,7 +157,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                               "network and mcp-comply[sigstore])")
     release.add_argument("--sigstore-trust-config", type=at.existing_file, default=None, metavar="FILE",
                          help="Sigstore client trust config (a private Sigstore deployment; default: public good)")
-    release.add_argument("--builder-id", default=None, metavar="URI",
+    release.add_argument("--builder-id", type=at.non_empty("a builder id URI"), default=None, metavar="URI",
                          help="override the builder id taken from the CI environment")
     release.add_argument("--sbom-source", choices=("environment", "pip-report", "lock"), default=None,
                          help="where components come from: environment (installed distributions), pip-report "
@@ -187,10 +187,12 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     vp.add_argument("--artifacts", nargs="+", action="extend", type=at.existing_file, default=[], metavar="FILE",
                     help="files that must be subjects (repeatable); when ENVELOPE comes last, the last file "
                          "given is the envelope")
-    vp.add_argument("--builder-id", default=None, metavar="URI", help="the builder id the provenance must name")
-    vp.add_argument("--cert-identity", default=None, metavar="IDENTITY",
+    vp.add_argument("--builder-id", type=at.non_empty("a builder id URI"), default=None, metavar="URI",
+                    help="the builder id the provenance must name")
+    vp.add_argument("--cert-identity", type=at.non_empty("the certificate identity"), default=None,
+                    metavar="IDENTITY",
                     help="Sigstore bundle: the signer's certificate identity (e.g. the workflow URL)")
-    vp.add_argument("--cert-oidc-issuer", default=None, metavar="URL",
+    vp.add_argument("--cert-oidc-issuer", type=at.non_empty("the OIDC issuer URL"), default=None, metavar="URL",
                     help="Sigstore bundle: the identity's OIDC issuer")
     vp.add_argument("--staging", action="store_true", help="Sigstore bundle: use the staging trust root")
     vp.add_argument("--json", action="store_true",
