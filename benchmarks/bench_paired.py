@@ -29,7 +29,10 @@ Variants (each in its own processes, because OpenTelemetry allows one TracerProv
 
 Printed: per variant, the median of the per-round ratios and their range, interquartile range and
 a 95 % confidence interval of the median (order statistics), over all processes' rounds; and the
-median per process (each with its own hash seed), so process-level effects show.
+median per process (each with its own hash seed), so process-level effects show. Then B's extra CPU
+per call split by thread: the event loop's (``time.thread_time`` of the thread that runs both
+servers and clients) and every other thread's (the rest of the process CPU: the audit writer, the
+worker threads that run sync tools).
 """
 
 from __future__ import annotations
@@ -171,14 +174,14 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
         async with Client(bare) as client_a, Client(treated) as client_b:
             clients = (client_a, client_b)
 
-            async def calls(side: int, n: int) -> float:
+            async def calls(side: int, n: int) -> tuple[float, float]:
                 call = clients[side].call_tool
-                cpu0 = time.process_time()
+                cpu0, loop0 = time.process_time(), time.thread_time()
                 for i in range(n):
                     await call("add", {"a": i, "b": side})
                 if side == 1 and flush is not None:
                     flush()  # the block's records written and committed, on its account
-                return time.process_time() - cpu0
+                return time.process_time() - cpu0, time.thread_time() - loop0
 
             for _ in range(3):  # warm-up: validators, caches, the worker thread pool
                 await calls(0, block)
@@ -191,12 +194,14 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
                 gc.freeze()
             out = []
             for r in range(rounds):
-                cpu = [0.0, 0.0]
+                cpu, loop = [0.0, 0.0], [0.0, 0.0]  # whole process; the event loop's thread alone
                 for p in range(pairs):
                     order = (0, 1) if (r * pairs + p) % 2 == 0 else (1, 0)
                     for side in order:
-                        cpu[side] += await calls(side, block)
-                out.append(cpu)
+                        whole, own = await calls(side, block)
+                        cpu[side] += whole
+                        loop[side] += own
+                out.append([*cpu, *loop])
             return out
 
     result = anyio.run(run)
@@ -243,6 +248,8 @@ def main() -> None:
     load0 = os.getloadavg()
     ratios: dict[str, list[list[float]]] = {v: [] for v in variants}
     cpu_a: dict[str, list[float]] = {v: [] for v in variants}
+    # B minus A per call, µs, per round: the event loop's thread, and every other thread
+    split: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
     t0 = time.monotonic()
     for p in range(args.processes):
         for variant in variants:  # processes of the variants interleave too
@@ -253,8 +260,11 @@ def main() -> None:
                                   "--ablate", args.ablate, *(["--check"] if args.check else [])],
                                  capture_output=True, text=True, check=True, env=env)
             rounds = json.loads(out.stdout.strip().splitlines()[-1])["rounds"]
-            ratios[variant].append([b / a - 1 for a, b in rounds])
-            cpu_a[variant].extend(a / (args.pairs * args.block) * 1e6 for a, _ in rounds)
+            per_call = 1e6 / (args.pairs * args.block)
+            ratios[variant].append([b / a - 1 for a, b, _, _ in rounds])
+            cpu_a[variant].extend(a * per_call for a, _, _, _ in rounds)
+            split[variant].extend(((lb - la) * per_call, ((b - lb) - (a - la)) * per_call)
+                                  for a, b, la, lb in rounds)
         print(f"process {p + 1}/{args.processes} done", file=sys.stderr)
     load1 = os.getloadavg()
     calls = args.pairs * args.block
@@ -273,6 +283,16 @@ def main() -> None:
         print(f"| {variant} | {len(flat)} | **{_pct(statistics.median(flat))}** | {_pct(lo)} to {_pct(hi)} "
               f"| {_pct(q[0])} to {_pct(q[2])} | {_pct(min(flat))} to {_pct(max(flat))} | {per_proc} % "
               f"| {statistics.median(cpu_a[variant]):,.0f} |")
+    print("\nB minus A, CPU µs per call, by thread (median over rounds, interquartile range):\n")
+    print("| variant | the event loop's thread | every other thread (the audit writer, worker threads) |")
+    print("|---|---|---|")
+    for variant in variants:
+        cols = []
+        for k in (0, 1):
+            values = [row[k] for row in split[variant]]
+            q = statistics.quantiles(values, n=4)
+            cols.append(f"{statistics.median(values):+.1f} ({q[0]:+.1f} to {q[2]:+.1f})")
+        print(f"| {variant} | {cols[0]} | {cols[1]} |")
 
 
 if __name__ == "__main__":
