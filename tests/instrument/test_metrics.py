@@ -132,6 +132,25 @@ def test_malformed_names_and_methods_are_bounded(registry: CollectorRegistry) ->
     handle.uninstrument()
 
 
+def test_distinct_unknown_methods_keep_the_collector_small() -> None:
+    """A hostile client sending 5,000 distinct non-spec methods gets one `_other_` series, and the
+    collector keeps one key for them, not one per method (its memory is as bounded as its labels)."""
+    from mcp_comply.instrument._metrics import RequestMetrics
+
+    metrics = RequestMetrics()
+    for i in range(5_000):
+        metrics.count(f"x-vendor/m{i}", "", "protocol_error", -32601, None, False, "pipe", 0.001)
+    metrics.count("tools/list", "", "ok", None, None, False, "pipe", 0.001)
+    families = {f.name: f for f in metrics.collect()}
+    counts = {tuple(sorted(s.labels.items())): s.value for s in families[OPERATION].samples
+              if s.name == OPERATION + "_count"}
+    assert counts == {(("error_type", "-32601"), ("mcp_method_name", "_other_"), ("network_transport", "pipe")): 5_000,
+                      (("error_type", ""), ("mcp_method_name", "tools/list"), ("network_transport", "pipe")): 1}
+    (shard,) = metrics._shards
+    assert len(shard.series) == 2
+    assert len(metrics._derived) == 2
+
+
 def test_shared_registry_for_two_servers(registry: CollectorRegistry) -> None:
     """Two servers can share one registry. Servers of one name share their info series: it stays
     while either is instrumented and goes with the last (on every supported prometheus-client)."""

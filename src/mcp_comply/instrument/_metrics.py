@@ -25,6 +25,8 @@ _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, Metrics] = weakref.We
 
 _INF = float("inf")
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
+_SPEC_METHODS = semconv.SPEC_METHODS
+_OTHER_METHOD = semconv.OTHER_METHOD_LABEL
 _CALL_LABELS = (semconv.LABEL_TOOL, semconv.LABEL_STATUS, semconv.LABEL_ERROR_TYPE)
 _TOOL_LABELS = (semconv.LABEL_TOOL, semconv.LABEL_STATUS)
 _FLIGHT_LABELS = (semconv.LABEL_TOOL,)
@@ -228,6 +230,8 @@ class RequestMetrics(Collector):
               error_result: bool, transport: str, duration: float) -> None:
         """One finished request, from its parts (the request path builds no CallRecord for this)."""
         shard = getattr(self._local, "shard", None) or self._new_shard()
+        if method not in _SPEC_METHODS:  # a client names any method: keyed as its label, or it grows the keys
+            method = _OTHER_METHOD
         key = (method, tool, outcome, error_code, exception_type, error_result, transport)
         series = shard.series.get(key)
         if series is None:
