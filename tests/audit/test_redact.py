@@ -164,6 +164,25 @@ def test_echoed_known_secrets_are_tagged_once() -> None:
     assert r.text("password=hunter2xyz", known) == "password=" + _tag(r, "hunter2xyz")
 
 
+def test_a_secret_redacted_by_name_is_redacted_everywhere_in_the_arguments() -> None:
+    """A value redacted by its key is a known secret in every other argument too, before or after
+    it, nested or as a key, as it is in the error message: no copy of it is written raw."""
+    r = Redactor(RedactionRules(), KEY)
+    secret = "hunter2-CANARY-7f3a9"
+    args = {"reason": f"token {secret}", "list": [{"note": f"again {secret}!"}], secret: 1,
+            "password": secret, "after": f"{secret} twice {secret}", "short": "abc", "pw": "abc"}
+    out, pointers = r.arguments(args)
+    tag = _tag(r, secret)
+    assert secret not in repr(out)
+    assert out["reason"] == f"token {tag}"
+    assert out["list"] == [{"note": f"again {tag}!"}]
+    assert out[tag] == 1
+    assert out["password"] == tag
+    assert out["after"] == f"{tag} twice {tag}"
+    assert out["short"] == "abc"  # a known secret under 4 characters is not searched for (as in text)
+    assert pointers == ["/password", "/pw", "/reason", "/list/0/note", f"/{tag}", "/after"]
+
+
 def test_policy_deny_keys_also_apply_to_free_text() -> None:
     text = "lookup failed for SSN=123-45-6789"
     assert Redactor(RedactionRules(), KEY).text(text) == text

@@ -176,9 +176,7 @@ class Redactor:
         rejected argument values in their validation messages. Value detectors replace the whole
         match; ``key=value`` shapes keep the key and replace the value."""
         if known:
-            for secret in sorted(known, key=len, reverse=True):
-                if len(secret) >= 4 and secret in value:
-                    value = value.replace(secret, self._tag(secret))
+            value = self._known(value, sorted(known, key=len, reverse=True))
         out = value
         if len(out) >= self._min_match and (self._anchors is None or self._anchors.search(out) is not None):
             out = self._values.sub(self._whole, out)
@@ -188,6 +186,13 @@ class Redactor:
         if len(out) > cap:
             out = out[:cap] + f"...[TRUNCATED {len(value)} chars {self.digest(value)}]"
         return out
+
+    def _known(self, value: str, known: list[str]) -> str:
+        """``value`` with each of ``known`` (longest first) of 4 characters or more replaced by its tag."""
+        for secret in known:
+            if len(secret) >= 4 and secret in value:
+                value = value.replace(secret, self._tag(secret))
+        return value
 
     def uri(self, value: str, known: Iterable[str] = ()) -> str:
         """A URI (a resource read, a URL argument) for the record: :meth:`text`, and then every query
@@ -244,7 +249,34 @@ class Redactor:
         redacted: list[str] = []
         self._secrets = secrets if secrets is not None else set()
         value = self._walk(args, "", schema, redacted, 0)
+        known = sorted((s for s in self._secrets if len(s) >= 4), key=len, reverse=True)
+        if known:
+            # A value redacted by its name may be repeated in another argument, walked before the
+            # name made it known or after: each copy is replaced there too, as in the error text.
+            value = self._scrub(value, "", known, redacted)
         return value, redacted
+
+    def _scrub(self, value: Any, pointer: str, known: list[str], redacted: list[str]) -> Any:
+        """The walked arguments with every ``known`` secret in a string (value or key) replaced."""
+        if type(value) is str:
+            if _TAG.fullmatch(value) is not None or not any(s in value for s in known):
+                return value
+            if pointer not in redacted:
+                redacted.append(pointer or "/")
+            return self._known(value, known)
+        if type(value) is dict:
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                safe = key
+                if _TAG.fullmatch(key) is None and any(s in key for s in known):
+                    safe = self._known(key, known)
+                    if f"{pointer}/{_escape(safe)}" not in redacted:
+                        redacted.append(f"{pointer}/{_escape(safe)}")
+                out[safe] = self._scrub(item, f"{pointer}/{_escape(safe)}", known, redacted)
+            return out
+        if type(value) is list:
+            return [self._scrub(item, f"{pointer}/{i}", known, redacted) for i, item in enumerate(value)]
+        return value
 
     def _secret(self, value: Any) -> str:
         """The digest tag of a value redacted wholesale; remembers its strings for :meth:`text`."""
@@ -346,6 +378,8 @@ class Redactor:
 
 
 _MAX_PAIR_NAME = 128
+# A whole value redacted by name or schema: a digest tag, nothing of the value in it.
+_TAG = re.compile(r"\[REDACTED:hmac-sha256:[0-9a-f]{32}\]")
 # A query or fragment parameter (after '?', '&', ';' or '#'): name and raw value.
 _URI_PARAM = re.compile(r"(?<=[?&;#])([^=&;#]+)=([^&;#]*)")
 
