@@ -12,13 +12,16 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
+from prometheus_client.parser import text_string_to_metric_families
 
+from mcp_comply import semconv
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import verify as v
 from mcp_comply.audit.keys import keygen, load_verifier
@@ -337,3 +340,106 @@ def test_a_crash_looping_server_signs_every_life(tmp_path: Path) -> None:
     assert [r["kind"] for r in records].count("open") == 4
     # fsync: always: every acknowledged call of every life is there, in order
     assert [r["args"]["a"] for r in records if r.get("method") == "tools/call"] == [1, 2, 1, 2, 1, 2, 1, 2, 3]
+
+
+HOSTILE_SECRET = "hunter2-CANARY-7f3a9"
+HOSTILE_BEARER = "Bearer abcdefCANARYBEARERtoken1234567890"
+
+
+def _hostile_calls() -> list[tuple[bytes, str | None]]:
+    """The params of each hostile ``tools/call`` (raw JSON, some not UTF-8) with the outcome its
+    record must have (None: framework-specific)."""
+    def params(name: str, args: dict[str, Any]) -> bytes:
+        return json.dumps({"name": name, "arguments": args}).encode()
+
+    calls = [(params(f"nosuch{k}", {}), "unknown_tool") for k in range(20)]
+    calls += [
+        (params("x" * 100_000, {}), "unknown_tool"),
+        (b'{"name":"fail","arguments":{"reason":"bad \xff\xfe bytes"}}', "tool_error"),
+        (params("add", {"a": 10**4000, "b": 1}), "ok"),
+        (params("add", {"a": float("nan"), "b": float("inf")}), "validation_error"),
+        (b'{"name":"add","arguments":{"a":1,"b":2,"deep":' + b'{"n":' * 60 + b"1" + b"}" * 60 + b"}}", None),
+        (params("fail", {"reason": "y" * 1_000_000}), "tool_error"),
+        (params("fail", {"reason": f"password={HOSTILE_SECRET}"}), "tool_error"),
+        (params("fail", {"reason": f"Authorization: {HOSTILE_BEARER}"}), "tool_error"),
+        (params("add", {"a": 1, "b": 2, "password": HOSTILE_SECRET}), None),
+        (params("add", {"a": 1, "b": 2, "cfg": {"db": [{"api_key": HOSTILE_SECRET}]}}), None),
+        (params("fail", {"reason": f"token {HOSTILE_SECRET}", "password": HOSTILE_SECRET}), None),
+        (params("crash", {"password": HOSTILE_SECRET}), None),
+    ]
+    return calls
+
+
+@pytest.mark.parametrize("framework", ["mcpserver", "fastmcp"])
+def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path: Path) -> None:
+    """One client's worst over stdio: unknown, huge and odd tool names, a huge odd client name,
+    bytes that are not UTF-8, a 4000-digit integer, NaN, deep nesting, a 1 MB string, 30 distinct
+    non-spec methods, secrets under denylisted keys, nested, as ``password=`` and bearer text and
+    echoed in errors. Stdout carries only JSON-RPC answers (one per call), the metrics keep their
+    bounded labels, no audit file holds a secret, each call has exactly one record with its
+    outcome, and ``mcp-comply audit verify`` passes."""
+    env = _env(tmp_path, audit=True)
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([sys.executable, str(SERVERS), "--framework", framework, "--transport", "stdio",
+                             "--metrics-port", "0", "--ready-file", str(ready)],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    calls = _hostile_calls()
+    client = {"name": "n" * 5000 + "\u0000\u202e", "version": "\ufeff" * 3}
+    lines = [json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}}).encode(),
+             b'{"jsonrpc":"2.0","method":"notifications/initialized"}']
+    lines += [b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":%s}' % (i, p) for i, (p, _) in enumerate(calls, 1)]
+    others = range(1000, 1030)
+    lines += [json.dumps({"jsonrpc": "2.0", "id": i, "method": f"x-vendor/m{i}"}).encode() for i in others]
+    expected = {0, *range(1, len(calls) + 1), *others}
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(b"\n".join(lines) + b"\n")
+        proc.stdin.flush()
+        replies, buffer, deadline = [], b"", time.monotonic() + 20
+        while {r.get("id") for r in replies} != expected and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                chunk = os.read(proc.stdout.fileno(), 1 << 20)
+                assert chunk, "the server closed stdout"
+                buffer += chunk
+                *done, buffer = buffer.split(b"\n")
+                replies += [json.loads(x, parse_int=_id_int) for x in done if x.strip()]  # JSON or it raises
+        url = json.loads(ready.read_text())["metrics_url"]
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            exposition = resp.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+        tail = os.read(proc.stdout.fileno(), 1 << 20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert tail.strip() == b"" or all(json.loads(x)["jsonrpc"] == "2.0" for x in tail.splitlines() if x.strip())
+    assert all(r["jsonrpc"] == "2.0" for r in replies)
+    assert sorted(r["id"] for r in replies) == sorted(expected)  # one answer each, nothing else
+
+    families = {f.name: f for f in text_string_to_metric_families(exposition)}
+    tools = {s.labels["tool"] for s in families["mcp_tool_calls"].samples}
+    assert tools <= {"_unknown_", "add", "fail", "crash"}
+    operation = families[semconv.SERVER_OPERATION_DURATION_SECONDS].samples
+    assert {s.labels["mcp_method_name"] for s in operation} == {"initialize", "tools/call", "_other_"}
+    other = [s.value for s in operation if s.name.endswith("_count") and s.labels["mcp_method_name"] == "_other_"]
+    assert other == [30]
+
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "audit").rglob("*") if p.is_file())
+    for secret in (HOSTILE_SECRET, HOSTILE_BEARER.split()[1]):
+        assert secret.encode() not in raw
+    records = _chain_records(tmp_path / "audit")
+    tool_calls = [r for r in records if r["kind"] == "call" and r["method"] == "tools/call"]
+    assert sorted(int(r["request_id"]) for r in tool_calls) == list(range(1, len(calls) + 1))
+    outcomes = {int(r["request_id"]): r["outcome"] for r in tool_calls}
+    assert {i: outcomes[i] for i, (_, o) in enumerate(calls, 1) if o is not None} == {
+        i: o for i, (_, o) in enumerate(calls, 1) if o is not None}
+    assert sorted(int(r["request_id"]) for r in records if r["kind"] == "call"
+                  and r["method"].startswith("x-vendor/")) == list(others)
+    assert {(r["client"]["name"], r["client"]["version"]) for r in tool_calls} == {("n" * 256, "\ufeff" * 3)}  # capped
+    done = subprocess.run([sys.executable, "-m", "mcp_comply", "audit", "verify", str(tmp_path / "audit"),
+                           "--key", str(tmp_path / "keys" / "audit-signing.pub")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
