@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -439,6 +440,80 @@ def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path:
     assert sorted(int(r["request_id"]) for r in records if r["kind"] == "call"
                   and r["method"].startswith("x-vendor/")) == list(others)
     assert {(r["client"]["name"], r["client"]["version"]) for r in tool_calls} == {("n" * 256, "\ufeff" * 3)}  # capped
+    done = subprocess.run([sys.executable, "-m", "mcp_comply", "audit", "verify", str(tmp_path / "audit"),
+                           "--key", str(tmp_path / "keys" / "audit-signing.pub")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _post(url: str, message: dict[str, Any], session: str | None = None) -> tuple[int, str | None, list[Any]]:
+    """One JSON-RPC message POSTed over streamable HTTP: (status, the session id the server names,
+    the JSON-RPC messages of the answer, whether JSON or an event stream)."""
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    if session is not None:
+        headers |= {"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+    request = urllib.request.Request(url, data=json.dumps(message).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            status, named, body, kind = resp.status, resp.headers.get("mcp-session-id"), resp.read(), resp.headers.get(
+                "content-type", "")
+    except urllib.error.HTTPError as exc:
+        status, named, body, kind = exc.code, None, exc.read(), exc.headers.get("content-type", "")
+    if kind.startswith("text/event-stream"):
+        return status, named, [json.loads(x[5:]) for x in body.decode().splitlines() if x.startswith("data:")]
+    return status, named, [json.loads(body)] if body else []
+
+
+def test_many_sessions_and_forged_session_ids_over_http(tmp_path: Path) -> None:
+    """120 sessions over streamable HTTP, each with its own long odd client name and one call, and
+    120 calls under forged session ids (one of 8 KB): each real call has exactly one record naming
+    its own session and client, a forged one none (the SDK answers 404 before the server sees it);
+    no metric label carries a session or client; ``mcp-comply audit verify`` passes."""
+    env = _env(tmp_path, audit=True)
+    port = _free_port()
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([sys.executable, str(SERVERS), "--framework", "mcpserver", "--transport", "http",
+                             "--port", str(port), "--metrics-port", "0", "--ready-file", str(ready)],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/mcp"
+    sessions: dict[str, int] = {}
+    try:
+        _wait_port(port, proc)
+        for k in range(120):
+            client = {"name": f"c{k}-" + "\u202e\u0000" * 100, "version": str(k) * 300}
+            status, session, _ = _post(url, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}})
+            assert status == 200
+            assert session is not None
+            assert _post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)[0] == 202
+            status, _, answer = _post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                            "params": {"name": "add", "arguments": {"a": k, "b": 1}}}, session)
+            assert (status, answer[0]["result"]["content"][0]["text"]) == (200, str(k + 1))
+            sessions[session] = k
+        for k in range(120):
+            forged = "f" * 8192 if k == 0 else f"forged-{k}"
+            status, _, _ = _post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                       "params": {"name": "add", "arguments": {"a": -k, "b": 1}}}, forged)
+            assert status == 404
+        with urllib.request.urlopen(json.loads(ready.read_text())["metrics_url"], timeout=5) as resp:
+            exposition = resp.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    calls = [r for r in _chain_records(tmp_path / "audit") if r["kind"] == "call" and r["method"] == "tools/call"]
+    assert sorted(r["args"]["a"] for r in calls) == list(range(120))  # one each, no forged call
+    for r in calls:
+        k = sessions[r["session_id"]]
+        assert (r["args"]["a"], r["outcome"]) == (k, "ok")
+        assert (r["client"]["name"], r["client"]["version"]) == (
+            (f"c{k}-" + "\u202e\u0000" * 100)[:256], (str(k) * 300)[:256])
+    values = {v for family in text_string_to_metric_families(exposition) for s in family.samples
+              for v in s.labels.values()}
+    assert not any(session in values for session in sessions)
+    assert not any(v.startswith(("c1", "forged", "fff")) for v in values)
     done = subprocess.run([sys.executable, "-m", "mcp_comply", "audit", "verify", str(tmp_path / "audit"),
                            "--key", str(tmp_path / "keys" / "audit-signing.pub")],
                           capture_output=True, text=True, timeout=60, env=env)
