@@ -4,6 +4,7 @@ clients; a crash-looping server still signs every life."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +56,21 @@ def _env(tmp_path: Path, audit: bool, policy: str | None = None) -> dict[str, st
     return env
 
 
-def _start(framework: str, transport: str, env: dict[str, str], port: int = 0) -> subprocess.Popen[bytes]:
-    args = [sys.executable, str(SERVERS), "--framework", framework, "--transport", transport]
+@contextlib.contextmanager
+def _running(framework: str, transport: str, env: dict[str, str], port: int = 0,
+             extra: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
+    """The test server (``tests/servers.py``) as a process, killed on the way out if it still runs."""
+    args = [sys.executable, str(SERVERS), "--framework", framework, "--transport", transport, *extra]
     if transport == "http":
         args += ["--port", str(port)]
-    return subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -93,7 +104,8 @@ def _stdio_send(proc: subprocess.Popen[bytes], calls: list[tuple[str, dict[str, 
                  for i, (name, args) in enumerate(calls, 1)]
     proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
     proc.stdin.flush()
-    answered, deadline, buffer = set(), time.monotonic() + 30, b""
+    answered: set[Any] = set()
+    deadline, buffer = time.monotonic() + 30, b""
     while len(answered) < len(calls) + 1 and time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 0.5)
         if ready:
@@ -120,8 +132,7 @@ async def _http_calls(url: str, count: int) -> int:
 def _run_and_terminate(framework: str, transport: str, env: dict[str, str]) -> tuple[int, int]:
     """(calls answered, exit status) of a server that served 3 calls and then got SIGTERM."""
     port = _free_port()
-    proc = _start(framework, transport, env, port)
-    try:
+    with _running(framework, transport, env, port) as proc:
         if transport == "http":
             _wait_port(port, proc)
             answered = anyio.run(_http_calls, f"http://127.0.0.1:{port}/mcp", 3)
@@ -129,10 +140,6 @@ def _run_and_terminate(framework: str, transport: str, env: dict[str, str]) -> t
             answered = _stdio_calls(proc, 3)
         proc.send_signal(signal.SIGTERM)
         return answered, proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.parametrize(("framework", "transport"), [("mcpserver", "stdio"), ("mcpserver", "http"),
@@ -155,15 +162,10 @@ def test_sigterm_seals_the_chain_and_the_server_exits_as_before(framework: str, 
 def _stdio_audited(framework: str, tmp_path: Path, calls: list[tuple[str, dict[str, Any]]]) -> set[int]:
     """An audited server over stdio makes ``calls`` and then gets SIGTERM, which it dies of as it
     would without us; returns the ids of the calls answered."""
-    proc = _start(framework, "stdio", _env(tmp_path, audit=True))
-    try:
+    with _running(framework, "stdio", _env(tmp_path, audit=True)) as proc:
         answered = _stdio_send(proc, calls)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == -signal.SIGTERM
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     return answered
 
 
@@ -271,8 +273,7 @@ def test_kill_9_loses_no_acknowledged_call_with_fsync_always(round_no: int, tmp_
     """One of 10 independent rounds: 4 concurrent HTTP clients, then kill -9 while they call."""
     env = _env(tmp_path, audit=True, policy=POLICY_ALWAYS)
     port = _free_port()
-    proc = _start("mcpserver", "http", env, port)
-    try:
+    with _running("mcpserver", "http", env, port) as proc:
         _wait_port(port, proc)
 
         async def kill(acknowledged: list[int]) -> None:
@@ -287,10 +288,6 @@ def test_kill_9_loses_no_acknowledged_call_with_fsync_always(round_no: int, tmp_
 
         acknowledged = anyio.run(go)
         assert proc.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert len(acknowledged) >= 20, "the clients barely ran: the round proves nothing"
     missing = set(acknowledged) - _recorded(tmp_path / "audit")
     assert missing == set()
@@ -313,16 +310,11 @@ def test_a_crash_looping_server_signs_every_life(tmp_path: Path) -> None:
     env = _env(tmp_path, audit=True, policy=POLICY_ALWAYS)
     for life in range(3):
         port = _free_port()
-        proc = _start("mcpserver", "http", env, port)
-        try:
+        with _running("mcpserver", "http", env, port) as proc:
             _wait_port(port, proc)
             assert anyio.run(_http_calls, f"http://127.0.0.1:{port}/mcp", 2) == 2
             proc.kill()
             proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         verifier = load_verifier(tmp_path / "keys" / "audit-signing.pub")
         report = verify_directory(tmp_path / "audit", verifiers=[verifier])
         (chain,) = report.chains
@@ -381,9 +373,6 @@ def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path:
     outcome, and ``mcp-comply audit verify`` passes."""
     env = _env(tmp_path, audit=True)
     ready = tmp_path / "ready.json"
-    proc = subprocess.Popen([sys.executable, str(SERVERS), "--framework", framework, "--transport", "stdio",
-                             "--metrics-port", "0", "--ready-file", str(ready)],
-                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     calls = _hostile_calls()
     client = {"name": "n" * 5000 + "\u0000\u202e", "version": "\ufeff" * 3}
     init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}
@@ -394,7 +383,7 @@ def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path:
     others = range(1000, 1030)
     lines += [json.dumps({"jsonrpc": "2.0", "id": i, "method": f"x-vendor/m{i}"}).encode() for i in others]
     expected = {0, *range(1, len(calls) + 1), *others}
-    try:
+    with _running(framework, "stdio", env, extra=("--metrics-port", "0", "--ready-file", str(ready))) as proc:
         assert proc.stdin is not None
         assert proc.stdout is not None
         proc.stdin.write(b"\n".join(lines) + b"\n")
@@ -414,10 +403,6 @@ def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == -signal.SIGTERM
         tail = os.read(proc.stdout.fileno(), 1 << 20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert tail.strip() == b"" or all(json.loads(x)["jsonrpc"] == "2.0" for x in tail.splitlines() if x.strip())
     assert all(r["jsonrpc"] == "2.0" for r in replies)
     assert sorted(r["id"] for r in replies) == sorted(expected)  # one answer each, nothing else
@@ -479,12 +464,9 @@ def test_many_sessions_and_forged_session_ids_over_http(tmp_path: Path) -> None:
     env = _env(tmp_path, audit=True)
     port = _free_port()
     ready = tmp_path / "ready.json"
-    proc = subprocess.Popen([sys.executable, str(SERVERS), "--framework", "mcpserver", "--transport", "http",
-                             "--port", str(port), "--metrics-port", "0", "--ready-file", str(ready)],
-                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/mcp"
     sessions: dict[str, int] = {}
-    try:
+    with _running("mcpserver", "http", env, port, extra=("--metrics-port", "0", "--ready-file", str(ready))) as proc:
         _wait_port(port, proc)
         for k in range(120):
             client = {"name": f"c{k}-" + "\u202e\u0000" * 100, "version": str(k) * 300}
@@ -506,10 +488,6 @@ def test_many_sessions_and_forged_session_ids_over_http(tmp_path: Path) -> None:
             exposition = resp.read().decode()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == -signal.SIGTERM
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     calls = [r for r in _chain_records(tmp_path / "audit") if r["kind"] == "call" and r["method"] == "tools/call"]
     assert sorted(r["args"]["a"] for r in calls) == list(range(120))  # one each, no forged call
     for r in calls:

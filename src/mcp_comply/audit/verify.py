@@ -202,13 +202,14 @@ def read_note(path: Path, verifiers: list[Verifier], report: Report, *, follow: 
 
 
 def read_served(directory: Path, verifiers: list[Verifier], report: Report
-                ) -> tuple[list[tuple[Checkpoint, Path]], list[Finding]]:
+                ) -> tuple[list[tuple[Checkpoint, Path]], list[Finding], bool]:
     """What a chain's checkpoint folder serves as its newest tree: ``latest.note``, and ``checkpoint``
     (the tlog-tiles name) unless it is the link to ``latest.note`` the writer makes. Returns the notes
     read (signature checked) and the findings about the names themselves (a ``checkpoint`` that links
     elsewhere is not read: the verifier follows no link out of the folder; a folder, a FIFO or a device
     under either name is not read either: the writer makes neither, and a web server serving the folder
-    would answer with whatever that holds, an ``index.html`` say, or hang)."""
+    would answer with whatever that holds, an ``index.html`` say, or hang); and whether anything is
+    named ``latest.note`` at all."""
     notes: list[tuple[Checkpoint, Path]] = []
     problems: list[Finding] = []
     latest, served = directory / LATEST, directory / SERVED
@@ -235,7 +236,7 @@ def read_served(directory: Path, verifiers: list[Verifier], report: Report
         checkpoint = read_note(latest, verifiers, report, follow=False)
         if checkpoint is not None:
             notes.append((checkpoint, latest))
-    return notes, problems
+    return notes, problems, latest_mode is not None
 
 
 def _lmode(path: Path) -> int | None:
@@ -289,8 +290,8 @@ class ChainVerifier:
         self.grace_s = grace_s
         self.result = ChainResult(self.chain)
         self.notes = read_notes(checkpoint_dir / self.chain, verifiers, report)
-        self.served, self.served_problems = read_served(checkpoint_dir / self.chain, verifiers, report)
-        self.has_latest = _lmode(checkpoint_dir / self.chain / LATEST) is not None
+        self.served, self.served_problems, self.has_latest = read_served(checkpoint_dir / self.chain, verifiers,
+                                                                         report)
         self.wanted = set(self.notes) | {checkpoint.size for checkpoint, _ in self.served}
         if remembered is not None:
             self.wanted.add(int(remembered["size"]))
