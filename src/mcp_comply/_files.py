@@ -68,12 +68,19 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, sync: bool = Tru
         fsync_dir(path.parent)
 
 
-def special_kind(path: Path) -> str | None:
-    """What ``path`` is (``a FIFO``, ``a device``, ``a socket``) when it exists and is neither a
-    regular file nor a folder, links followed; else None. Opening a FIFO to read blocks until a
-    writer comes, and a device such as /dev/zero never ends: callers refuse such paths up front."""
+def not_regular(path: Path) -> str | None:
+    """What ``path`` is (``a folder``, ``a FIFO``, ``a device``...) when it exists and is not a regular
+    file, links followed; else None."""
     try:
         mode = path.stat().st_mode
     except (OSError, ValueError):
         return None
-    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else file_kind(mode)
+    return None if stat.S_ISREG(mode) else file_kind(mode)
+
+
+def special_kind(path: Path) -> str | None:
+    """:func:`not_regular`, folders aside (the callers say "is a folder" their own way). Opening a FIFO
+    to read blocks until a writer comes, and a device such as /dev/zero never ends: callers refuse
+    such paths up front."""
+    kind = not_regular(path)
+    return None if kind == "a folder" else kind

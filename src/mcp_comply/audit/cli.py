@@ -145,12 +145,12 @@ def _chains(directory: Path) -> list[Path]:
 def _segments(chain_dir: Path) -> list[Path]:
     """The chain's segment files; IntegrityError (exit 1) for one that is not a regular file: a
     FIFO would block show or prove for good, and ``audit verify`` reports it as a finding."""
-    from mcp_comply._files import special_kind
+    from mcp_comply._files import not_regular
     from mcp_comply.exceptions import IntegrityError
 
     paths = fmt.segments(chain_dir)
     for path in paths:
-        odd = "a folder" if path.is_dir() else special_kind(path)
+        odd = not_regular(path)
         if odd is not None:
             raise IntegrityError(f"{path}: not a regular file ({odd}): not a segment the writer wrote "
                                  "(mcp-comply audit verify reports it)")

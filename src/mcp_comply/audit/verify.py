@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mcp_comply._files import file_kind, read_regular, special_kind, write_atomic
+from mcp_comply._files import file_kind, not_regular, read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _scan
 from mcp_comply.audit._checkpoints import LATEST
@@ -335,7 +335,7 @@ class ChainVerifier:
         # sizes as of now: a writer may append while this runs, and what it appends is for next time
         segments: list[tuple[Path, int]] = []
         for path in fmt.segments(self.chain_dir):
-            odd = "a folder" if path.is_dir() else special_kind(path)
+            odd = not_regular(path)
             if odd is None:
                 segments.append((path, path.stat().st_size))
             else:  # opening a FIFO would block this run for good; its records are missing
