@@ -8,6 +8,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 _KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
           stat.S_IFBLK: "a device", stat.S_IFLNK: "a link"}
@@ -18,16 +19,31 @@ def file_kind(mode: int) -> str:
     return "a file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a file")
 
 
-def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
-    """Up to ``limit`` bytes of the regular file at ``path``. Anything else raises OSError instead of
-    being read: a FIFO (which would block), a device (which would not end), a folder, and with
-    ``follow=False`` a link (ELOOP)."""
+class NotRegularFile(OSError):
+    """:func:`open_regular` found something else at the path; ``kind`` says what (``a FIFO``...)."""
+
+    def __init__(self, kind: str, path: Path | str) -> None:
+        super().__init__(errno.EINVAL, f"{kind}, not a regular file", str(path))
+        self.kind = kind
+
+
+def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1) -> BinaryIO:
+    """The regular file at ``path``, open to read. Anything else raises :class:`NotRegularFile` instead of
+    being opened: a FIFO (a plain open would block until a writer comes), a device (which would not
+    end), a folder, and with ``follow=False`` a link (ELOOP). The check is made on the open file, so
+    a FIFO put in place of a file between a caller's own check and this open is refused too."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a regular file", str(path))
-    with os.fdopen(fd, "rb") as fh:
+        raise NotRegularFile(file_kind(mode), path)
+    os.set_blocking(fd, True)  # (no effect on a regular file's reads; kept plain for the caller)
+    return os.fdopen(fd, "rb", buffering=buffering)
+
+
+def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
+    """Up to ``limit`` bytes of the regular file at ``path`` (:func:`open_regular`'s refusals)."""
+    with open_regular(path, follow=follow) as fh:
         return fh.read(limit)
 
 

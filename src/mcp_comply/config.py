@@ -294,14 +294,15 @@ class _StrictLoader(yaml.SafeLoader):
 
 def read_text(path: Path, what: str) -> str:
     """The file's text; ConfigError when it cannot be read, is not a regular file (a FIFO would
-    block, a device never end) or is not UTF-8."""
-    from mcp_comply._files import special_kind
+    block, a device never end) or is not UTF-8. The check is made on the open file, so a FIFO put in
+    its place after an earlier look is refused too."""
+    from mcp_comply._files import NotRegularFile, open_regular
 
-    special = special_kind(path)
-    if special is not None:
-        raise ConfigError(f"cannot read {what}: not a regular file ({special})", source=str(path))
     try:
-        data = path.read_bytes()
+        with open_regular(path) as fh:
+            data = fh.read()
+    except NotRegularFile as exc:
+        raise ConfigError(f"cannot read {what}: not a regular file ({exc.kind})", source=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from None
     try:

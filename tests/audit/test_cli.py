@@ -14,7 +14,7 @@ import pytest
 from mcp_comply.audit import merkle
 from mcp_comply.cli import main
 
-from .conftest import SIGNER, write_log
+from .conftest import SIGNER, call_unblocked, write_log
 
 
 @pytest.fixture
@@ -159,3 +159,20 @@ def test_prove_skips_a_tile_that_is_a_fifo(log: Path) -> None:
     assert json.loads(proc.stdout)["kind"] == "inclusion"
     assert "cannot serve this proof" in proc.stderr
     assert "reading the whole log" in proc.stderr
+
+
+def test_show_refuses_a_segment_swapped_for_a_fifo_after_the_listing(
+        log: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The segment becomes a FIFO between show's look at the folder (told here that every path is a
+    regular file) and its open: the open refuses it, with the same one line as a FIFO seen up front,
+    instead of blocking for good."""
+    from mcp_comply import _files
+
+    path = log / "chain-0" / "segment-000001.jsonl"
+    path.unlink()
+    os.mkfifo(path)
+    monkeypatch.setattr(_files, "not_regular", lambda _path: None)
+    code = call_unblocked(lambda: main(["audit", "show", str(log)]), [path], "show blocked on a FIFO")
+    assert code == 1
+    assert capsys.readouterr().err == (f"mcp-comply audit show: error: {path}: not a regular file (a FIFO): not a "
+                                       "segment the writer wrote (mcp-comply audit verify reports it)\n")

@@ -371,3 +371,24 @@ def test_a_served_name_that_is_a_folder_or_a_fifo_is_a_finding(
         assert [(f.kind, f.file, f.seq, f.detail) for f in report.findings] == [
             (v.STALE_LATEST, str(notes / name), None, detail)]
         assert not report.intact
+
+
+@pytest.mark.parametrize("jobs", [0, 1, 2])
+def test_a_segment_swapped_for_a_fifo_after_the_listing_is_a_finding_not_a_hang(
+        pristine: Path, copy_of: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    """Someone with write access swaps a segment for a FIFO between verify's look at the folder and
+    its open of the file (here: the look is told every path is a regular file). The open itself
+    refuses the FIFO, so this is the same finding as a FIFO seen up front, not a reader blocked for
+    good; with the block scan and its workers too."""
+    target = copy_of(pristine)
+    segment = fmt.segments(target / "chain-0")[0]
+    segment.unlink()
+    os.mkfifo(segment)
+    monkeypatch.setattr(v, "not_regular", lambda _path: None)
+    report = call_unblocked(lambda: verify_directory(target, verifiers=[SIGNER.verifier], now=time.time(), jobs=jobs),
+                            [segment], "verify blocked on a FIFO swapped in for a segment")
+    malformed = [(f.file, f.detail) for f in report.findings if f.kind == v.MALFORMED]
+    assert malformed == [(str(segment), f"{segment.name} is not a regular file (a FIFO): not a segment the "
+                                         "writer wrote")]
+    assert not report.intact
+    assert report.chains[0].records == 0  # nothing was read from it

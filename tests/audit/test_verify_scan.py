@@ -29,7 +29,7 @@ from mcp_comply.audit import verify as v
 from mcp_comply.audit._pool import ScanPool
 from mcp_comply.audit.verify import verify_directory
 
-from .conftest import SIGNER, write_log
+from .conftest import SIGNER, call_unblocked, write_log
 from .test_attacks import ATTACKS, Attack, attacked
 from .test_attacks import live as live  # noqa: PLC0414 - the attack table's fixtures, used by name
 from .test_attacks import pruned as pruned  # noqa: PLC0414
@@ -276,3 +276,13 @@ def test_a_frozen_application_scans_in_its_own_process(segmented: Path, monkeypa
     with ScanPool(2) as workers:
         assert workers._children == []
         assert _report(segmented, pool=workers) == _report(segmented, jobs=0)
+
+
+def test_a_range_of_a_segment_swapped_for_a_fifo_is_left_to_the_verifier(tmp_path: Path) -> None:
+    """A worker's range of a segment that has become a FIFO since the verifier listed it: the scan
+    hands the whole range back to be read line by line (the verifier's own open then reports the
+    FIFO) instead of blocking on the open, which would hold the verifier waiting on the worker."""
+    fifo = tmp_path / "segment-000001.jsonl"
+    os.mkfifo(fifo)
+    task = _scan.Task(str(fifo), 0, 1 << 20, 5000, "chain-0", True)
+    assert call_unblocked(lambda: _scan.scan(task), [fifo], "the scan blocked on a FIFO") == [_scan.Lines(0, 5000)]

@@ -826,3 +826,37 @@ def test_a_fifo_named_like_the_state_or_a_note_does_not_hang_the_writer_s_start(
         f"the writer's start blocked on a FIFO named {fifo}")
     assert restarted.seq == 7  # open, checkpoint, call, close, checkpoint, then this life's open and checkpoint
     restarted.close()
+
+
+def test_a_segment_that_is_a_fifo_stops_the_writer_s_start_with_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Someone with write access puts a FIFO where the segment the restarting writer continues
+    (named in its state) was: the start blocked on the open for good, and with it the host server's
+    start. Now it is refused like other damage, naming the file and what to run."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600))
+    writer.submit("call", {"n": 1})
+    writer.close()
+    segment = fmt.segments(tmp_path / "chain-0")[-1]
+    segment.unlink()
+    os.mkfifo(segment)
+
+    def start() -> str:
+        try:
+            AuditWriter(WriterConfig(directory=tmp_path, signer=SIGNER, checkpoint_interval_s=3600)).close()
+        except AuditError as exc:
+            return str(exc)
+        return "started"
+
+    assert call_unblocked(start, [segment], "the writer's start blocked on a FIFO segment") == (
+        f"audit log damaged: {segment} is a FIFO, not a segment the writer wrote: run `mcp-comply audit verify "
+        f"{tmp_path}`; the writer will not continue this chain")
+
+
+def test_retention_reads_no_fifo_as_a_segment_s_first_or_last_line(tmp_path: Path) -> None:
+    """Retention compares the first and last lines of segments before removing any: a FIFO in a
+    segment's place reads as no line (so retention refuses and logs) instead of blocking the writer."""
+    from mcp_comply.audit._segments import first_line, first_record, last_line
+
+    fifo = tmp_path / "segment-000002.jsonl"
+    os.mkfifo(fifo)
+    assert call_unblocked(lambda: (first_line(fifo), last_line(fifo), first_record(fifo)), [fifo],
+                          "retention blocked on a FIFO") == (None, None, None)

@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from mcp_comply._files import fsync_dir, read_regular, write_atomic
+from mcp_comply._files import NotRegularFile, fsync_dir, open_regular, read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit.merkle import CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, Signer, open_note
@@ -53,8 +53,13 @@ def lock_chain(directory: Path, wanted: str | None, skip: list[str] | None = Non
 
 
 def first_line(path: Path) -> bytes | None:
-    """The first complete line of a segment, newline included (None when empty, torn or over-long)."""
-    with path.open("rb") as fh:
+    """The first complete line of a segment, newline included (None when empty, torn, over-long, or
+    not a regular file: retention then refuses, and a FIFO is never opened to block the writer)."""
+    try:
+        fh = open_regular(path)
+    except NotRegularFile:
+        return None
+    with fh:
         line = next(fmt.read_lines(fh), None)
     return line if isinstance(line, bytes) and line.endswith(b"\n") else None
 
@@ -72,8 +77,12 @@ def first_record(path: Path) -> dict[str, Any] | None:
 
 def last_line(path: Path) -> bytes | None:
     """The last line of a file, newline included, read backwards in bounded chunks (None when the
-    file is empty, does not end with a newline, or its last line is over-long)."""
-    with path.open("rb") as fh:
+    file is empty, does not end with a newline, its last line is over-long, or it is not a regular file)."""
+    try:
+        fh = open_regular(path)
+    except NotRegularFile:
+        return None
+    with fh:
         end = fh.seek(0, os.SEEK_END)
         if end == 0:
             return None
@@ -219,7 +228,13 @@ def recover(chain_dir: Path, segments: list[Path], signer: Signer | None = None,
         last = i == len(segments) - 1
         fresh_segment = i != start
         good = offset
-        with path.open("rb") as fh:
+        try:
+            fh = open_regular(path)
+        except NotRegularFile as exc:  # a FIFO would block the host's start for good
+            raise AuditError(f"audit log damaged: {path} is {exc.kind}, not a segment the writer wrote: run "
+                             f"`mcp-comply audit verify {chain_dir.parent}`; the writer will not continue this chain"
+                             ) from None
+        with fh:
             fh.seek(offset)
             for line in fmt.read_lines(fh):
                 if not isinstance(line, bytes) or not line.endswith(b"\n") or b"\x00" in line:
@@ -251,7 +266,7 @@ def recover(chain_dir: Path, segments: list[Path], signer: Signer | None = None,
         size = path.stat().st_size
         if good == size:
             continue
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             fh.seek(good)
             tail = fh.read(fmt.MAX_LINE + 1)
         if not last or len(tail) > fmt.MAX_LINE or not _is_torn_tail(tail):

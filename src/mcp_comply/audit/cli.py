@@ -152,9 +152,24 @@ def _segments(chain_dir: Path) -> list[Path]:
     for path in paths:
         odd = not_regular(path)
         if odd is not None:
-            raise IntegrityError(f"{path}: not a regular file ({odd}): not a segment the writer wrote "
-                                 "(mcp-comply audit verify reports it)")
+            raise IntegrityError(_not_a_segment(path, odd))
     return paths
+
+
+def _not_a_segment(path: Path, kind: str) -> str:
+    return f"{path}: not a regular file ({kind}): not a segment the writer wrote (mcp-comply audit verify reports it)"
+
+
+def _open_segment(path: Path) -> Any:
+    """The segment open to read; IntegrityError when something else has been put in its place since
+    :func:`_segments` listed it (a plain open of a FIFO would block)."""
+    from mcp_comply._files import NotRegularFile, open_regular
+    from mcp_comply.exceptions import IntegrityError
+
+    try:
+        return open_regular(path)
+    except NotRegularFile as exc:
+        raise IntegrityError(_not_a_segment(path, exc.kind)) from None
 
 
 def _read_state(path: Path | None) -> None:
@@ -223,7 +238,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _records(directory: Path) -> Any:
     for chain_dir in _chains(directory):
         for path in _segments(chain_dir):
-            with path.open("rb") as fh:
+            with _open_segment(path) as fh:
                 for raw in fmt.read_lines(fh):
                     if isinstance(raw, bytes) and raw.endswith(b"\n"):
                         try:

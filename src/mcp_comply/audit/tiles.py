@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from mcp_comply._files import read_regular, write_atomic
+from mcp_comply._files import open_regular, read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit._checkpoints import LATEST
 from mcp_comply.audit.merkle import EMPTY_ROOT, HASH_SIZE, CompactTree, leaf_hash, node_hash
@@ -298,7 +298,7 @@ def _move_aside(directory: Path) -> None:
 def log_leaf_hashes(segments: Sequence[Path]) -> Iterator[bytes]:
     """The leaf hash of every complete line of the segments, in order."""
     for path in segments:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:  # (a FIFO named like a segment would block a plain open)
             for raw in fmt.read_lines(fh):
                 if isinstance(raw, fmt.LongLine):
                     if raw.complete:
@@ -314,7 +314,7 @@ def tail_lines(segments: Sequence[Path], count: int, chunk: int = 1 << 20) -> li
     for path in reversed(segments):
         if len(lines) >= count:
             break
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             pos = fh.seek(0, os.SEEK_END)
             buf = b""
             while pos > 0 and buf.count(b"\n") <= count - len(lines):

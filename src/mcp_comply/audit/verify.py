@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mcp_comply._files import file_kind, not_regular, read_regular, write_atomic
+from mcp_comply._files import NotRegularFile, file_kind, not_regular, open_regular, read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _scan
 from mcp_comply.audit._checkpoints import LATEST
@@ -365,7 +365,15 @@ class ChainVerifier:
 
     def _segment(self, path: Path, size: int, items: Iterator[_scan.Run | _scan.Lines] | None, *,
                  last_segment: bool) -> None:
-        with path.open("rb", buffering=1 << 20) as fh:
+        try:
+            fh = open_regular(path, buffering=1 << 20)
+        except NotRegularFile as exc:  # put in its place after the listing checked it (a FIFO would block)
+            self.finding(MALFORMED, None, None, f"{path.name} is not a regular file ({exc.kind}): not a "
+                         "segment the writer wrote", where=str(path))
+            for _ in items or ():  # the scanner's items of this segment, so the next one starts at its own
+                pass
+            return
+        with fh:
             window = _Window(fh, size)
             if items is None:  # line by line: the reference the block scan is tested against
                 self._lines(window, 0, size, 0, last_segment)

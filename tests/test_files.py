@@ -1,0 +1,49 @@
+"""mcp_comply._files: what a path is, and opening only regular files."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mcp_comply._files import NotRegularFile, not_regular, open_regular, read_regular
+
+
+def test_open_regular_reads_a_regular_file(tmp_path: Path) -> None:
+    path = tmp_path / "a"
+    path.write_bytes(b"one\ntwo\n")
+    with open_regular(path) as fh:
+        assert fh.read() == b"one\ntwo\n"
+        assert os.get_blocking(fh.fileno())
+    assert read_regular(path, 5) == b"one\nt"
+
+
+@pytest.mark.parametrize(("make", "kind"), [
+    pytest.param(os.mkfifo, "a FIFO", id="fifo"),
+    pytest.param(lambda p: p.mkdir(), "a folder", id="folder"),
+    pytest.param(lambda p: p.symlink_to("/dev/zero"), "a device", id="device"),
+])
+def test_open_regular_refuses_anything_else_without_blocking(tmp_path: Path, make: Callable[[Path], object],
+                                                              kind: str) -> None:
+    """A FIFO with no writer would block a plain open; /dev/zero would never end. Each is refused
+    at once, saying what it is (the check is made on the open file, not before it)."""
+    path = tmp_path / "x"
+    make(path)
+    with pytest.raises(NotRegularFile) as caught:
+        open_regular(path)
+    assert (caught.value.kind, caught.value.errno, caught.value.filename) == (kind, errno.EINVAL, str(path))
+    assert str(caught.value) == f"[Errno 22] {kind}, not a regular file: '{path}'"
+    assert not_regular(path) == kind
+
+
+def test_open_regular_without_follow_refuses_a_link(tmp_path: Path) -> None:
+    (tmp_path / "target").write_bytes(b"x")
+    (tmp_path / "link").symlink_to("target")
+    with pytest.raises(OSError, match="Too many levels of symbolic links") as caught:
+        open_regular(tmp_path / "link", follow=False)
+    assert caught.value.errno == errno.ELOOP
+    with open_regular(tmp_path / "link") as fh:
+        assert fh.read() == b"x"
