@@ -183,6 +183,16 @@ def test_a_secret_redacted_by_name_is_redacted_everywhere_in_the_arguments() -> 
     assert pointers == ["/password", "/pw", "/reason", "/list/0/note", f"/{tag}", "/after"]
 
 
+def test_arguments_that_are_one_string_list_its_pointer_once() -> None:
+    """A bare string argument in which a detector and a known secret both replace something: the
+    root pointer was listed twice (once by each pass)."""
+    r = Redactor(RedactionRules(), KEY)
+    secret = "hunter2-CANARY-7f3a9"
+    out, pointers = r.arguments(f"key AKIAIOSFODNN7EXAMPLE and {secret}", secrets={secret})  # type: ignore[arg-type]
+    assert out == f"key {_tag(r, 'AKIAIOSFODNN7EXAMPLE')} and {_tag(r, secret)}"
+    assert pointers == ["/"]
+
+
 def test_policy_deny_keys_also_apply_to_free_text() -> None:
     text = "lookup failed for SSN=123-45-6789"
     assert Redactor(RedactionRules(), KEY).text(text) == text

@@ -261,7 +261,7 @@ class Redactor:
         if type(value) is str:
             if _TAG.fullmatch(value) is not None or not any(s in value for s in known):
                 return value
-            if pointer not in redacted:
+            if (pointer or "/") not in redacted:
                 redacted.append(pointer or "/")
             return self._known(value, known)
         if type(value) is dict:
