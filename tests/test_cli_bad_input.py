@@ -83,7 +83,7 @@ Case = tuple[str, Callable[[World], list[str]], Callable[[World], list[str]]]
 
 # (id, argv, what the one stderr line must contain)
 CASES: list[Case] = [
-    # audit prove: the README's own example on a 53-record log, and every range mistake
+    # audit prove: the README's own example (a log shorter than 100 records), and every range mistake
     ("prove-old-size-beyond", lambda w: ["audit", "prove", str(w.log), "--old-size", "100"],
      lambda w: ["--old-size", "100 is larger than the tree", f"1 to {w.records}"]),
     ("prove-seq-beyond", lambda w: ["audit", "prove", str(w.log), "--seq", "100"],
