@@ -88,7 +88,7 @@ def _timed(render: Any) -> tuple[bytes, float, float]:
     return body, (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-def _child() -> None:
+def _child(semconv_tool_label: bool) -> None:
     os.environ["MCP_COMPLY_LOG_LEVEL"] = "error"
     import logging
 
@@ -102,7 +102,12 @@ def _child() -> None:
 
     server = build_server()
     registry = CollectorRegistry()
-    instrument(server, registry=registry, env={})
+    if semconv_tool_label:
+        from mcp_comply.config import MetricsPolicy, Policy
+
+        instrument(server, registry=registry, env={}, policy=Policy(metrics=MetricsPolicy(semconv_tool_label=True)))
+    else:
+        instrument(server, registry=registry, env={})
     anyio.run(call_everything, server)
     out: dict[str, Any] = {}
     for name, accept in ACCEPTS.items():
@@ -119,9 +124,10 @@ def _child() -> None:
     print(json.dumps(out))
 
 
-def _run(src: Path) -> dict[str, dict[str, Any]]:
+def _run(src: Path, semconv_tool_label: bool = False) -> dict[str, dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run([sys.executable, __file__, "--child"], env=env, check=True, capture_output=True,
+    extra = ["--semconv-tool-label"] if semconv_tool_label else []
+    out = subprocess.run([sys.executable, __file__, "--child", *extra], env=env, check=True, capture_output=True,
                          text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -134,19 +140,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--before", type=Path, help="the src/ folder of the tree to compare with")
+    parser.add_argument("--semconv-tool-label", action="store_true",
+                        help="also this tree with the policy's metrics.semconv_tool_label: true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child()
+        _child(args.semconv_tool_label)
         return
-    variants = {"this tree": ROOT / "src"}
+    label = "this tree, semconv_tool_label"
+    variants = {"this tree": (ROOT / "src", False)}
     if args.before is not None:
-        variants = {"before": args.before.resolve(), **variants}
+        variants = {"before": (args.before.resolve(), False), **variants}
+    if args.semconv_tool_label:
+        variants[label] = (ROOT / "src", True)
     results: dict[str, list[dict[str, dict[str, Any]]]] = {name: [] for name in variants}
     loads = []
     for _ in range(args.rounds):
-        for name, src in variants.items():
-            results[name].append(_run(src))
+        for name, (src, tool_label) in variants.items():
+            results[name].append(_run(src, tool_label))
             loads.append(os.getloadavg()[0])
     print(f"{args.rounds} interleaved rounds, {TOOLS} tools, a scrape = median of {RENDERS} after the first; "
           f"load average {min(loads):.1f}-{max(loads):.1f}")
@@ -160,7 +171,7 @@ def main() -> None:
                   f"{statistics.median(g['first_wall'] for g in got):.1f} / "
                   f"{statistics.median(g['first_cpu'] for g in got):.1f} | "
                   f"{_spread([g['wall'] for g in got])} | {_spread([g['cpu'] for g in got])} |")
-    if len(variants) == 2:
+    if "before" in variants:
         print("\nPer-round ratio this tree / before, median (min-max):\n\n| Accept | wall | CPU |\n|---|---:|---:|")
         for fmt in ACCEPTS:
             ratios = {kind: [after[fmt][kind] / before[fmt][kind]

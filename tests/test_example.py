@@ -71,8 +71,11 @@ def test_github_release_workflow_uses_only_real_cli_options(tmp_path: Path, monk
         assert args.command in {"generate", "verify-provenance", "check"}
     generate = _parser().parse_args(argv(commands[0]))
     assert generate.keyless is True
-    assert generate.only == ("dashboards", "alerts", "sbom", "provenance")
+    assert generate.only == ("dashboards", "alerts", "sbom", "provenance", "ai-act")
     assert len(generate.artifacts) == 2
+    # The gate reads what generate wrote: the same folder (else sbom, monitoring and ai-act-docs fail).
+    check = _parser().parse_args(argv(commands[2]))
+    assert check.out == generate.out == Path("build/release-artefacts")
 
 
 def test_committed_sample_provenance_verifies(capsys: pytest.CaptureFixture[str]) -> None:

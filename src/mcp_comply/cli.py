@@ -111,7 +111,7 @@ def policy_arg(text: str) -> str:
 _POLICY_HELP = ("policy file, or a policy shipped with mcp-comply: " + " or ".join(POLICY_NAMES) +
                 " (default: the config's policy, else the built-in defaults)")
 _CONFIG_HELP = ("project config file: mcp-comply.yaml, or a pyproject.toml with [tool.mcp-comply] (default: "
-                "./mcp-comply.yaml, else ./pyproject.toml; without either, dashboards and alerts only)")
+                "./mcp-comply.yaml, else ./pyproject.toml")
 _QUIET_HELP = "print no progress lines on stderr"
 
 
@@ -137,7 +137,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                          description="Generate release artefacts from the project's config and policy. Needs "
                                      "mcp-comply[release]. Exit 0 when written (or, with --check, up to date), "
                                      "1 on drift, 2 on bad input or config.")
-    gen.add_argument("--config", type=at.existing_file, default=None, metavar="FILE", help=_CONFIG_HELP)
+    gen.add_argument("--config", type=at.existing_file, default=None, metavar="FILE",
+                     help=_CONFIG_HELP + "; without either, dashboards and alerts only)")
     gen.add_argument("--policy", type=policy_arg, default=None, metavar="FILE|NAME", help=_POLICY_HELP)
     gen.add_argument("--out", type=at.out_dir, default=None, metavar="DIR",
                      help="output folder (default: the config's out_dir, else the current folder)")
@@ -202,7 +203,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                         description="Evaluate the project against the policy's controls. Needs mcp-comply[release]. "
                                     "Exit 0 when every required control passes, 1 otherwise, 2 on bad input or "
                                     "configuration.")
-    ck.add_argument("--config", type=at.existing_file, default=None, metavar="FILE", help=_CONFIG_HELP)
+    ck.add_argument("--config", type=at.existing_file, default=None, metavar="FILE",
+                    help=_CONFIG_HELP + "; check needs one)")
     ck.add_argument("--policy", type=policy_arg, default=None, metavar="FILE|NAME", help=_POLICY_HELP)
     ck.add_argument("--out", type=at.out_dir, default=None, metavar="DIR",
                     help="where generate wrote its output (default: the config's out_dir)")

@@ -99,7 +99,8 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
                           "when the segments hold 32 MiB or more; 1: only this one); the report is the same")
     show = commands.add_parser("show", help="read and filter records",
                                description="Print the records of every chain, oldest first, optionally "
-                                           "filtered (filters combine with AND). Exit 0, 2 on bad input.")
+                                           "filtered (filters combine with AND). Exit 0; 1 when a segment is not a regular "
+                                           "file (mcp-comply audit verify reports it); 2 on bad input.")
     show.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR", help="the audit directory")
     show.add_argument("--tool", metavar="NAME", help="only calls of this tool (its exact name)")
     show.add_argument("--kind", choices=sorted(fmt.KINDS), metavar="KIND",
@@ -113,7 +114,9 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
     show.add_argument("--json", action="store_true", help="print each record as one JSON line, as stored")
     prove = commands.add_parser("prove", help="inclusion proof of a record, or consistency between two sizes",
                                 description="Print an RFC 6962 inclusion proof (--seq) or consistency proof "
-                                            "(--old-size) over a chain's records, as JSON.")
+                                            "(--old-size) over a chain's records, as JSON. Exit 0; 1 when a "
+                                            "segment is not a regular file (mcp-comply audit verify reports it); "
+                                            "2 on bad input.")
     prove.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR", help="the audit directory")
     prove.add_argument("--chain", default="chain-0", metavar="CHAIN",
                        help="chain id: a chain-* folder of AUDIT_DIR (default chain-0)")

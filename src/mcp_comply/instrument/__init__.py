@@ -146,8 +146,9 @@ def instrument(
     Works on ``mcp.server.mcpserver.MCPServer`` (mcp 2.x), ``mcp.server.fastmcp.FastMCP`` (mcp 1.x),
     the low-level ``mcp.server.Server`` (both) and ``fastmcp.FastMCP`` (2.x, 3.x, 4.x).
     Calling it again on the same server returns the same handle.
-    Settings not given as arguments come from ``MCP_COMPLY_POLICY``, ``MCP_COMPLY_METRICS_PORT``
-    and ``MCP_COMPLY_METRICS_HOST``; tracing honours the standard ``OTEL_*`` variables.
+    Settings not given as arguments come from ``MCP_COMPLY_POLICY``, ``MCP_COMPLY_AUDIT_DIR``,
+    ``MCP_COMPLY_AUDIT_SIGNING_KEY``, ``MCP_COMPLY_METRICS_PORT`` and ``MCP_COMPLY_METRICS_HOST``;
+    tracing honours the standard ``OTEL_*`` variables.
     """
     framework = detect(server)
     with _lock:
