@@ -99,8 +99,8 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
                           "when the segments hold 32 MiB or more; 1: only this one); the report is the same")
     show = commands.add_parser("show", help="read and filter records",
                                description="Print the records of every chain, oldest first, optionally "
-                                           "filtered (filters combine with AND). Exit 0; 1 when a segment is not a regular "
-                                           "file (mcp-comply audit verify reports it); 2 on bad input.")
+                                           "filtered (filters combine with AND). Exit 0; 1 when a segment is not a "
+                                           "regular file (mcp-comply audit verify reports it); 2 on bad input.")
     show.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR", help="the audit directory")
     show.add_argument("--tool", metavar="NAME", help="only calls of this tool (its exact name)")
     show.add_argument("--kind", choices=sorted(fmt.KINDS), metavar="KIND",
