@@ -16,7 +16,8 @@ own thread CPU clock, so the producer's work is not counted in it):
    tile update.
 3. **The request path**: ``AuditSink.__call__`` in a tight loop (warm), thread CPU.
 4. **One fsync** of an 800-byte append on this file system: CPU and wall; **one checkpoint**
-   (CPU, wall, fsyncs); **one timed wait** of 2 ms three ways (CPU).
+   (CPU, wall, fsyncs); **one timed wait** of 2 ms three ways, and the writer's own wait for its
+   10 ms window (``Condition.wait``), and a wait without a timeout that another thread ends (CPU).
 """
 
 from __future__ import annotations
@@ -166,18 +167,47 @@ def checkpoint_cost(rounds: int = 5) -> tuple[float, float, int]:
 
 
 def timed_wait_cost(waits: int = 200) -> list[tuple[str, float]]:
-    """Thread CPU of one 2 ms timed wait, three ways (what the writer pays per batch window)."""
-    event, lock = threading.Event(), threading.Lock()
+    """Thread CPU of one 2 ms timed wait, three ways, and of the writer's wait for its 10 ms window
+    (a ``Condition.wait``, once per batch while records flow)."""
+    event, lock, condition = threading.Event(), threading.Lock(), threading.Condition()
     lock.acquire()
     out = []
+
+    def window() -> None:
+        with condition:
+            condition.wait(0.01)
+
     for label, wait in (("threading.Event().wait(0.002)", lambda: event.wait(0.002)),
                         ("Lock.acquire(timeout=0.002)", lambda: lock.acquire(timeout=0.002)),
-                        ("time.sleep(0.002)", lambda: time.sleep(0.002))):
+                        ("time.sleep(0.002)", lambda: time.sleep(0.002)),
+                        ("Condition().wait(0.01), the writer's window", window)):
         cpu0 = time.thread_time()
         for _ in range(waits):
             wait()
         out.append((label, (time.thread_time() - cpu0) / waits))
+    out.append(("Event().wait() with no timeout, ended by another thread's set() 10 ms later",
+                _woken_wait_cost(waits // 2)))
     return out
+
+
+def _woken_wait_cost(waits: int) -> float:
+    """Thread CPU of one wait without a timeout that another thread ends (the waiter's CPU only)."""
+    event, spent = threading.Event(), []
+
+    def waiter() -> None:
+        cpu0 = time.thread_time()
+        for _ in range(waits):
+            event.wait()
+            event.clear()
+        spent.append((time.thread_time() - cpu0) / waits)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    while thread.is_alive():
+        time.sleep(0.01)
+        event.set()
+    thread.join()
+    return spent[0]
 
 
 def main() -> None:
