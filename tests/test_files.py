@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from mcp_comply import _files
 from mcp_comply._files import NotRegularFile, not_regular, open_regular, read_regular
 
 
@@ -47,3 +49,24 @@ def test_open_regular_without_follow_refuses_a_link(tmp_path: Path) -> None:
     assert caught.value.errno == errno.ELOOP
     with open_regular(tmp_path / "link") as fh:
         assert fh.read() == b"x"
+
+
+def test_open_regular_checks_the_open_file_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO swapped in between the look before the open and the open (here: the look is told it
+    is a regular file) is refused by the check on the open file, not read (which would block)."""
+    fifo = tmp_path / "segment"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(_files, "_mode", lambda _path, follow: stat.S_IFREG | 0o600)
+    with pytest.raises(NotRegularFile) as caught:
+        open_regular(fifo)
+    assert caught.value.kind == "a FIFO"
+
+
+def test_open_regular_never_opens_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening some devices has effects (/dev/watchdog arms a timer): a device is refused before
+    any open."""
+    opened: list[object] = []
+    monkeypatch.setattr(_files.os, "open", lambda *args: opened.append(args) or -1)
+    with pytest.raises(NotRegularFile):
+        open_regular(Path("/dev/null"))
+    assert opened == []

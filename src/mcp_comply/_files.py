@@ -31,7 +31,13 @@ def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1) 
     """The regular file at ``path``, open to read. Anything else raises :class:`NotRegularFile` instead of
     being opened: a FIFO (a plain open would block until a writer comes), a device (which would not
     end), a folder, and with ``follow=False`` a link (ELOOP). The check is made on the open file, so
-    a FIFO put in place of a file between a caller's own check and this open is refused too."""
+    a FIFO put in place of a file between a caller's own check and this open is refused too. It is
+    also made before: a device is never opened (opening some has effects: ``/dev/watchdog``)."""
+    before = _mode(path, follow=follow)
+    if not stat.S_ISREG(before):
+        if stat.S_ISLNK(before):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        raise NotRegularFile(file_kind(before), path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
@@ -39,6 +45,10 @@ def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1) 
         raise NotRegularFile(file_kind(mode), path)
     os.set_blocking(fd, True)  # (no effect on a regular file's reads; kept plain for the caller)
     return os.fdopen(fd, "rb", buffering=buffering)
+
+
+def _mode(path: Path | str, *, follow: bool) -> int:
+    return os.stat(path, follow_symlinks=follow).st_mode
 
 
 def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
