@@ -259,6 +259,7 @@ def main() -> None:
     parser.add_argument("--metrics-port", type=int, default=0)
     parser.add_argument("--spans-file", default=None)
     parser.add_argument("--ready-file", default=None)
+    parser.add_argument("--bare", action="store_true", help="serve without instrument(), to compare")
     args = parser.parse_args()
 
     if args.spans_file:
@@ -285,8 +286,9 @@ def main() -> None:
     from mcp_comply import instrument
 
     server = BUILDERS[args.framework]()
-    handle = instrument(server, metrics_port=args.metrics_port, audit_dir=args.audit_dir)
-    if args.ready_file:
+    if not args.bare:
+        handle = instrument(server, metrics_port=args.metrics_port, audit_dir=args.audit_dir)
+    if args.ready_file and not args.bare:
         with open(args.ready_file, "w", encoding="utf-8") as fh:
             json.dump({"metrics_url": handle.metrics_url}, fh)
 

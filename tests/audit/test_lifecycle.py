@@ -363,14 +363,15 @@ def _hostile_calls() -> list[tuple[bytes, str | None]]:
     return calls
 
 
-@pytest.mark.parametrize("framework", ["mcpserver", "fastmcp"])
+@pytest.mark.parametrize("framework", ["mcpserver", "lowlevel", "fastmcp"])
 def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path: Path) -> None:
     """One client's worst over stdio: unknown, huge and odd tool names, a huge odd client name,
     bytes that are not UTF-8, a 4000-digit integer, NaN, deep nesting, a 1 MB string, 30 distinct
     non-spec methods, secrets under denylisted keys, nested, as ``password=`` and bearer text and
     echoed in errors. Stdout carries only JSON-RPC answers (one per call), the metrics keep their
     bounded labels, no audit file holds a secret, each call has exactly one record with its
-    outcome, and ``mcp-comply audit verify`` passes."""
+    outcome, and ``mcp-comply audit verify`` passes. On the low-level Server the answers are those
+    of the same server without mcp-comply, answer for answer."""
     env = _env(tmp_path, audit=True)
     ready = tmp_path / "ready.json"
     calls = _hostile_calls()
@@ -384,19 +385,7 @@ def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path:
     lines += [json.dumps({"jsonrpc": "2.0", "id": i, "method": f"x-vendor/m{i}"}).encode() for i in others]
     expected = {0, *range(1, len(calls) + 1), *others}
     with _running(framework, "stdio", env, extra=("--metrics-port", "0", "--ready-file", str(ready))) as proc:
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        proc.stdin.write(b"\n".join(lines) + b"\n")
-        proc.stdin.flush()
-        replies: list[dict[str, Any]] = []
-        buffer, deadline = b"", time.monotonic() + 20
-        while {r.get("id") for r in replies} != expected and time.monotonic() < deadline:
-            if select.select([proc.stdout], [], [], 0.5)[0]:
-                chunk = os.read(proc.stdout.fileno(), 1 << 20)
-                assert chunk, "the server closed stdout"
-                buffer += chunk
-                *done, buffer = buffer.split(b"\n")
-                replies += [json.loads(x, parse_int=_id_int) for x in done if x.strip()]  # JSON or it raises
+        replies = _exchange(proc, lines, expected)
         url = json.loads(ready.read_text())["metrics_url"]
         with urllib.request.urlopen(url, timeout=5) as resp:
             exposition = resp.read().decode()
@@ -428,6 +417,35 @@ def test_a_hostile_client_over_stdio_breaks_no_promise(framework: str, tmp_path:
                   and r["method"].startswith("x-vendor/")) == list(others)
     assert {(r["client"]["name"], r["client"]["version"]) for r in tool_calls} == {("n" * 256, "\ufeff" * 3)}  # capped
     _verify_cli(tmp_path, env)
+    if framework == "lowlevel":  # the application's own answers, its exception included, reach the client unchanged
+        with _running(framework, "stdio", _env(tmp_path, audit=False), extra=("--bare",)) as proc:
+            bare = _exchange(proc, lines, expected)
+            proc.kill()
+        assert sorted(bare, key=_by_id) == sorted(replies, key=_by_id)
+        assert {"code": 0, "message": "boom"} in [r.get("error") for r in replies]  # `crash`, as the SDK says it
+
+
+def _by_id(reply: dict[str, Any]) -> int:
+    return int(reply["id"])
+
+
+def _exchange(proc: subprocess.Popen[bytes], lines: list[bytes], expected: set[int]) -> list[dict[str, Any]]:
+    """Write ``lines`` to the server's stdin and read its stdout until the ids ``expected`` are
+    answered (20 s at most); every line must be JSON."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(b"\n".join(lines) + b"\n")
+    proc.stdin.flush()
+    replies: list[dict[str, Any]] = []
+    buffer, deadline = b"", time.monotonic() + 20
+    while {r.get("id") for r in replies} != expected and time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            chunk = os.read(proc.stdout.fileno(), 1 << 20)
+            assert chunk, "the server closed stdout"
+            buffer += chunk
+            *done, buffer = buffer.split(b"\n")
+            replies += [json.loads(x, parse_int=_id_int) for x in done if x.strip()]  # JSON or it raises
+    return replies
 
 
 def _verify_cli(tmp_path: Path, env: dict[str, str]) -> None:

@@ -241,3 +241,69 @@ def test_span_from_the_requests_parts_equals_the_span_from_a_record(mode: str, s
     assert without[0][1]["client.address"] == "127.0.0.1"
     assert without[1][1]["mcp_comply.outcome"] == "exception"
     assert without == with_record
+
+
+def _stateless_app(framework: str, server: Any) -> Any:
+    return server.http_app(stateless_http=True) if framework == "fastmcp" else \
+        server.streamable_http_app(stateless_http=True)
+
+
+def test_a_session_id_nothing_checked_is_not_recorded(framework: str, registry: CollectorRegistry,
+                                                      spans: InMemorySpanExporter) -> None:
+    """Stateless streamable HTTP checks no ``mcp-session-id`` header: a client that names another
+    session (5 KB of it) is not recorded under it; its call is correlated by who calls, as any
+    stateless call, and no span of the SDK's carries the claim."""
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    forged = "victim-" + "v" * 5000
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}
+    with serve_http(_stateless_app(framework, server)) as url:
+        request = urllib.request.Request(url, data=json.dumps(call).encode(), method="POST", headers={
+            "accept": "application/json, text/event-stream", "content-type": "application/json",
+            "mcp-protocol-version": "2025-11-25", "mcp-session-id": forged})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert (resp.status, b'"text":"3"' in resp.read().replace(b" ", b"")) == (200, True)
+    handle.uninstrument()
+    (record,) = [r for r in records if r.method == "tools/call"]
+    assert (record.outcome, record.session_id) == ("ok", None)
+    assert record.correlation_id is not None
+    assert record.correlation_id.startswith("derived:")
+    # fastmcp puts the header on its own span itself (fastmcp.server.telemetry); mcp-comply adds none
+    assert not any(forged in str(v) for s in spans.get_finished_spans() if s.instrumentation_scope.name != "fastmcp"
+                   for v in (s.attributes or {}).values())
+
+
+@pytest.mark.parametrize("framework", ["mcpserver", "fastmcp"])
+def test_sse_sessions_of_one_client_are_told_apart(framework: str, registry: CollectorRegistry) -> None:
+    """SSE (MCPServer and fastmcp): two streams from one host with the same client name and version
+    are two correlations (one per stream), each call recorded once under its own."""
+    from mcp.client.sse import sse_client
+    from mcp_types import Implementation
+
+    if framework not in servers.FRAMEWORKS:
+        pytest.skip(f"{framework} is not installed here")
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    with serve_http(servers.http_app(framework, server, "sse")) as mcp_url:
+        url = mcp_url.removesuffix("/mcp") + "/sse"
+
+        async def go(a: int) -> None:
+            twin = Implementation(name="twin", version="1")
+            async with Client(sse_client(url), mode="legacy", client_info=twin) as c:
+                for b in (1, 2):
+                    assert (await c.call_tool("add", {"a": a, "b": b})).is_error is False
+
+        anyio.run(go, 10)
+        anyio.run(go, 20)
+    handle.uninstrument()
+    calls = [r for r in records if r.method == "tools/call"]
+    assert sorted((r.arguments or {})["a"] + (r.arguments or {})["b"] for r in calls) == [11, 12, 21, 22]
+    streams = {a: {r.correlation_id for r in calls if (r.arguments or {})["a"] == a} for a in (10, 20)}
+    assert [len(streams[10]), len(streams[20])] == [1, 1]
+    assert streams[10] != streams[20]
+    assert all(c is not None and c.startswith("conn:") for c in streams[10] | streams[20])
+    assert {(r.session_id, r.transport, r.client_name) for r in calls} == {(None, "tcp", "twin")}

@@ -32,7 +32,7 @@ def test_every_private_name_is_pinned_here() -> None:
     from mcp_comply.instrument import _fw_fastmcp, _fw_mcp1, _fw_mcp2
 
     assert len(_fw_mcp1.PRIVATE) == 6
-    assert len(_fw_mcp2.PRIVATE) == 6
+    assert len(_fw_mcp2.PRIVATE) == 7
     assert len(_fw_fastmcp.PRIVATE) == 3
 
 
@@ -205,6 +205,34 @@ def test_v2_connection_state_is_a_dict() -> None:
     anyio.run(go)
     contract(bool(states) and all(isinstance(s, dict) for s in states), "_fw_mcp2",
              "ServerSession._connection.state is a per-connection dict")
+
+
+@v2
+def test_v2_connection_session_id_is_the_checked_session_id() -> None:
+    from mcp import Client
+
+    from e2e.conftest import serve_http
+
+    server = servers.build_mcpserver()
+    seen: list[tuple[Any, Any]] = []
+
+    async def spy(ctx: Any, call_next: Any) -> Any:
+        header = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+        seen.append((getattr(getattr(ctx.session, "_connection", None), "session_id", "absent"), header))
+        return await call_next(ctx)
+
+    server.middleware.insert(0, spy)
+
+    async def go(url: str) -> None:
+        async with Client(url, mode="legacy") as client:
+            await client.call_tool("add", {"a": 1, "b": 1})
+
+    with serve_http(server.streamable_http_app()) as url:
+        anyio.run(go, url)
+    ids = {connection for connection, _ in seen}
+    contract(len(ids) == 1 and isinstance(next(iter(ids)), str)
+             and all(header in (None, connection) for connection, header in seen), "_fw_mcp2",
+             "ServerSession._connection.session_id is the streamable-HTTP session id its transport checks")
 
 
 # -- fastmcp ----------------------------------------------------------------------------------------

@@ -12,10 +12,11 @@ from typing import Any
 
 from mcp_comply import semconv
 from mcp_comply.instrument._core import RequestFacts, derived_correlation
-from mcp_comply.instrument._fw_mcp2 import connection_correlation
+from mcp_comply.instrument._fw_mcp2 import connection_correlation, connection_session_id
 
 _CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
 _FIRST_SESSIONLESS = "2026-07-28"  # protocol versions are dates; this one dropped sessions
+_SSE_SESSION_PARAM = "session_id"  # the SSE transport routes each POST to its stream by this
 
 
 class SdkFacts:
@@ -43,9 +44,8 @@ class SdkFacts:
             client = getattr(request, "client", None)
             if client is not None:
                 address, port = client[0], client[1]
-            headers = getattr(request, "headers", None)
-            if headers is not None:
-                session_id = headers.get("mcp-session-id")
+            # the server's own id, not the request's header: stateless mode does not check it
+            session_id = connection_session_id(ctx.session)
         return RequestFacts(session_id, None, self.transport(ctx), ctx.protocol_version, None, None,
                             self._principal(), address, port)
 
@@ -73,8 +73,10 @@ class SdkFacts:
         session_id, _, transport, protocol, _, _, principal, address, port = self.peer(ctx)
         if session_id is not None:
             correlation: str | None = session_id
-        elif ctx.request is not None:
-            # 2026-07-28 HTTP has no session and no lasting connection: correlate by who is calling.
+        elif ctx.request is not None and _SSE_SESSION_PARAM not in _query(ctx.request):
+            # Stateless and 2026-07-28 HTTP have no session and no lasting connection: correlate by
+            # who is calling. (An SSE stream is a lasting connection, correlated as one below; a
+            # stateless request that names the parameter only splits its own correlation.)
             correlation = derived_correlation(principal, address, client_name, client_version)
         elif isinstance(protocol, str) and protocol >= _FIRST_SESSIONLESS:
             # Sessionless era over a pipe or in process: one peer per process (None = process id).
@@ -91,6 +93,11 @@ def principal_of(token: Any) -> str | None:
     value = getattr(token, "subject", None) or (claims.get("sub") if isinstance(claims, dict) else None) \
         or getattr(token, "client_id", None)
     return str(value)[:256] if value else None
+
+
+def _query(request: Any) -> Mapping[str, str]:
+    query = getattr(request, "query_params", None)
+    return query if isinstance(query, Mapping) else {}
 
 
 def _str(value: object) -> str | None:

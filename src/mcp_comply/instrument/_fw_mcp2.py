@@ -22,6 +22,7 @@ PRIVATE = (
     "MCPServer._tool_manager._tools",
     "mcp.server.stdio._claims",
     "ServerSession._connection.state",
+    "ServerSession._connection.session_id",
     "mcp.server._otel.OpenTelemetryMiddleware",
     "MCPServer._token_verifier",
 )
@@ -85,6 +86,14 @@ def connection_correlation(session: Any) -> str | None:
     if value is None:
         value = state[_CORRELATION_STATE_KEY] = "conn:" + uuid.uuid4().hex
     return str(value)
+
+
+def connection_session_id(session: Any) -> str | None:
+    """The session id the SDK's streamable-HTTP session manager made for this connection, which
+    its transport has matched every request's ``mcp-session-id`` header against; None in stateless
+    mode and over SSE, where nothing checks that header (a client could name any session)."""
+    value = getattr(getattr(session, "_connection", None), "session_id", None)
+    return value if isinstance(value, str) else None
 
 
 def enrich_mcpserver_tools(server: Any, contains: Callable[[str], bool],
