@@ -218,7 +218,7 @@ def http_app(framework: str, server: Any, transport: str = "http") -> Any:
     return server.sse_app() if transport == "sse" else server.streamable_http_app()
 
 
-def lowlevel_v1_app(server: Any, transport: str) -> Any:
+def lowlevel_v1_app(server: Any, transport: str, *, stateless: bool = False) -> Any:
     """A Starlette app for an mcp 1.x low-level Server, as the SDK's examples build one."""
     import contextlib
 
@@ -240,7 +240,7 @@ def lowlevel_v1_app(server: Any, transport: str) -> Any:
                                  Mount("/messages/", app=sse.handle_post_message)])
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-    manager = StreamableHTTPSessionManager(app=server)
+    manager = StreamableHTTPSessionManager(app=server, stateless=stateless)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -79,11 +80,13 @@ def test_http_transports(framework: str, transport: str, registry: CollectorRegi
     assert session_id is not None
     assert len(session_id) == 32  # uuid4().hex from the SDK session manager or SSE transport
     assert {r.correlation_id for r in calls} == {session_id}
-    # initialize, which the 1.x session answers itself, is recorded; over streamable HTTP it precedes
-    # the session id (the answer assigns it), as on mcp 2.x
+    # initialize, which the 1.x session answers itself, is recorded without a session id: over
+    # streamable HTTP it precedes the id (the answer assigns it), as on mcp 2.x; over SSE its
+    # session_id parameter cannot be told from one a client adds to a stateless HTTP request,
+    # which nothing checks (test_a_session_id_nothing_checked_is_not_recorded_on_mcp_1)
     (init,) = [r for r in records if r.method == "initialize"]
     assert (init.outcome, init.transport, init.client_name) == ("ok", "tcp", "mcp")
-    assert init.session_id == (session_id if transport == "sse" else None)
+    assert init.session_id is None
     assert sample(registry, "mcp_tool_calls_total", tool="add", status="ok", error_type="") == 1
     assert sample(registry, "mcp_tool_calls_total", tool="_unknown_", status="error", error_type="unknown_tool") == 1
     assert sample(registry, "mcp_server_operation_duration_seconds_count", mcp_method_name="tools/call",
@@ -223,3 +226,59 @@ def test_authenticated_principal(framework: str, registry: CollectorRegistry, sp
                and "mcp_comply.outcome" in (s.attributes or {})]
     assert span.attributes["enduser.id"] == expected
     handle.uninstrument()
+
+
+def _post(url: str, message: dict[str, Any], headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=json.dumps(message).encode(), method="POST", headers={
+        "accept": "application/json, text/event-stream", "content-type": "application/json",
+        "mcp-protocol-version": "2025-06-18", **headers})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        resp.read()
+        return int(resp.status)
+
+
+def _stateless_app(framework: str, server: Any) -> Any:
+    if framework == "fastmcp":
+        return server.http_app(stateless_http=True)
+    if framework == "lowlevel":
+        return servers.lowlevel_v1_app(server, "http", stateless=True)
+    server.settings.stateless_http = True
+    return server.streamable_http_app()
+
+
+_INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "c", "version": "1"}}}
+_ADD = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}
+
+
+def test_a_session_id_nothing_checked_is_not_recorded_on_mcp_1(framework: str, registry: CollectorRegistry,
+                                                                spans: InMemorySpanExporter) -> None:
+    """mcp 1.x: stateless streamable HTTP checks neither the ``mcp-session-id`` header nor a
+    ``session_id`` query parameter, and an initialize is answered before any check: a client naming
+    another session (5 KB of it, or a victim's) was recorded under it. Now neither is taken from such
+    a request; a session that went through initialize (stateful HTTP, SSE) keeps its id
+    (test_http_transports)."""
+    forged = "victim-" + "v" * 5000
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    slash = "/" if framework == "lowlevel" else ""  # its Mount answers /mcp with a redirect to /mcp/
+    with serve_http(_stateless_app(framework, server)) as url:
+        url += slash
+        assert _post(url, _INIT, {"mcp-session-id": forged}) == 200
+        assert _post(f"{url}?session_id=victim-session", _ADD, {"mcp-session-id": forged}) == 200
+    handle.uninstrument()
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    handle.add_sink(records.append)
+    with serve_http(servers.http_app(framework, server)) as url:
+        assert _post(f"{url}{slash}?session_id=victim-session", _INIT, {}) == 200
+    handle.uninstrument()
+    assert [(r.method, r.session_id) for r in records] == [("initialize", None), ("tools/call", None),
+                                                           ("initialize", None)]
+    assert all(r.correlation_id is not None and r.correlation_id.startswith("derived:") for r in records)
+    # fastmcp 3 puts the header on its own span itself (fastmcp.server.telemetry); mcp-comply adds none
+    assert not any(forged in str(v) or "victim-session" in str(v) for s in spans.get_finished_spans()
+                   if s.instrumentation_scope is None or s.instrumentation_scope.name != "fastmcp"
+                   for v in (s.attributes or {}).values())

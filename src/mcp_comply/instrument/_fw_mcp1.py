@@ -161,7 +161,12 @@ class V1Facts:
             client = getattr(request, "client", None)
             if client is not None:
                 address, port = client[0], client[1]
-            session_id = request.headers.get("mcp-session-id") or request.query_params.get("session_id")
+            if ctx.method != semconv.METHOD_INITIALIZE and getattr(ctx.session, "client_params", None) is not None:
+                # Only a session that went through initialize: stateful streamable HTTP (whose
+                # transport refuses a header that is not its own) and SSE (whose transport refuses
+                # an unknown session_id). Stateless HTTP makes a session per request and checks
+                # neither; an initialize is taken before any check, so neither is its own yet.
+                session_id = _str(request.headers.get("mcp-session-id") or request.query_params.get("session_id"))
         return RequestFacts(session_id, None, self.transport(ctx), ctx.protocol_version, None, None,
                             self.principal(request), address, port)
 
