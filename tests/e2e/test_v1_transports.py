@@ -265,9 +265,8 @@ def test_a_session_id_nothing_checked_is_not_recorded_on_mcp_1(framework: str, r
     handle.add_sink(records.append)
     slash = "/" if framework == "lowlevel" else ""  # its Mount answers /mcp with a redirect to /mcp/
     with serve_http(_stateless_app(framework, server)) as url:
-        url += slash
-        assert _post(url, _INIT, {"mcp-session-id": forged}) == 200
-        assert _post(f"{url}?session_id=victim-session", _ADD, {"mcp-session-id": forged}) == 200
+        assert _post(url + slash, _INIT, {"mcp-session-id": forged}) == 200
+        assert _post(f"{url}{slash}?session_id=victim-session", _ADD, {"mcp-session-id": forged}) == 200
     handle.uninstrument()
     server = servers.BUILDERS[framework]()
     handle = instrument(server, registry=registry)
