@@ -29,6 +29,11 @@ class SdkFacts:
         self._stdio_claims = stdio_claims
         self._get_access_token = get_access_token
 
+    @property
+    def stdio_claims(self) -> Mapping[int, Any] | None:
+        """What :meth:`transport` reads besides the request: the SDK's claimed file descriptors."""
+        return self._stdio_claims
+
     def transport(self, ctx: Any) -> str | None:
         """``tcp`` (HTTP), ``pipe`` (stdio) or None (in process): all the metrics need."""
         if ctx.request is not None:

@@ -22,9 +22,14 @@ from mcp_comply import semconv
 from mcp_comply._record import result_is_error, target_name
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Req, current_request
+from mcp_comply.instrument._otel import span_probe
 from mcp_comply.instrument._spans import link_ambient, start_own_span
 
 _get_current_span = trace.get_current_span
+# ``_otel_context().get(_SPAN_KEY) is None``: no span is current, so none can be recording
+_otel_context, _SPAN_KEY = span_probe()
+_TCP = semconv.TRANSPORT_TCP
+_PIPE = semconv.TRANSPORT_PIPE
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
 _TOOLS_LIST = semconv.METHOD_TOOLS_LIST
 _PROMPTS_GET = semconv.METHOD_PROMPTS_GET
@@ -77,6 +82,9 @@ class ComplyMiddleware:
         self._tool_started = recorder.metrics.tool_started
         self._count = recorder.metrics.count
         self._transport = facts.transport
+        # SdkFacts.transport inlined on the request path (a Python call less): the claimed stdio
+        # descriptors, or None where the facts reader is another one
+        self._claims = facts.stdio_claims if isinstance(facts, SdkFacts) else None
         self._catalog = recorder.catalog
         self.gate: Callable[[Req], Awaitable[None]] | None = None
 
@@ -130,7 +138,7 @@ class ComplyMiddleware:
                     req.span_owned = True
                     req.span = span
                     otel_token = otel_context.attach(trace.set_span_in_context(span))
-                else:
+                elif _otel_context().get(_SPAN_KEY) is not None:  # without a span, nothing to enrich
                     span = _get_current_span()
                     if span.is_recording():
                         req.span = span
@@ -157,7 +165,8 @@ class ComplyMiddleware:
         else:
             if is_tool_call:
                 req.result = result
-                failed = result_is_error(result)
+                # the wire dict (what the SDK's chain returns) inline; result_is_error() for the rest
+                failed = result.get("isError") is True if type(result) is dict else result_is_error(result)
                 if req.unseen:
                     await self._resolve_label(req, ctx, succeeded=not failed)
                 if failed:
@@ -175,8 +184,13 @@ class ComplyMiddleware:
             if req.span is None and not recorder.sinks and req.detail_outcome is None:
                 # The common case inline: metrics only, no record to build.
                 try:
+                    claims = self._claims
+                    if claims is None:
+                        transport = self._transport(ctx) or ""
+                    else:  # SdkFacts.transport, inline
+                        transport = _TCP if request is not None else _PIPE if 0 in claims else ""
                     self._count(method, req.tool_label, req.outcome, req.error_code, req.exception_type,
-                                req.error_result, self._transport(ctx) or "", perf_counter() - req.t0)
+                                req.error_result, transport, perf_counter() - req.t0)
                 except Exception as exc:  # noqa: BLE001 - never break the host server
                     recorder.internal_error("metrics", exc)
             else:
