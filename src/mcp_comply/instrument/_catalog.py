@@ -40,8 +40,8 @@ class ToolCatalog:
         self._loaded_at = float("-inf")
 
     def __contains__(self, name: object) -> bool:
-        return (name in self._schemas or name in self._proven
-                or (self._live is not None and name in self._live))
+        live = self._live  # the framework's own registry first: where a registered tool is found
+        return (live is not None and name in live) or name in self._schemas or name in self._proven
 
     def prove(self, name: str) -> bool:
         """A call of ``name`` succeeded: the server serves that tool. Whether it is now known

@@ -107,6 +107,29 @@ class Req:
 
 current_request: ContextVar[Req | None] = ContextVar("mcp_comply_request", default=None)
 
+reported_failure: ContextVar[tuple[str, str, str | None] | None] = ContextVar("mcp_comply_tool_failure",
+                                                                             default=None)
+"""How a tool call failed, as a framework enricher saw it before the failure became an ``isError``
+result: ``(request id as text, outcome, exception type)``. The other way round from
+:data:`current_request`: nothing is set while calls succeed (a context-variable set and reset per
+call is a fifth of what the middleware costs), and the middleware reads it only when the call
+failed. The request id keeps a report from reaching another request that runs in the same context
+(mcp's in-process dispatcher runs the server in the caller's task)."""
+
+
+def report_failure(request_id: object, outcome: str, exception_type: str | None = None) -> None:
+    """Called by an enricher that sees why a tool failed; the middleware of that request reads it."""
+    reported_failure.set((str(request_id), outcome, exception_type))
+
+
+def take_report(req: Req) -> None:
+    """Give ``req`` the failure detail reported for it, if any (and clear the report)."""
+    reported = reported_failure.get()
+    if reported is not None:
+        reported_failure.set(None)
+        if reported[0] == str(req.request_id):
+            req.detail_outcome, req.detail_exc = reported[1], reported[2]
+
 _PROCESS_CORRELATION = "proc:" + uuid.uuid4().hex
 
 

@@ -244,7 +244,7 @@ def _v2_facts() -> FactsReader:
     return SdkFacts(_fw_mcp2.stdio_claims(), get_access_token)
 
 
-def _attach_v2(binding: Binding, span_owner: type | None, detail: bool) -> Attach:
+def _attach_v2(binding: Binding, span_owner: type | None, detail: bool, reported: bool = False) -> Attach:
     def attach(recorder: Recorder, tracing: TracingPolicy) -> list[ComplyMiddleware]:
         facts: Any = binding.facts
         middleware: list[Any] = binding.lowlevel.middleware
@@ -252,10 +252,11 @@ def _attach_v2(binding: Binding, span_owner: type | None, detail: bool) -> Attac
                             if span_owner is not None and isinstance(m, span_owner)), None)
         installed: list[Any] = []
         if not tracing.enabled:
-            ours = ComplyMiddleware(recorder, facts, own_span=False, tracing=False, detail=detail)
+            ours = ComplyMiddleware(recorder, facts, own_span=False, tracing=False, detail=detail,
+                                    reported=reported)
             middleware.insert(0, ours)
         elif owner_index is None:
-            ours = ComplyMiddleware(recorder, facts, own_span=True, detail=detail)
+            ours = ComplyMiddleware(recorder, facts, own_span=True, detail=detail, reported=reported)
             middleware.insert(0, ours)
             binding.spans = "created"
         else:
@@ -268,7 +269,7 @@ def _attach_v2(binding: Binding, span_owner: type | None, detail: bool) -> Attac
                     middleware.insert(0, capture)
                     installed.append(capture)
 
-            ours = ComplyMiddleware(recorder, facts, own_span=False, detail=detail,
+            ours = ComplyMiddleware(recorder, facts, own_span=False, detail=detail, reported=reported,
                                     on_recording_span=install_capture)
             middleware.insert(owner_index + 1, ours)
             if sdk_configured():
@@ -304,9 +305,10 @@ def _bind_v2(server: Any, framework: str) -> Binding:
         catalog = ToolCatalog(loader=load)
     binding = Binding(framework, str(server.name), lowlevel, catalog, _v2_facts(), protocol_error_class(),
                       _v2_error, attach=_noop_attach)
-    binding.attach = _attach_v2(binding, _fw_mcp2.span_owner(), detail=framework != LOWLEVEL)
+    # MCPServer's call_tool override reports a failure's detail; a low-level Server has none
+    binding.attach = _attach_v2(binding, _fw_mcp2.span_owner(), detail=False, reported=framework == MCPSERVER)
     if framework == MCPSERVER:
-        binding.undo.append(_fw_mcp2.enrich_mcpserver_tools(server, catalog.__contains__, apply_detail))
+        binding.undo.append(_fw_mcp2.enrich_mcpserver_tools(server, catalog.__contains__))
     return binding
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_comply import semconv
 from mcp_comply.exceptions import InstrumentationError
-from mcp_comply.instrument._core import current_request, exception_name
+from mcp_comply.instrument._core import exception_name, report_failure
 
 PRIVATE = (
     "MCPServer._lowlevel_server",
@@ -96,10 +96,10 @@ def connection_session_id(session: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def enrich_mcpserver_tools(server: Any, contains: Callable[[str], bool],
-                           apply_detail: Callable[..., None]) -> Callable[[], None]:
+def enrich_mcpserver_tools(server: Any, contains: Callable[[str], bool]) -> Callable[[], None]:
     """Override ``call_tool`` on the instance (the SDK's handler looks it up on ``self``) to see
-    why a tool failed before MCPServer turns it into an ``isError`` result. Returns the undo."""
+    why a tool failed before MCPServer turns it into an ``isError`` result, and report it to the
+    request's middleware (:func:`~mcp_comply.instrument._core.report_failure`). Returns the undo."""
     from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
     from pydantic import ValidationError
 
@@ -111,16 +111,18 @@ def enrich_mcpserver_tools(server: Any, contains: Callable[[str], bool],
         try:
             return await original(name, arguments, context)
         except ToolError as exc:
+            request_id = _request_id(context)
+            if request_id is None:  # called outside a request: nobody to tell
+                raise
             if isinstance(exc, UnexpectedToolError):
                 cause = exc.__cause__
-                apply_detail(current_request.get(), semconv.ERROR_EXCEPTION,
-                             exception_name(cause if cause is not None else exc))
+                report_failure(request_id, semconv.ERROR_EXCEPTION, exception_name(cause if cause is not None else exc))
             elif isinstance(exc.__cause__, ValidationError):
-                apply_detail(current_request.get(), semconv.ERROR_VALIDATION)
+                report_failure(request_id, semconv.ERROR_VALIDATION)
             elif not contains(name):
-                apply_detail(current_request.get(), semconv.ERROR_UNKNOWN_TOOL)
+                report_failure(request_id, semconv.ERROR_UNKNOWN_TOOL)
             else:
-                apply_detail(current_request.get(), semconv.ERROR_TOOL)
+                report_failure(request_id, semconv.ERROR_TOOL)
             raise
 
     call_tool.__mcp_comply__ = True  # type: ignore[attr-defined]
@@ -133,3 +135,11 @@ def enrich_mcpserver_tools(server: Any, contains: Callable[[str], bool],
             vars(server).pop("call_tool", None)
 
     return restore
+
+
+def _request_id(context: Any) -> str | None:
+    """The id of the request an MCPServer ``Context`` serves; None without one."""
+    try:
+        return str(context.request_id)
+    except (AttributeError, ValueError):  # no context, or a context outside a request
+        return None

@@ -43,13 +43,18 @@ class _Series:
 
 
 class _Shard:
-    """The counts one thread has written; only that thread ever writes them."""
+    """The counts one thread has written; only that thread ever writes them.
 
-    __slots__ = ("in_flight", "series")
+    ``started`` counts tools/call requests per label as they start; a call's end is its count in
+    ``series``, so the in-flight gauge is derived at a scrape (started minus finished, per label)
+    and a finished call costs the request path no second dictionary update.
+    """
+
+    __slots__ = ("series", "started")
 
     def __init__(self) -> None:
         self.series: dict[tuple[Any, ...], _Series] = {}
-        self.in_flight: dict[str, int] = {}
+        self.started: dict[str, int] = {}
 
 
 Row = dict[tuple[str, ...], list[Any]]
@@ -214,17 +219,17 @@ class RequestMetrics(Collector):
         return shard
 
     def tool_started(self, tool_label: str) -> None:
-        """A tools/call is in flight; :meth:`count` ends it."""
+        """A tools/call is in flight; counting it (:meth:`count`, :meth:`count_tool`) ends it."""
         shard = getattr(self._local, "shard", None) or self._new_shard()
-        in_flight = shard.in_flight
-        in_flight[tool_label] = in_flight.get(tool_label, 0) + 1
+        started = shard.started
+        started[tool_label] = started.get(tool_label, 0) + 1
 
     def tool_relabel(self, old: str, new: str) -> None:
         """An in-flight call's label turned out to be ``new`` (it started as ``old``)."""
         shard = getattr(self._local, "shard", None) or self._new_shard()
-        in_flight = shard.in_flight
-        in_flight[old] = in_flight.get(old, 0) - 1
-        in_flight[new] = in_flight.get(new, 0) + 1
+        started = shard.started
+        started[old] = started.get(old, 0) - 1
+        started[new] = started.get(new, 0) + 1
 
     def count(self, method: str, tool: str, outcome: str, error_code: int | None, exception_type: str | None,
               error_result: bool, transport: str, duration: float) -> None:
@@ -236,9 +241,17 @@ class RequestMetrics(Collector):
         series = shard.series.get(key)
         if series is None:
             series = shard.series[key] = _Series(self._fine_size)
-        if method == _TOOLS_CALL:
-            # Usually the thread that started the call; a scrape sums the shards either way.
-            shard.in_flight[tool] = shard.in_flight.get(tool, 0) - 1
+        series.counts[bisect_left(self._fine, duration)] += 1
+        series.sum += duration
+
+    def count_tool(self, tool: str, outcome: str, error_code: int | None, exception_type: str | None,
+                   error_result: bool, transport: str, duration: float) -> None:
+        """:meth:`count` of a tools/call (the middleware's common case, without the method checks)."""
+        shard = getattr(self._local, "shard", None) or self._new_shard()
+        key = (_TOOLS_CALL, tool, outcome, error_code, exception_type, error_result, transport)
+        series = shard.series.get(key)
+        if series is None:
+            series = shard.series[key] = _Series(self._fine_size)
         series.counts[bisect_left(self._fine, duration)] += 1
         series.sum += duration
 
@@ -287,10 +300,15 @@ class RequestMetrics(Collector):
                 fine, total = list(series.counts), series.sum
                 call_key, tool_key, op_key = derived.get(key) or self._derive(key)
                 if call_key is not None and tool_key is not None:
-                    calls[call_key] = calls.get(call_key, 0) + sum(fine)
+                    finished = sum(fine)
+                    calls[call_key] = calls.get(call_key, 0) + finished
+                    in_flight[call_key[0]] = in_flight.get(call_key[0], 0) - finished
                     _merge(tool_rows, tool_key, fine, total)
                 _merge(op_rows, op_key, fine, total)
-            for label, value in list(shard.in_flight.items()):
+        # Started after finished: a call that ends between the two reads counts as still in
+        # flight, never as finished without having started (which would show a negative gauge).
+        for shard in shards:
+            for label, value in list(shard.started.items()):
                 in_flight[label] = in_flight.get(label, 0) + value
         return (Table(_CALL_LABELS, (semconv.TOOL_CALLS_TOTAL,), ({},),
                        {key: [n] for key, n in calls.items()}, self._calls_lines),
@@ -349,6 +367,7 @@ class Metrics:
         self.tool_relabel = self.requests.tool_relabel
         self.observe = self.requests.observe
         self.count = self.requests.count
+        self.count_tool = self.requests.count_tool
 
     def internal_error(self, component: str) -> None:
         self.internal_errors.labels(component).inc()

@@ -21,7 +21,7 @@ from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
 from mcp_comply import semconv
 from mcp_comply._record import result_is_error, target_name
 from mcp_comply.instrument._context import SdkFacts
-from mcp_comply.instrument._core import Recorder, Req, current_request
+from mcp_comply.instrument._core import Recorder, Req, current_request, take_report
 from mcp_comply.instrument._otel import span_probe
 from mcp_comply.instrument._spans import link_ambient, start_own_span
 
@@ -68,19 +68,24 @@ class ComplyMiddleware:
     """
 
     def __init__(self, recorder: Recorder, facts: SdkFacts, *, own_span: bool, tracing: bool = True,
-                 detail: bool = True, on_recording_span: Callable[[], None] | None = None) -> None:
+                 detail: bool = True, reported: bool = False,
+                 on_recording_span: Callable[[], None] | None = None) -> None:
         self.recorder = recorder
         self.facts = facts
         self.own_span = own_span and tracing
         self.tracing = tracing
-        # Whether a framework enricher may add detail through `current_request` (MCPServer, fastmcp).
-        self.detail = detail
+        # How a framework enricher adds detail to a failed tool call: through `current_request`
+        # (detail: fastmcp), or by reporting it (reported: MCPServer, see `reported_failure`),
+        # which costs a call that succeeds nothing.
+        self.detail = detail and not reported
+        self.reported = reported
         # Called once, the first time a framework span is recording: installs AmbientCapture,
         # which costs a middleware frame per request and is useless until spans are recorded.
         self._on_recording_span = on_recording_span
         # Bound once: attribute chains cost on every request.
         self._tool_started = recorder.metrics.tool_started
         self._count = recorder.metrics.count
+        self._count_tool = recorder.metrics.count_tool
         self._transport = facts.transport
         # SdkFacts.transport inlined on the request path (a Python call less): the claimed stdio
         # descriptors, or None where the facts reader is another one
@@ -156,6 +161,8 @@ class ComplyMiddleware:
             result = await call_next(ctx)
         except BaseException as exc:
             recorder.classify_exception(req, exc)
+            if is_tool_call and self.reported:
+                take_report(req)
             if req.unseen and isinstance(exc, Exception):
                 await self._resolve_label(req, ctx, succeeded=False)
             message = _message(exc)
@@ -167,6 +174,8 @@ class ComplyMiddleware:
                 req.result = result
                 # the wire dict (what the SDK's chain returns) inline; result_is_error() for the rest
                 failed = result.get("isError") is True if type(result) is dict else result_is_error(result)
+                if failed and self.reported:
+                    take_report(req)
                 if req.unseen:
                     await self._resolve_label(req, ctx, succeeded=not failed)
                 if failed:
@@ -189,8 +198,12 @@ class ComplyMiddleware:
                         transport = self._transport(ctx) or ""
                     else:  # SdkFacts.transport, inline
                         transport = _TCP if request is not None else _PIPE if 0 in claims else ""
-                    self._count(method, req.tool_label, req.outcome, req.error_code, req.exception_type,
-                                req.error_result, transport, perf_counter() - req.t0)
+                    if is_tool_call:
+                        self._count_tool(req.tool_label, req.outcome, req.error_code, req.exception_type,
+                                         req.error_result, transport, perf_counter() - req.t0)
+                    else:
+                        self._count(method, req.tool_label, req.outcome, req.error_code, req.exception_type,
+                                    req.error_result, transport, perf_counter() - req.t0)
                 except Exception as exc:  # noqa: BLE001 - never break the host server
                     recorder.internal_error("metrics", exc)
             else:
