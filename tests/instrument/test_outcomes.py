@@ -124,3 +124,60 @@ def test_correlation_ids(registry: CollectorRegistry) -> None:
     assert modern.startswith("proc:")
     assert all(r.session_id is None for r in calls)
     handle.uninstrument()
+
+
+@pytest.mark.skipif(servers.MCP_MAJOR != 2, reason="MCPServer is mcp 2.x")
+def test_a_failure_report_reaches_only_its_own_request(registry: CollectorRegistry) -> None:
+    """MCPServer's call_tool override reports why a tool failed, and the middleware reads the report
+    only when that request failed. In process the server runs in the client's task, so a report
+    nobody read (a tool that called another tool and handled its failure) is still in the context
+    when the next request fails for its own reason: it is not taken for that request's."""
+    from mcp.server.mcpserver import Context, MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp_types import CallToolResult, TextContent
+
+    server = MCPServer("nested")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    async def tolerant(ctx):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202 - annotated below
+        """Call add with bad arguments and handle its failure."""
+        try:
+            await server.call_tool("add", {"a": "x", "b": 1}, ctx)
+        except ToolError:
+            return "handled"
+        return "unexpected"
+
+    def refuse():  # type: ignore[no-untyped-def]  # noqa: ANN202 - annotated below
+        """Fail with an isError result, no exception."""
+        return CallToolResult(content=[TextContent(type="text", text="no")], is_error=True)
+
+    # objects, not strings (this module's annotations are strings, and these names are local)
+    tolerant.__annotations__ = {"ctx": Context, "return": str}
+    refuse.__annotations__ = {"return": CallToolResult}
+    server.tool()(tolerant)
+    server.tool()(refuse)
+
+    instrument(server, registry=registry, env={})  # metrics only: no sink, no span
+
+    async def drive() -> list[str]:
+        async with Client(server) as client:
+            return [await _call(client, name, args) for name, args in (
+                ("add", {"a": "x", "b": 1}), ("tolerant", {}), ("refuse", {}), ("add", {"a": 1, "b": 2}))]
+
+    assert anyio.run(drive) == ["isError", "ok", "isError", "ok"]
+
+    def calls(tool: str, status: str, error_type: str) -> float | None:
+        return registry.get_sample_value("mcp_tool_calls_total",
+                                         {"tool": tool, "status": status, "error_type": error_type})
+
+    assert calls("add", "error", "validation_error") == 1.0
+    assert calls("add", "ok", "") == 1.0
+    assert calls("tolerant", "ok", "") == 1.0
+    assert calls("refuse", "error", "tool_error") == 1.0
+    assert calls("refuse", "error", "validation_error") is None
+    for tool in ("add", "tolerant", "refuse"):
+        assert registry.get_sample_value("mcp_tool_calls_in_flight", {"tool": tool}) == 0.0
