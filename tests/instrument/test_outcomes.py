@@ -143,7 +143,7 @@ def test_a_failure_report_reaches_only_its_own_request(registry: CollectorRegist
         """Add."""
         return a + b
 
-    async def tolerant(ctx):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202 - annotated below
+    async def tolerant(ctx):  # type: ignore[no-untyped-def]
         """Call add with bad arguments and handle its failure."""
         try:
             await server.call_tool("add", {"a": "x", "b": 1}, ctx)
@@ -151,7 +151,7 @@ def test_a_failure_report_reaches_only_its_own_request(registry: CollectorRegist
             return "handled"
         return "unexpected"
 
-    def refuse():  # type: ignore[no-untyped-def]  # noqa: ANN202 - annotated below
+    def refuse():  # type: ignore[no-untyped-def]
         """Fail with an isError result, no exception."""
         return CallToolResult(content=[TextContent(type="text", text="no")], is_error=True)
 
