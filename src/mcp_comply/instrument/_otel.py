@@ -49,11 +49,12 @@ def span_probe() -> tuple[Callable[[], Mapping[str, object]], str]:
     key = getattr(propagation, "_SPAN_KEY", None)
     if type(runtime) is ContextVarsRuntimeContext and isinstance(var, ContextVar) and isinstance(key, str):
         return var.get, key
-    return _always_a_span, _UNKNOWN
+    return _always_a_span, UNKNOWN_SPAN_KEY
 
 
-_UNKNOWN = "mcp_comply.unknown"
-_ALWAYS_A_SPAN: Mapping[str, object] = {_UNKNOWN: True}
+UNKNOWN_SPAN_KEY = "mcp_comply.unknown"
+"""The key :func:`span_probe` returns when it could not find the API's: a mapping that always has it."""
+_ALWAYS_A_SPAN: Mapping[str, object] = {UNKNOWN_SPAN_KEY: True}
 
 
 def _always_a_span() -> Mapping[str, object]:

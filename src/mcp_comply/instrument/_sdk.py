@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -22,12 +22,16 @@ from mcp_comply import semconv
 from mcp_comply._record import result_is_error, target_name
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Req, current_request, take_report
-from mcp_comply.instrument._otel import span_probe
+from mcp_comply.instrument._otel import UNKNOWN_SPAN_KEY, span_probe
 from mcp_comply.instrument._spans import link_ambient, start_own_span
 
 _get_current_span = trace.get_current_span
 # ``_otel_context().get(_SPAN_KEY) is None``: no span is current, so none can be recording
 _otel_context, _SPAN_KEY = span_probe()
+_SPAN_KEY_KNOWN = _SPAN_KEY != UNKNOWN_SPAN_KEY
+# the current OpenTelemetry context (the runtime's ContextVar.get where the probe found it)
+_current_otel_context = cast("Callable[[], otel_context.Context]",
+                             _otel_context if _SPAN_KEY_KNOWN else otel_context.get_current)
 _TCP = semconv.TRANSPORT_TCP
 _PIPE = semconv.TRANSPORT_PIPE
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
@@ -41,21 +45,27 @@ _ambient: ContextVar[otel_context.Context | None] = ContextVar("mcp_comply_ambie
 
 class AmbientCapture:
     """Outermost entry: remembers the OpenTelemetry context from before the framework's span,
-    so the ambient span (e.g. the HTTP server span) can become a link. Kept to a context-variable
-    set and reset; the span is looked up only when a recording span needs the link."""
+    so the ambient span (e.g. the HTTP server span) can become a link; the span is looked up only
+    when a recording span needs the link.
 
-    async def __call__(self, ctx: Any, call_next: Any) -> Any:
-        token = _ambient.set(otel_context.get_current())
-        try:
-            return await call_next(ctx)
-        finally:
-            _ambient.reset(token)
+    Not a coroutine: it sets the context variable (only when the context differs from the one it
+    holds, so a client calling in process sets it once) and hands back the rest of the chain's
+    awaitable, which costs no frame of its own on every resumption of the request. Nothing resets
+    the variable: the only reader is this request's :class:`ComplyMiddleware`, which reads it
+    before the handler runs, after this request's capture set it; what is left in the context
+    afterwards is the caller's own OpenTelemetry context."""
+
+    def __call__(self, ctx: Any, call_next: Any) -> Any:
+        current = _current_otel_context()
+        if _ambient.get() is not current:
+            _ambient.set(current)
+        return call_next(ctx)
 
 
 def _ambient_span() -> SpanContext:
     captured = _ambient.get()
-    if captured is None:
-        return INVALID_SPAN_CONTEXT
+    if captured is None or (_SPAN_KEY_KNOWN and captured.get(_SPAN_KEY) is None):
+        return INVALID_SPAN_CONTEXT  # no span before the framework's: nothing to link
     return trace.get_current_span(captured).get_span_context()
 
 
