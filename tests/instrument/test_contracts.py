@@ -34,6 +34,34 @@ def test_every_private_name_is_pinned_here() -> None:
     assert len(_fw_mcp1.PRIVATE) == 6
     assert len(_fw_mcp2.PRIVATE) == 7
     assert len(_fw_fastmcp.PRIVATE) == 3
+    from mcp_comply.instrument import _otel
+
+    assert len(_otel.PRIVATE) == 2
+
+
+def test_otel_runtime_context_is_a_context_variable_holding_the_current_span() -> None:
+    """``_otel.span_probe`` reads the OpenTelemetry API's runtime ContextVar and span key: the probe
+    says "no span" exactly when ``trace.get_current_span()`` is the invalid span, inside and
+    outside ``use_span``, and the runtime context is the contextvars one (two C calls a request)."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from mcp_comply.instrument._otel import UNKNOWN_SPAN_KEY, span_probe
+
+    current, key = span_probe()
+    contract(key != UNKNOWN_SPAN_KEY and current is not otel_context.get_current, "_otel",
+             "opentelemetry.context._RUNTIME_CONTEXT._current_context is the ContextVar of the current "
+             "Context, and opentelemetry.trace.propagation._SPAN_KEY the key of its span")
+    assert current() is otel_context.get_current()
+    assert current().get(key) is None
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    span = TracerProvider().get_tracer("t").start_span("s")
+    with trace.use_span(span, end_on_exit=True):
+        assert current().get(key) is span is trace.get_current_span()
+        with trace.use_span(trace.INVALID_SPAN):
+            assert current().get(key) is trace.INVALID_SPAN is trace.get_current_span()
+    assert current().get(key) is None
 
 
 # -- mcp 1.x ----------------------------------------------------------------------------------------

@@ -314,3 +314,66 @@ def test_bucket_label_spells_le_as_prometheus_client_does(bound: float) -> None:
         assert ours == theirs
     else:
         assert re.sub(r"e\+0(1\d)$", r"e+\1", theirs) == ours
+
+
+_LABELS = ("a", "b", "_unknown_")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(("start", "finish", "relabel")), st.sampled_from(_LABELS),
+                          st.sampled_from(_LABELS), st.integers(0, 2)), max_size=60))
+def test_in_flight_is_started_minus_finished(ops: list[tuple[str, str, str, int]]) -> None:
+    """The in-flight gauge, derived at a scrape from the calls started and the calls counted, is per
+    label exactly what a running tally of starts, ends and relabels gives, whichever thread (shard)
+    started or ended a call; a label that was ever started or ended has a series, at 0 when idle."""
+    import threading
+
+    from mcp_comply.instrument._metrics import RequestMetrics
+
+    requests = RequestMetrics()
+    tally: dict[str, int] = {}
+
+    def on_thread(index: int, work: Any) -> None:
+        if index == 0:
+            work()
+            return
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+
+    for action, label, other, thread in ops:
+        if action == "start":
+            on_thread(thread, lambda label=label: requests.tool_started(label))
+            tally[label] = tally.get(label, 0) + 1
+        elif action == "finish":
+            on_thread(thread, lambda label=label: requests.count_tool(label, "ok", None, None, False, "pipe", 0.01))
+            tally[label] = tally.get(label, 0) - 1
+        else:
+            on_thread(thread, lambda label=label, other=other: requests.tool_relabel(label, other))
+            tally[label] = tally.get(label, 0) - 1
+            tally[other] = tally.get(other, 0) + 1
+    gauge = {s.labels["tool"]: s.value for f in requests.collect() if f.name == semconv.TOOL_CALLS_IN_FLIGHT
+             for s in f.samples}
+    assert gauge == {label: float(n) for label, n in tally.items()}
+
+
+@pytest.mark.skipif(servers.MCP_MAJOR != 2, reason="MCPServer is mcp 2.x")
+def test_in_flight_counts_a_running_call(registry: CollectorRegistry) -> None:
+    """While a tools/call runs the gauge shows it (1), and 0 once it is answered."""
+    server = servers.build_mcpserver()
+    instrument(server, registry=registry, env={})
+    seen: list[float | None] = []
+
+    async def drive() -> None:
+        async with Client(server) as client, anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "slow", {"seconds": 0.5})
+            with anyio.fail_after(5):
+                # the gauge is what is observed: nothing else signals that the call has started
+                while registry.get_sample_value(semconv.TOOL_CALLS_IN_FLIGHT, {"tool": "slow"}) != 1.0:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            seen.append(registry.get_sample_value(semconv.TOOL_CALLS_IN_FLIGHT, {"tool": "slow"}))
+
+    anyio.run(drive)
+    assert seen == [1.0]
+    assert registry.get_sample_value(semconv.TOOL_CALLS_IN_FLIGHT, {"tool": "slow"}) == 0.0
+    assert registry.get_sample_value(CALLS, {"tool": "slow", "status": "ok", "error_type": ""}) == 1.0
