@@ -39,6 +39,11 @@ class ToolCatalog:
         self._proven: set[str] = set()
         self._loaded_at = float("-inf")
 
+    @property
+    def live(self) -> Mapping[str, Any] | None:
+        """The framework's own registry, when it offers one (read live: tools added later count)."""
+        return self._live
+
     def __contains__(self, name: object) -> bool:
         live = self._live  # the framework's own registry first: where a registered tool is found
         return (live is not None and name in live) or name in self._schemas or name in self._proven

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
 from mcp_comply import semconv
 from mcp_comply._record import result_is_error, target_name
@@ -32,6 +32,9 @@ _SPAN_KEY_KNOWN = _SPAN_KEY != UNKNOWN_SPAN_KEY
 # the current OpenTelemetry context (the runtime's ContextVar.get where the probe found it)
 _current_otel_context = cast("Callable[[], otel_context.Context]",
                              _otel_context if _SPAN_KEY_KNOWN else otel_context.get_current)
+# The types of what the probe finds when no span can be recording: nothing, or NonRecordingSpan
+# (whose is_recording() is always False)
+_NOT_RECORDING = (type(None), NonRecordingSpan)
 _TCP = semconv.TRANSPORT_TCP
 _PIPE = semconv.TRANSPORT_PIPE
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
@@ -101,6 +104,7 @@ class ComplyMiddleware:
         # descriptors, or None where the facts reader is another one
         self._claims = facts.stdio_claims if isinstance(facts, SdkFacts) else None
         self._catalog = recorder.catalog
+        self._live_tools = recorder.catalog.live
         self.gate: Callable[[Req], Awaitable[None]] | None = None
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
@@ -127,7 +131,9 @@ class ComplyMiddleware:
             # the common case inline; target_name() handles non-strings and overlong names
             tool = name if type(name) is str and len(name) <= _MAX_NAME else target_name(params)
             arguments = params.get("arguments") if params else None
-            unseen = tool is not None and tool not in self._catalog
+            # the framework's live registry inline (where ToolCatalog.__contains__ looks first)
+            live = self._live_tools
+            unseen = tool is not None and not (live is not None and tool in live) and tool not in self._catalog
             label = semconv.UNKNOWN_TOOL_LABEL if tool is None or unseen else tool
             self._tool_started(label)
             req = Req(method, tool, label, request_id, arguments if isinstance(arguments, dict) else None)
@@ -153,7 +159,9 @@ class ComplyMiddleware:
                     req.span_owned = True
                     req.span = span
                     otel_token = otel_context.attach(trace.set_span_in_context(span))
-                elif _otel_context().get(_SPAN_KEY) is not None:  # without a span, nothing to enrich
+                elif type(_otel_context().get(_SPAN_KEY)) not in _NOT_RECORDING:
+                    # no span, or the API's non-recording one (what the SDK's middleware sets when no
+                    # OTel SDK is configured): nothing to enrich, without the API's lookup
                     span = _get_current_span()
                     if span.is_recording():
                         req.span = span
