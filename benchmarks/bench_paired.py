@@ -2,6 +2,7 @@
 
     python benchmarks/bench_paired.py                      # metrics only and span enrichment
     python benchmarks/bench_paired.py --variants aa        # the method's own noise: bare vs bare
+    PYTHONPATH=src python benchmarks/bench_paired.py --before /tmp/before/src   # before/after, interleaved
 
 Fresh processes differ by more than the effect measured here (a bare server's CPU per call varies
 by a quarter between two interpreters on this VM), so comparing one process per variant cannot
@@ -237,6 +238,9 @@ def main() -> None:
     parser.add_argument("--gc", choices=("freeze", "on"), default="freeze",
                         help="freeze: gc.freeze() after the warm-up (default); on: leave the collector as is")
     parser.add_argument("--check", action="store_true", help="assert the bare server is untouched")
+    parser.add_argument("--before", metavar="SRC",
+                        help="also run every process with PYTHONPATH=SRC (another tree's src), the two trees "
+                             "alternating (order flipped every seed): before and after, interleaved")
     parser.add_argument("--child", choices=VARIANTS)
     args = parser.parse_args()
     if args.child:
@@ -245,37 +249,51 @@ def main() -> None:
     variants = [v for v in args.variants.split(",") if v]
     if set(variants) - set(VARIANTS):
         parser.error(f"--variants names only {', '.join(VARIANTS)}")
+    if args.before is not None and not (Path(args.before) / "mcp_comply").is_dir():
+        parser.error(f"--before {args.before}: not a src folder holding mcp_comply")
+    # (label, PYTHONPATH for the children): this tree's as given, and the --before tree
+    trees = [("", os.environ.get("PYTHONPATH"))]
+    if args.before is not None:
+        trees = [("before ", str(Path(args.before).resolve())), ("after ", os.environ.get("PYTHONPATH"))]
+    rows = [f"{tree}{v}" for v in variants for tree, _ in trees]
     load0 = os.getloadavg()
-    ratios: dict[str, list[list[float]]] = {v: [] for v in variants}
-    cpu_a: dict[str, list[float]] = {v: [] for v in variants}
+    loads = [load0[0]]
+    ratios: dict[str, list[list[float]]] = {r: [] for r in rows}
+    cpu_a: dict[str, list[float]] = {r: [] for r in rows}
     # B minus A per call, µs, per round: the event loop's thread, and every other thread
-    split: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+    split: dict[str, list[tuple[float, float]]] = {r: [] for r in rows}
     t0 = time.monotonic()
     for p in range(args.processes):
         for variant in variants:  # processes of the variants interleave too
-            env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-            env["PYTHONHASHSEED"] = str(p)
-            out = subprocess.run([sys.executable, __file__, "--child", variant, "--rounds", str(args.rounds),
-                                  "--pairs", str(args.pairs), "--block", str(args.block), "--gc", args.gc,
-                                  "--ablate", args.ablate, *(["--check"] if args.check else [])],
-                                 capture_output=True, text=True, check=True, env=env)
-            rounds = json.loads(out.stdout.strip().splitlines()[-1])["rounds"]
-            per_call = 1e6 / (args.pairs * args.block)
-            ratios[variant].append([b / a - 1 for a, b, _, _ in rounds])
-            cpu_a[variant].extend(a * per_call for a, _, _, _ in rounds)
-            split[variant].extend(((lb - la) * per_call, ((b - lb) - (a - la)) * per_call)
+            for tree, path in trees if p % 2 == 0 else trees[::-1]:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+                env["PYTHONHASHSEED"] = str(p)
+                if path is not None:
+                    env["PYTHONPATH"] = path
+                out = subprocess.run([sys.executable, __file__, "--child", variant, "--rounds", str(args.rounds),
+                                      "--pairs", str(args.pairs), "--block", str(args.block), "--gc", args.gc,
+                                      "--ablate", args.ablate, *(["--check"] if args.check else [])],
+                                     capture_output=True, text=True, check=True, env=env)
+                rounds = json.loads(out.stdout.strip().splitlines()[-1])["rounds"]
+                per_call = 1e6 / (args.pairs * args.block)
+                row = f"{tree}{variant}"
+                ratios[row].append([b / a - 1 for a, b, _, _ in rounds])
+                cpu_a[row].extend(a * per_call for a, _, _, _ in rounds)
+                split[row].extend(((lb - la) * per_call, ((b - lb) - (a - la)) * per_call)
                                   for a, b, la, lb in rounds)
+                loads.append(os.getloadavg()[0])
         print(f"process {p + 1}/{args.processes} done", file=sys.stderr)
     load1 = os.getloadavg()
     calls = args.pairs * args.block
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; {time.monotonic() - t0:.0f} s")
+          f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end (1-minute, {min(loads):.2f} to "
+          f"{max(loads):.2f} between processes); {time.monotonic() - t0:.0f} s")
     print(f"{args.processes} processes x {args.rounds} rounds per variant; a round = {args.pairs} pairs of "
           f"{args.block}-call blocks (A B, B A, ...), {calls} calls per side\n")
     print("| variant | rounds | B vs A CPU per call: median | 95 % CI of median | interquartile | range "
           "| median per process | A's CPU µs per call |")
     print("|---|---:|---:|---|---|---|---|---:|")
-    for variant in variants:
+    for variant in rows:
         flat = [x for proc in ratios[variant] for x in proc]
         q = statistics.quantiles(flat, n=4)
         lo, hi = _quantile_ci(flat)
@@ -286,13 +304,21 @@ def main() -> None:
     print("\nB minus A, CPU µs per call, by thread (median over rounds, interquartile range):\n")
     print("| variant | the event loop's thread | every other thread (the audit writer, worker threads) |")
     print("|---|---|---|")
-    for variant in variants:
+    for variant in rows:
         cols = []
         for k in (0, 1):
             values = [row[k] for row in split[variant]]
             q = statistics.quantiles(values, n=4)
             cols.append(f"{statistics.median(values):+.1f} ({q[0]:+.1f} to {q[2]:+.1f})")
         print(f"| {variant} | {cols[0]} | {cols[1]} |")
+    if args.before is not None:
+        print("\nAfter minus before, per seed (the two processes of one seed ran one after the other), "
+              "in points of the per-process medians:\n")
+        for variant in variants:
+            diffs = [statistics.median(a) - statistics.median(b)
+                     for a, b in zip(ratios[f"after {variant}"], ratios[f"before {variant}"], strict=True)]
+            print(f"- {variant}: **{statistics.median(diffs) * 100:+.2f} points** (median; "
+                  + ", ".join(f"{d * 100:+.1f}" for d in diffs) + ")")
 
 
 if __name__ == "__main__":
