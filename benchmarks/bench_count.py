@@ -2,6 +2,7 @@
 calls, C function calls, bytecodes, and (under callgrind) machine instructions.
 
     python benchmarks/bench_count.py                       # calls and bytecodes per call, by function
+    python benchmarks/bench_count.py --otel                # the same with an OTel SDK (spans recording)
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python3.11 benchmarks/bench_count.py \
         --callgrind bare,metrics,bare2                     # instructions per call (slow: minutes)
 
@@ -28,9 +29,26 @@ import subprocess
 import sys
 from contextlib import AsyncExitStack
 from types import FrameType
-from typing import Any
+from typing import Any, TypeAlias
 
-Counter = collections.Counter[tuple[str, str]]
+Counter: TypeAlias = "collections.Counter[tuple[str, str]]"
+
+
+def _configure_sdk() -> None:
+    """An OTel SDK whose spans record (mcp's own middleware opens one per request, ours enriches it),
+    ended spans handed synchronously to a discarding exporter: no exporter thread to land its work
+    in one server's count or the other's."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Discard()))
+    trace.set_tracer_provider(provider)
 
 
 def _server(treated: bool) -> Any:
@@ -110,6 +128,8 @@ async def _run(names: list[str], calls: int, callgrind: bool) -> dict[str, tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100, help="tool calls per server")
+    parser.add_argument("--otel", action="store_true",
+                        help="configure the OTel SDK first: spans record on both servers (the enrichment's cost)")
     parser.add_argument("--callgrind", metavar="SERVERS",
                         help="under valgrind: comma-separated servers (bare..., or metrics), one dump each")
     args = parser.parse_args()
@@ -117,17 +137,20 @@ def main() -> None:
     logging.disable(logging.WARNING)
     import anyio
 
+    if args.otel:
+        _configure_sdk()
     if args.callgrind:
         anyio.run(_run, args.callgrind.split(","), args.calls, True)
         return
     counts = anyio.run(_run, ["bare", "metrics"], args.calls, False)
     (bare_f, bare_o), (ours_f, ours_o) = counts["bare"], counts["metrics"]
-    n = args.calls
+    n: int = args.calls
 
     def total(counter: Counter, c_calls: bool | None = None) -> float:
         return sum(v for k, v in counter.items() if c_calls is None or (k[0] == "C") == c_calls) / n
 
-    print(f"per tool call, bare -> instrumented (metrics only), {n} calls each:")
+    print(f"per tool call, bare -> instrumented ({'spans recording' if args.otel else 'metrics only'}), "
+          f"{n} calls each:")
     for what, a, b in (("Python function calls", total(bare_f, False), total(ours_f, False)),
                        ("C function calls", total(bare_f, True), total(ours_f, True)),
                        ("bytecodes", total(bare_o), total(ours_o))):
