@@ -84,6 +84,12 @@ def target_name(params: Mapping[str, Any] | None) -> str | None:
     return text[:_MAX_NAME_LEN]
 
 
+def request_id_text(request_id: object) -> str:
+    """A JSON-RPC request id as records and spans carry it: its text, at most 256 characters (the
+    client chooses it, and a 20,000-character id went whole into every record and span of its call)."""
+    return str(request_id)[:_MAX_NAME_LEN]
+
+
 def method_label(method: str) -> str:
     """A metric label for a method: spec method names only, anything else becomes ``_other_``."""
     return method if method in semconv.SPEC_METHODS else semconv.OTHER_METHOD_LABEL

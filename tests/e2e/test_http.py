@@ -275,6 +275,35 @@ def test_a_session_id_nothing_checked_is_not_recorded(framework: str, registry: 
                    for v in (s.attributes or {}).values())
 
 
+def test_a_request_id_is_recorded_and_traced_at_most_256_characters(framework: str, registry: CollectorRegistry,
+                                                                    spans: InMemorySpanExporter) -> None:
+    """A client chooses the JSON-RPC id: a 20,000-character one went whole into the record (a 21 KB
+    audit line) and onto the span mcp-comply enriches. Both now carry its first 256 characters, like
+    every other name a client chooses; the answer still carries the client's own id."""
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    long_id = "i" * 20_000
+    call = {"jsonrpc": "2.0", "id": long_id, "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}
+    with serve_http(_stateless_app(framework, server)) as url:
+        request = urllib.request.Request(url, data=json.dumps(call).encode(), method="POST", headers={
+            "accept": "application/json, text/event-stream", "content-type": "application/json",
+            "mcp-protocol-version": "2025-11-25"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert (resp.status, long_id.encode() in resp.read()) == (200, True)
+    handle.uninstrument()
+    (record,) = [r for r in records if r.method == "tools/call"]
+    assert (record.outcome, record.request_id) == ("ok", "i" * 256)
+    # mcp 2.x's own span sets the attribute itself, whole (the SDK's, left as it is); where
+    # mcp-comply sets it (fastmcp's span, or a span of its own), it is the first 256 characters
+    ours = [s.attributes["jsonrpc.request.id"] for s in spans.get_finished_spans()
+            if "jsonrpc.request.id" in (s.attributes or {})
+            and (s.instrumentation_scope is None or s.instrumentation_scope.name != "mcp-python-sdk")]
+    assert ours == (["i" * 256] if framework == "fastmcp" else [])
+
+
 @pytest.mark.parametrize("framework", ["mcpserver", "fastmcp"])
 def test_sse_sessions_of_one_client_are_told_apart(framework: str, registry: CollectorRegistry) -> None:
     """SSE (MCPServer and fastmcp): two streams from one host with the same client name and version

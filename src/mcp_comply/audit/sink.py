@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_comply import semconv
-from mcp_comply._record import CallRecord, semconv_error_type
+from mcp_comply._record import CallRecord, request_id_text, semconv_error_type
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit.keys import load_signer
 from mcp_comply.audit.redact import DEFAULT_DENY_KEYS, RedactionRules, Redactor
@@ -227,7 +227,7 @@ class AuditSink:
             loop.call_soon_threadsafe(settle, ok)
 
         self.writer.submit(fmt.KIND_INTENT, {"method": req.method, "tool": req.tool,
-                                             "request_id": str(req.request_id)}, done)
+                                             "request_id": request_id_text(req.request_id)}, done)
         if not await future:
             raise AuditRefusal
 

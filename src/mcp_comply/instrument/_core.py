@@ -14,7 +14,7 @@ from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span, Tracer
 
 from mcp_comply import semconv
 from mcp_comply._log import get_logger
-from mcp_comply._record import CallRecord
+from mcp_comply._record import CallRecord, request_id_text
 from mcp_comply.instrument._catalog import ToolCatalog
 from mcp_comply.instrument._metrics import Metrics
 from mcp_comply.instrument._spans import end_span, finish_span, outcome_attributes
@@ -214,8 +214,8 @@ class Recorder:
         correlation = facts.session_id or facts.correlation_id or _PROCESS_CORRELATION
         record = CallRecord(
             req.method, req.tool, req.tool_label, req.outcome, req.error_code, req.exception_type,
-            time.time() - duration, duration, str(req.request_id), facts.session_id, correlation, facts.transport,
-            facts.protocol_version, facts.client_name, facts.client_version, facts.principal,
+            time.time() - duration, duration, request_id_text(req.request_id), facts.session_id, correlation,
+            facts.transport, facts.protocol_version, facts.client_name, facts.client_version, facts.principal,
             facts.client_address, facts.client_port,
             format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
             format(span_ctx.span_id, "016x") if span_ctx.is_valid else None,
@@ -263,7 +263,7 @@ class Recorder:
         if span is not None:
             try:
                 owned = req.span_owned
-                attrs = outcome_attributes(facts, req.method, str(req.request_id), outcome, error_code,
+                attrs = outcome_attributes(facts, req.method, request_id_text(req.request_id), outcome, error_code,
                                            exception_type, error_result,
                                            has_ids=self.span_has_ids and not owned)
                 end_span(span, attrs, outcome, error_code, framework_owned=not owned, message=message,

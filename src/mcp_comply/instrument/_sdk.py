@@ -19,7 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
 from mcp_comply import semconv
-from mcp_comply._record import result_is_error, target_name
+from mcp_comply._record import request_id_text, result_is_error, target_name
 from mcp_comply.instrument._context import SdkFacts
 from mcp_comply.instrument._core import Recorder, Req, current_request, take_report
 from mcp_comply.instrument._otel import UNKNOWN_SPAN_KEY, span_probe
@@ -154,8 +154,9 @@ class ComplyMiddleware:
             try:
                 if self.own_span:
                     headers = request.headers if request is not None else None
-                    span = start_own_span(recorder.tracer, method, req.tool, str(request_id), ctx.protocol_version,
-                                          ctx.meta, headers, trace.get_current_span().get_span_context())
+                    span = start_own_span(recorder.tracer, method, req.tool, request_id_text(request_id),
+                                          ctx.protocol_version, ctx.meta, headers,
+                                          trace.get_current_span().get_span_context())
                     req.span_owned = True
                     req.span = span
                     otel_token = otel_context.attach(trace.set_span_in_context(span))

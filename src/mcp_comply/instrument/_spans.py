@@ -10,7 +10,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 
 from mcp_comply import semconv
-from mcp_comply._record import CallRecord, error_type_of
+from mcp_comply._record import CallRecord, error_type_of, request_id_text
 
 _OK = semconv.OUTCOME_OK
 
@@ -180,7 +180,7 @@ def suppress_error_status(span: Span) -> None:
 
 def framework_span_attributes(method: str, request_id: object, facts: Any) -> dict[str, Any]:
     """What we add to a framework span opened without them (fastmcp 3.x), at its start."""
-    attrs: dict[str, Any] = {semconv.ATTR_JSONRPC_REQUEST_ID: str(request_id)}
+    attrs: dict[str, Any] = {semconv.ATTR_JSONRPC_REQUEST_ID: request_id_text(request_id)}
     if facts.protocol_version:
         attrs[semconv.ATTR_MCP_PROTOCOL_VERSION] = facts.protocol_version
     if method == semconv.METHOD_TOOLS_CALL:
