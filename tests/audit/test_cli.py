@@ -176,3 +176,14 @@ def test_show_refuses_a_segment_swapped_for_a_fifo_after_the_listing(
     assert code == 1
     assert capsys.readouterr().err == (f"mcp-comply audit show: error: {path}: not a regular file (a FIFO): not a "
                                        "segment the writer wrote (mcp-comply audit verify reports it)\n")
+
+
+def test_prove_from_tiles_does_not_open_a_note_that_is_a_fifo(log: Path) -> None:
+    """The checkpoint note of the proof's size (read to check the tiles' root) is a FIFO: prove
+    answers from the tiles rather than blocking on the note for good."""
+    note = log / "checkpoints" / "chain-0" / f"{10:012d}.note"
+    note.unlink(missing_ok=True)
+    os.mkfifo(note)
+    proc = _cli("audit", "prove", str(log), "--seq", "1", "--size", "10")
+    assert proc.returncode == 0, proc.stderr
+    assert (json.loads(proc.stdout)["kind"], json.loads(proc.stdout)["size"]) == ("inclusion", 10)

@@ -389,10 +389,12 @@ def _check_note(tile_dir: Path, size: int, root: bytes) -> None:
     """ProofError when a checkpoint note of that size states another root. Its signature is the
     verifier's business (and costs importing cryptography): this only keeps damaged tiles from
     being used."""
+    from mcp_comply._files import read_regular
     from mcp_comply.audit.merkle import ProofError
 
-    try:  # the name _checkpoints.note_name gives, without importing what it imports
-        lines = (tile_dir / f"{size:012d}.note").read_text(encoding="utf-8").split("\n")
+    try:  # the name _checkpoints.note_name gives, without importing what it imports; read_regular: a FIFO
+        # there would block a plain open for good (NotRegularFile is an OSError: no note to check against)
+        lines = read_regular(tile_dir / f"{size:012d}.note", 65536).decode("utf-8").split("\n")
         stated = base64.b64decode(lines[2], validate=True) if lines[1] == str(size) else None
     except (OSError, UnicodeDecodeError, IndexError, ValueError):
         return
