@@ -70,3 +70,29 @@ def test_open_regular_never_opens_a_device(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(NotRegularFile):
         open_regular(Path("/dev/null"))
     assert opened == []
+
+
+def test_open_append_regular_refuses_what_is_not_a_file(tmp_path: Path) -> None:
+    """The writer's segment open: a FIFO, a link (here to a file the records must not reach) and a
+    folder are refused, not written to; nothing there is created; a regular file is appended to."""
+    from mcp_comply._files import open_append_regular
+
+    fifo, link, folder, target = tmp_path / "f", tmp_path / "l", tmp_path / "d", tmp_path / "t"
+    os.mkfifo(fifo)
+    target.write_bytes(b"x")
+    link.symlink_to(target)
+    folder.mkdir()
+    for path, kind in ((fifo, "a FIFO"), (folder, "a folder")):
+        with pytest.raises(NotRegularFile) as caught:
+            open_append_regular(path)
+        assert caught.value.kind == kind
+    with pytest.raises(OSError, match=os.strerror(errno.ELOOP)) as looped:
+        open_append_regular(link)
+    assert looped.value.errno == errno.ELOOP
+    fd = open_append_regular(tmp_path / "new")
+    os.write(fd, b"a")
+    os.close(fd)
+    fd = open_append_regular(tmp_path / "new")
+    os.write(fd, b"b")
+    os.close(fd)
+    assert ((tmp_path / "new").read_bytes(), target.read_bytes()) == (b"ab", b"x")

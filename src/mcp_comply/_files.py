@@ -47,6 +47,30 @@ def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1) 
     return os.fdopen(fd, "rb", buffering=buffering)
 
 
+def open_append_regular(path: Path | str, mode: int = 0o600) -> int:
+    """A descriptor open to append to the regular file at ``path``, created when nothing is there.
+    Anything else raises :class:`NotRegularFile` (or ELOOP for a link) instead of being written to: a
+    FIFO (a plain open to write blocks until a reader comes, and the records would go to it), a
+    device (never opened: opening some has effects), a link (the records would go wherever it points).
+    As in :func:`open_regular`, the check is made on the open file too."""
+    try:
+        before: int | None = os.lstat(path).st_mode
+    except FileNotFoundError:
+        before = None
+    if before is not None and not stat.S_ISREG(before):
+        if stat.S_ISLNK(before):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        raise NotRegularFile(file_kind(before), path)
+    # O_NONBLOCK: a FIFO put in place after the look fails the open (ENXIO) when no reader has it open
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        raise NotRegularFile(file_kind(kind), path)
+    os.set_blocking(fd, True)
+    return fd
+
+
 def _mode(path: Path | str, *, follow: bool) -> int:
     return os.stat(path, follow_symlinks=follow).st_mode
 

@@ -3,6 +3,7 @@ retention and clock jumps; every outcome checked by the verifier."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -641,7 +642,7 @@ def test_a_rotation_that_fails_after_a_written_batch_does_not_unsay_it(tmp_path:
     assert told == [True]
     assert writer.dropped == 0
     assert writer.broken_reason is not None
-    assert "housekeeping failed: IsADirectoryError" in writer.broken_reason
+    assert "housekeeping failed: NotRegularFile: [Errno 22] a folder, not a regular file" in writer.broken_reason
     again = threading.Event()
     writer.submit("call", {"n": 2}, lambda ok: again.set() if ok else None)
     assert again.wait(5.0)  # still written, to the old segment
@@ -860,3 +861,23 @@ def test_retention_reads_no_fifo_as_a_segment_s_first_or_last_line(tmp_path: Pat
     os.mkfifo(fifo)
     assert call_unblocked(lambda: (first_line(fifo), last_line(fifo), first_record(fifo)), [fifo],
                           "retention blocked on a FIFO") == (None, None, None)
+
+
+def test_a_fifo_at_the_next_segment_does_not_block_the_writer(tmp_path: Path) -> None:
+    """Someone with write access to the log folder puts a FIFO where the next segment will be: the
+    rotation refuses it (the writer is broken, the records after it are refused) instead of
+    blocking the writer thread for good on an open for writing that waits for a reader."""
+    writer = AuditWriter(WriterConfig(directory=tmp_path, max_segment_bytes=2000, signer=SIGNER))
+    fifo = tmp_path / "chain-0" / fmt.segment_name(2)
+    os.mkfifo(fifo)
+    try:
+        for i in range(40):
+            writer.submit("call", {"i": i, "pad": "z" * 50})
+        flushed = writer.flush(timeout=5)
+        reason = writer.broken_reason or ""
+        assert "housekeeping failed: NotRegularFile: [Errno 22] a FIFO, not a regular file" in reason, (flushed, reason)
+    finally:
+        # let a blocked open go (a reader comes and leaves), so the thread can end
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        writer.close(timeout=5)

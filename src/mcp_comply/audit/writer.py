@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mcp_comply._files import fsync_dir
+from mcp_comply._files import fsync_dir, open_append_regular
 from mcp_comply._log import get_logger
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _retention
@@ -505,7 +505,7 @@ class AuditWriter:
 
     def _open_segment(self, index: int) -> None:
         path = self.chain_dir / fmt.segment_name(index)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_append_regular(path)  # (a FIFO planted as the next segment blocked the writer for good)
         self._segment_fd = fd
         self._segment_index = index
         self._segment_bytes = os.fstat(fd).st_size
