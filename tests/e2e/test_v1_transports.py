@@ -281,3 +281,35 @@ def test_a_session_id_nothing_checked_is_not_recorded_on_mcp_1(framework: str, r
     assert not any(forged in str(v) or "victim-session" in str(v) for s in spans.get_finished_spans()
                    if s.instrumentation_scope is None or s.instrumentation_scope.name != "fastmcp"
                    for v in (s.attributes or {}).values())
+
+
+def test_a_forged_header_on_an_sse_post_is_not_recorded_on_mcp_1(framework: str, registry: CollectorRegistry,
+                                                                  spans: InMemorySpanExporter) -> None:
+    """mcp 1.x SSE routes a POST by its ``session_id`` query parameter and never looks at an
+    ``mcp-session-id`` header: a client sending a victim's id in that header beside its own stream's
+    parameter was recorded under the victim's session. Which of the two a transport checked is not
+    known from a request naming both: it gets no session id (the client costs only itself)."""
+    from mcp import ClientSession
+    from mcp.client.sse import sse_client
+
+    server = servers.BUILDERS[framework]()
+    handle = instrument(server, registry=registry)
+    records: list[CallRecord] = []
+    handle.add_sink(records.append)
+    with serve_http(servers.http_app(framework, server, "sse")) as mcp_url:
+
+        async def go() -> None:
+            async with sse_client(mcp_url.removesuffix("/mcp") + "/sse", headers={"mcp-session-id": "victim-session"}
+                                  ) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                await session.call_tool("add", {"a": 1, "b": 2})
+
+        anyio.run(go)
+    handle.uninstrument()
+    (call,) = [r for r in records if r.method == "tools/call"]
+    assert call.session_id is None
+    assert call.correlation_id is not None
+    assert "victim-session" not in call.correlation_id
+    assert not any("victim-session" in str(v) for s in spans.get_finished_spans()
+                   if s.instrumentation_scope is None or s.instrumentation_scope.name != "fastmcp"
+                   for v in (s.attributes or {}).values())

@@ -166,7 +166,8 @@ class V1Facts:
                 # transport refuses a header that is not its own) and SSE (whose transport refuses
                 # an unknown session_id). Stateless HTTP makes a session per request and checks
                 # neither; an initialize is taken before any check, so neither is its own yet.
-                session_id = _str(request.headers.get("mcp-session-id") or request.query_params.get("session_id"))
+                session_id = _checked_session_id(request.headers.get("mcp-session-id"),
+                                                 request.query_params.get("session_id"))
         return RequestFacts(session_id, None, self.transport(ctx), ctx.protocol_version, None, None,
                             self.principal(request), address, port)
 
@@ -198,6 +199,22 @@ class V1Facts:
         except TypeError:
             return None
         return value
+
+
+def _checked_session_id(header: object, parameter: object) -> str | None:
+    """The session id a 1.x transport checked: stateful streamable HTTP the ``mcp-session-id`` header
+    (and never the query), SSE the ``session_id`` parameter (and never the header, parsed as a UUID:
+    recorded as the stream's own hex, however the client spelt it). A request with both names one
+    nothing checked, and which one is not known here: it gets none (a client sending both costs only
+    itself its session id); without the other, the one present is what its transport matched."""
+    if isinstance(header, str) and parameter is None:
+        return _str(header)
+    if isinstance(parameter, str) and header is None:
+        try:
+            return uuid.UUID(hex=parameter).hex
+        except ValueError:  # (the SSE transport refuses it: not an SSE request)
+            return None
+    return None
 
 
 def _str(value: object) -> str | None:
