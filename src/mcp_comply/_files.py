@@ -119,10 +119,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, sync: bool = Tru
 
 
 def not_regular(path: Path) -> str | None:
-    """What ``path`` is (``a folder``, ``a FIFO``, ``a device``...) when it exists and is not a regular
-    file, links followed; else None."""
+    """What ``path`` is (``a folder``, ``a FIFO``, ``a device``, ``a link to nothing``...) when it
+    exists and is not a regular file, links followed; else None."""
     try:
         mode = path.stat().st_mode
+    except FileNotFoundError:  # a link to nothing is something there all the same (open: ENOENT)
+        return "a link to nothing" if path.is_symlink() else None
     except (OSError, ValueError):
         return None
     return None if stat.S_ISREG(mode) else file_kind(mode)

@@ -187,3 +187,21 @@ def test_prove_from_tiles_does_not_open_a_note_that_is_a_fifo(log: Path) -> None
     proc = _cli("audit", "prove", str(log), "--seq", "1", "--size", "10")
     assert proc.returncode == 0, proc.stderr
     assert (json.loads(proc.stdout)["kind"], json.loads(proc.stdout)["size"]) == ("inclusion", 10)
+
+
+def test_a_link_to_nothing_in_the_chain_is_a_finding_not_bad_input(log: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A link to nothing named like a segment: verify reports it (exit 1, the rest of the chain
+    checked) rather than stopping at exit 2 with 'No such file or directory' as if its input were
+    wrong; show and prove refuse it, naming it (exit 1)."""
+    path = log / "chain-0" / "segment-000099.jsonl"
+    path.symlink_to(tmp_path / "nothing")
+    assert main(["audit", "verify", str(log), "--key", str(tmp_path / "key.pub"), "--json"]) == 1
+    findings = [(f["kind"], f["file"], f["detail"]) for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert findings == [("malformed", str(path), "segment-000099.jsonl is not a regular file (a link to nothing): "
+                         "not a segment the writer wrote")]
+    for command in (["show", str(log)], ["prove", str(log), "--seq", "1"]):
+        assert main(["audit", *command]) == 1
+        assert capsys.readouterr().err == (
+            f"mcp-comply audit {command[0]}: error: {path}: not a regular file (a link to nothing): not a segment "
+            "the writer wrote (mcp-comply audit verify reports it)\n")

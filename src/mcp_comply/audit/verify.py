@@ -239,6 +239,15 @@ def read_served(directory: Path, verifiers: list[Verifier], report: Report
     return notes, problems, latest_mode is not None
 
 
+def _size(path: Path) -> int:
+    """A segment's size for sizing the pool: 0 for what cannot be stat'ed (a link to nothing, a file
+    gone since the listing): the pass over the chain reports it."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _lmode(path: Path) -> int | None:
     """The ``st_mode`` of ``path`` itself (a link is not followed); None when nothing is there."""
     try:
@@ -789,7 +798,7 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
     scanner: Scanner | None = None
     if jobs != 0:
         if pool is None and jobs != 1:
-            workers = _workers(jobs, sum(s.stat().st_size for chain in chains for s in fmt.segments(chain)))
+            workers = _workers(jobs, sum(_size(s) for chain in chains for s in fmt.segments(chain)))
             pool = owned = ScanPool(workers) if workers > 1 else None
         scanner = Scanner(strict=strict_json, pool=pool, task_bytes=TASK_BYTES, block=SCAN_BLOCK)
     try:
