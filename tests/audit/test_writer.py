@@ -863,6 +863,17 @@ def test_retention_reads_no_fifo_as_a_segment_s_first_or_last_line(tmp_path: Pat
                           "retention blocked on a FIFO") == (None, None, None)
 
 
+def test_retention_reads_no_line_from_a_segment_gone_or_a_link_to_nothing(tmp_path: Path) -> None:
+    """A segment replaced by a link to nothing, or gone since the listing, reads as no line too (so
+    retention refuses and logs) instead of raising FileNotFoundError into the writer's housekeeping,
+    which marked the writer broken."""
+    from mcp_comply.audit._segments import first_line, first_record, last_line
+
+    link, gone = tmp_path / "segment-000002.jsonl", tmp_path / "segment-000003.jsonl"
+    link.symlink_to(tmp_path / "nothing")
+    assert [(first_line(p), last_line(p), first_record(p)) for p in (link, gone)] == [(None, None, None)] * 2
+
+
 def test_a_fifo_at_the_next_segment_does_not_block_the_writer(tmp_path: Path) -> None:
     """Someone with write access to the log folder puts a FIFO where the next segment will be: the
     rotation refuses it (the writer is broken, the records after it are refused) instead of

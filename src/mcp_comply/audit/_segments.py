@@ -54,10 +54,10 @@ def lock_chain(directory: Path, wanted: str | None, skip: list[str] | None = Non
 
 def first_line(path: Path) -> bytes | None:
     """The first complete line of a segment, newline included (None when empty, torn, over-long, or
-    not a regular file: retention then refuses, and a FIFO is never opened to block the writer)."""
+    not a regular file, or gone: retention then refuses, and a FIFO is never opened to block the writer)."""
     try:
         fh = open_regular(path)
-    except NotRegularFile:
+    except (NotRegularFile, FileNotFoundError):  # (FileNotFoundError: gone, or a link to nothing)
         return None
     with fh:
         line = next(fmt.read_lines(fh), None)
@@ -77,10 +77,10 @@ def first_record(path: Path) -> dict[str, Any] | None:
 
 def last_line(path: Path) -> bytes | None:
     """The last line of a file, newline included, read backwards in bounded chunks (None when the
-    file is empty, does not end with a newline, its last line is over-long, or it is not a regular file)."""
+    file is empty, does not end with a newline, its last line is over-long, or it is not a regular file or gone)."""
     try:
         fh = open_regular(path)
-    except NotRegularFile:
+    except (NotRegularFile, FileNotFoundError):  # (FileNotFoundError: gone, or a link to nothing)
         return None
     with fh:
         end = fh.seek(0, os.SEEK_END)
