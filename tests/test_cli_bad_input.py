@@ -68,6 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     (src / "mcp-comply.yaml").write_text("server: srcproj_pkg:server\n")
     (tmp / "bad-policy.yaml").write_text("audit:\n  fsync: sometimes\nmetrics:\n  port: 70000\n")
     os.mkfifo(tmp / "fifo")
+    (tmp / "dangling").symlink_to(tmp / "nothing")
     (tmp / "new\nline").mkdir()
     (tmp / "bad\npolicy.yaml").write_text("metrics:\n  port: 70000\n")
     (tmp / "latin1.yaml").write_bytes("name: caf\u00e9\n".encode("latin-1"))
@@ -227,6 +228,9 @@ CASES: list[Case] = [
     ("generate-policy-fifo", lambda w: ["generate", "--policy", str(w.fifo)],
      lambda w: ["argument --policy", "not a regular file (a FIFO)"]),
     # a --state file whose folder does not exist is refused before the (long) verification
+    # a --state that is a link to nothing: verify would write its state through it, wherever it points
+    ("verify-state-link-to-nothing", lambda w: ["audit", "verify", str(w.log), "--state", str(w.tmp / "dangling")],
+     lambda w: ["argument --state", "dangling: not a regular file (a link to nothing)"]),
     ("verify-state-no-folder", lambda w: ["audit", "verify", str(w.log), "--state", str(w.empty / "no" / "s.json")],
      lambda w: ["argument --state", f"{w.empty / 'no'}: no such folder"]),
     # numbers are ASCII digits: int() would take U+0661 (Arabic-Indic one) and '1_0' (ten)

@@ -33,17 +33,7 @@ def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1) 
     end), a folder, and with ``follow=False`` a link (ELOOP). The check is made on the open file, so
     a FIFO put in place of a file between a caller's own check and this open is refused too. It is
     also made before: a device is never opened (opening some has effects: ``/dev/watchdog``)."""
-    before = _mode(path, follow=follow)
-    if not stat.S_ISREG(before):
-        if stat.S_ISLNK(before):
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
-        raise NotRegularFile(file_kind(before), path)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise NotRegularFile(file_kind(mode), path)
-    os.set_blocking(fd, True)  # (no effect on a regular file's reads; kept plain for the caller)
+    fd = _open_checked(path, _mode(path, follow=follow), os.O_RDONLY | (0 if follow else os.O_NOFOLLOW))
     return os.fdopen(fd, "rb", buffering=buffering)
 
 
@@ -57,12 +47,19 @@ def open_append_regular(path: Path | str, mode: int = 0o600) -> int:
         before: int | None = os.lstat(path).st_mode
     except FileNotFoundError:
         before = None
+    # O_NONBLOCK: a FIFO put in place after the look fails the open (ENXIO) when no reader has it open
+    return _open_checked(path, before, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, mode)
+
+
+def _open_checked(path: Path | str, before: int | None, flags: int, mode: int = 0o600) -> int:
+    """Open ``path`` with ``flags`` when ``before`` (its mode as looked at, None: nothing there) is a
+    regular file's, without blocking on a FIFO, and check the open file again; a descriptor in
+    blocking mode (no effect on a regular file's reads and writes; kept plain for the caller)."""
     if before is not None and not stat.S_ISREG(before):
         if stat.S_ISLNK(before):
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
         raise NotRegularFile(file_kind(before), path)
-    # O_NONBLOCK: a FIFO put in place after the look fails the open (ENXIO) when no reader has it open
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, mode)
     kind = os.fstat(fd).st_mode
     if not stat.S_ISREG(kind):
         os.close(fd)

@@ -348,8 +348,7 @@ class ChainVerifier:
             if odd is None:
                 segments.append((path, path.stat().st_size))
             else:  # opening a FIFO would block this run for good; its records are missing
-                self.finding(MALFORMED, None, None, f"{path.name} is not a regular file ({odd}): not a segment "
-                             "the writer wrote", where=str(path))
+                self._not_a_segment(path, odd)
         feed = None if self.scanner is None else self.scanner.feed(self.chain, segments)
         previous_index: int | None = None
         for seg_no, (path, size) in enumerate(segments):
@@ -372,13 +371,16 @@ class ChainVerifier:
             self._check_coverage()
         return self.result
 
+    def _not_a_segment(self, path: Path, kind: str) -> None:
+        self.finding(MALFORMED, None, None, f"{path.name} is not a regular file ({kind}): not a segment the "
+                     "writer wrote", where=str(path))
+
     def _segment(self, path: Path, size: int, items: Iterator[_scan.Run | _scan.Lines] | None, *,
                  last_segment: bool) -> None:
         try:
             fh = open_regular(path, buffering=1 << 20)
         except NotRegularFile as exc:  # put in its place after the listing checked it (a FIFO would block)
-            self.finding(MALFORMED, None, None, f"{path.name} is not a regular file ({exc.kind}): not a "
-                         "segment the writer wrote", where=str(path))
+            self._not_a_segment(path, exc.kind)
             for _ in items or ():  # the scanner's items of this segment, so the next one starts at its own
                 pass
             return
