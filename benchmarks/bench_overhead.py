@@ -5,7 +5,9 @@
 
 Each (variant, round) runs in a fresh interpreter, rounds interleave the variants (A B C D,
 A B C D, ...), and the reported figure is the median over rounds of each round's median cost per
-call. OpenTelemetry allows one global TracerProvider per process, which is why variants with the
+call, as wall time (``perf_counter``) and as CPU time of the whole process (``process_time``: every
+thread, user and system); differences and ratios are per round, with their range.
+OpenTelemetry allows one global TracerProvider per process, which is why variants with the
 OTel SDK configured need their own processes.
 """
 
@@ -43,7 +45,10 @@ def _configure_sdk() -> None:
     trace.set_tracer_provider(provider)
 
 
-def _micro(variant: str, calls: int) -> list[float]:
+Batch = tuple[float, float]  # (wall µs, whole-process CPU µs) per call over one batch
+
+
+def _micro(variant: str, calls: int) -> list[Batch]:
     """Per-call µs of one middleware chain around a stub handler, in batches."""
     import asyncio
     from types import SimpleNamespace
@@ -93,22 +98,22 @@ def _micro(variant: str, calls: int) -> list[float]:
 
     call = compose()
 
-    async def run() -> list[float]:
+    async def run() -> list[Batch]:
         for _ in range(2000):
             await call(ctx)
         batches = []
         batch = 1000
         for _ in range(max(1, calls // batch)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(batch):
                 await call(ctx)
-            batches.append((time.perf_counter() - t0) / batch * 1e6)
+            batches.append(((time.perf_counter() - t0) / batch * 1e6, (time.process_time() - c0) / batch * 1e6))
         return batches
 
     return asyncio.run(run())
 
 
-def _roundtrip(variant: str, calls: int) -> list[float]:
+def _roundtrip(variant: str, calls: int) -> list[Batch]:
     """Per-call µs of `await client.call_tool("add", ...)` against an in-process MCPServer."""
     if variant.startswith("sdk-otel"):
         _configure_sdk()
@@ -128,17 +133,18 @@ def _roundtrip(variant: str, calls: int) -> list[float]:
 
         instrument(server, registry=CollectorRegistry(), env={})
 
-    async def run() -> list[float]:
+    async def run() -> list[Batch]:
         async with Client(server) as client:
             for i in range(200):
                 await client.call_tool("add", {"a": i, "b": 1})
             batches = []
             batch = 250
             for _ in range(max(1, calls // batch)):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 for i in range(batch):
                     await client.call_tool("add", {"a": i, "b": 1})
-                batches.append((time.perf_counter() - t0) / batch * 1e6)
+                batches.append(((time.perf_counter() - t0) / batch * 1e6,
+                                (time.process_time() - c0) / batch * 1e6))
             return batches
 
     return anyio.run(run)
@@ -153,12 +159,19 @@ def _child(kind: str, variant: str, calls: int) -> None:
     print(json.dumps({"kind": kind, "variant": variant, "batches": fn(variant, calls)}))
 
 
-def _run_child(kind: str, variant: str, calls: int) -> float:
+def _run_child(kind: str, variant: str, calls: int) -> Batch:
+    """(median wall µs, median CPU µs) per call over the child's batches."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     out = subprocess.run([sys.executable, __file__, "--child", kind, variant, "--calls", str(calls)],
                          capture_output=True, text=True, check=True, env=env)
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(statistics.median(data["batches"]))
+    return (float(statistics.median(b[0] for b in data["batches"])),
+            float(statistics.median(b[1] for b in data["batches"])))
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """median (min to max)."""
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}} to {max(values):{fmt}})"
 
 
 def main() -> None:
@@ -175,7 +188,7 @@ def main() -> None:
     rounds = 3 if args.quick else args.rounds
     micro_calls = 20_000 if args.quick else 100_000
     rt_calls = 500 if args.quick else 2_000
-    results: dict[tuple[str, str], list[float]] = {}
+    results: dict[tuple[str, str], list[Batch]] = {}
     for r in range(rounds):
         for variant in MICRO:
             results.setdefault(("micro", variant), []).append(_run_child("micro", variant, micro_calls))
@@ -183,39 +196,40 @@ def main() -> None:
             results.setdefault(("roundtrip", variant), []).append(_run_child("roundtrip", variant, rt_calls))
         print(f"round {r + 1}/{rounds} done", file=sys.stderr)
 
-    med = {key: statistics.median(values) for key, values in results.items()}
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.platform()}")
+          f"{platform.platform()}; load average {os.getloadavg()[0]:.2f} at the end")
     print(f"Rounds: {rounds} (interleaved, fresh process per variant and round); "
           f"micro {micro_calls} calls/round, round trip {rt_calls} calls/round\n")
-    print("| measurement | variant | median µs/call | all rounds (µs) |")
-    print("|---|---|---:|---|")
+    print("| measurement | variant | wall µs/call, median | CPU µs/call (whole process), median | "
+          "CPU, all rounds (µs) |")
+    print("|---|---|---:|---:|---|")
     for (kind, variant), values in results.items():
-        print(f"| {kind} | {variant} | {med[(kind, variant)]:.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
+        walls, cpus = [v[0] for v in values], [v[1] for v in values]
+        print(f"| {kind} | {variant} | {statistics.median(walls):.2f} | {statistics.median(cpus):.2f} | "
+              f"{', '.join(f'{c:.2f}' for c in cpus)} |")
 
-    def per_round(kind: str, a: str, b: str) -> list[float]:
-        return [x - y for x, y in zip(results[(kind, a)], results[(kind, b)], strict=True)]
+    def per_round(kind: str, a: str, b: str, i: int, ratio: bool) -> list[float]:
+        pairs = zip(results[(kind, a)], results[(kind, b)], strict=True)
+        return [(x[i] / y[i] - 1) * 100 if ratio else x[i] - y[i] for x, y in pairs]
 
-    added_micro = statistics.median(per_round("micro", "comply", "bare"))
-    sdk_micro = statistics.median(per_round("micro", "sdk-otel", "bare"))
-    added_micro_otel = statistics.median(per_round("micro", "sdk-otel+comply", "sdk-otel"))
-    rt_ratio = statistics.median([x / y for x, y in zip(results[("roundtrip", "comply")],
-                                                        results[("roundtrip", "bare")], strict=True)])
-    rt_sdk_ratio = statistics.median([x / y for x, y in zip(results[("roundtrip", "sdk-otel")],
-                                                            results[("roundtrip", "bare")], strict=True)])
-    rt_both_ratio = statistics.median([x / y for x, y in zip(results[("roundtrip", "sdk-otel+comply")],
-                                                             results[("roundtrip", "sdk-otel")], strict=True)])
-    print("\n| figure | value | target |")
-    print("|---|---:|---|")
-    print(f"| middleware added per request (comply - bare), no OTel SDK | {added_micro:.2f} µs | ≤ 5 µs |")
-    print(f"| middleware added per request with OTel SDK recording (sdk-otel+comply - sdk-otel) "
-          f"| {added_micro_otel:.2f} µs | — |")
-    print(f"| SDK's own OTel tracing middleware (sdk-otel - bare) | {sdk_micro:.2f} µs | ours must cost less |")
-    print(f"| in-process round trip, instrumented / bare | {rt_ratio:.4f} ({(rt_ratio - 1) * 100:+.1f} %) | ≤ +2 % |")
-    print(f"| in-process round trip, SDK tracing / bare | {rt_sdk_ratio:.4f} ({(rt_sdk_ratio - 1) * 100:+.1f} %) "
-          "| reference |")
-    print(f"| in-process round trip, SDK tracing + comply / SDK tracing | {rt_both_ratio:.4f} "
-          f"({(rt_both_ratio - 1) * 100:+.1f} %) | — |")
+    rows = (
+        ("middleware added per request (comply - bare), no OTel SDK, µs", "micro", "comply", "bare", False,
+         "≤ 5 µs"),
+        ("middleware added per request with OTel SDK recording (sdk-otel+comply - sdk-otel), µs", "micro",
+         "sdk-otel+comply", "sdk-otel", False, "—"),
+        ("SDK's own OTel tracing middleware (sdk-otel - bare), µs", "micro", "sdk-otel", "bare", False,
+         "ours must cost less"),
+        ("in-process round trip, instrumented vs bare, %", "roundtrip", "comply", "bare", True, "≤ +2 %"),
+        ("in-process round trip, SDK tracing vs bare, %", "roundtrip", "sdk-otel", "bare", True, "reference"),
+        ("in-process round trip, SDK tracing + comply vs SDK tracing, %", "roundtrip", "sdk-otel+comply",
+         "sdk-otel", True, "—"),
+    )
+    print("\n| figure (per round: median, min to max) | wall | CPU, whole process | target |")
+    print("|---|---:|---:|---|")
+    for label, kind, a, b, ratio, target in rows:
+        fmt = "+.1f" if ratio else ".2f"
+        print(f"| {label} | {_spread(per_round(kind, a, b, 0, ratio), fmt)} | "
+              f"{_spread(per_round(kind, a, b, 1, ratio), fmt)} | {target} |")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """SBOM of this project's own environment: mcp-comply vs `cyclonedx-py environment`, side by side.
 
-Builds a fresh virtualenv with only this project's runtime dependencies (``pip install --report``,
-so the installation itself records the artefact hashes, as a release job would), then alternates
+Builds a fresh virtualenv with this project and its ``release`` extra (what a release job installs
+to run ``generate``; ``pip install --report``, so the installation itself records the artefact
+hashes, as a release job would), then alternates
 the two generators on that same environment, both validating their output:
 
   mcp-comply generate --only sbom --sbom-scope all --hashes-from install-report.json
   cyclonedx-py environment --sv 1.6 --of JSON <venv python>       (validates by default)
 
-Counts components, components with a hash, components with a licence and dependency-graph edges.
+Counts components, components with a hash, components with a licence and dependency-graph edges;
+times each run as wall time around the process and its CPU time (user + system, all threads, from
+``wait4``), and gives the per-round ratio mcp-comply / cyclonedx-py with its range.
 Usage: python benchmarks/bench_sbom.py [--rounds N] [--venv DIR]
 """
 
@@ -19,18 +22,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _child import measured
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(cmd: list[str], **kw: object) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, **kw)  # type: ignore[call-overload]
-    return time.perf_counter() - start
+def run(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
 
 
 def summary(path: Path) -> dict[str, int]:
@@ -50,7 +51,7 @@ def main() -> None:
     venv, report = args.venv / "env", args.venv / "install-report.json"
     if not (venv / "bin" / "mcp-comply").exists():
         run([sys.executable, "-m", "venv", str(venv)])
-        run([str(venv / "bin/pip"), "install", "-q", "--report", str(report), str(ROOT)])
+        run([str(venv / "bin/pip"), "install", "-q", "--report", str(report), f"{ROOT}[release]"])
     tool_venv = args.venv / "cyclonedx"
     if not (tool_venv / "bin" / "cyclonedx-py").exists():
         run([sys.executable, "-m", "venv", str(tool_venv)])
@@ -61,10 +62,10 @@ def main() -> None:
     theirs_out = args.venv / "cyclonedx-py.cdx.json"
     theirs_cmd = [str(tool_venv / "bin/cyclonedx-py"), "environment", "--sv", "1.6", "--of", "JSON",
                   "--output-reproducible", "-o", str(theirs_out), str(venv / "bin/python")]
-    times: dict[str, list[float]] = {"mcp-comply": [], "cyclonedx-py": []}
+    times: dict[str, list[tuple[float, float]]] = {"mcp-comply": [], "cyclonedx-py": []}
     for _ in range(args.rounds):
-        times["mcp-comply"].append(run(ours_cmd, cwd=ROOT))
-        times["cyclonedx-py"].append(run(theirs_cmd))
+        times["mcp-comply"].append(measured(ours_cmd, cwd=ROOT))
+        times["cyclonedx-py"].append(measured(theirs_cmd))
     ours, theirs = summary(out / "release/sbom.cdx.json"), summary(theirs_out)
     def names(path: Path) -> set[str]:
         components = json.loads(path.read_text())["components"]
@@ -72,15 +73,18 @@ def main() -> None:
 
     our_names, their_names = names(out / "release/sbom.cdx.json"), names(theirs_out)
     print(f"{args.rounds} rounds, alternating; environment: {ours['components']} components")
-    print("| generator | median s | all rounds (s) | components | with hash (component.hashes) | with any hash "
-          "| with licence | graph edges |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print("| generator | wall s, median | CPU s, median | all rounds, wall / CPU (s) | components "
+          "| with hash (component.hashes) | with any hash | with licence | graph edges |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for name, counts in (("mcp-comply", ours), ("cyclonedx-py", theirs)):
-        rounds = ", ".join(f"{t:.2f}" for t in times[name])
-        print(f"| {name} | {statistics.median(times[name]):.2f} | {rounds} | {counts['components']} | "
+        rounds = ", ".join(f"{w:.2f} / {c:.2f}" for w, c in times[name])
+        print(f"| {name} | {statistics.median(w for w, _ in times[name]):.2f} | "
+              f"{statistics.median(c for _, c in times[name]):.2f} | {rounds} | {counts['components']} | "
               f"{counts['in component.hashes']} | {counts['any hash']} | {counts['licences']} | {counts['edges']} |")
-    ratio = statistics.median(times["mcp-comply"]) / statistics.median(times["cyclonedx-py"])
-    print(f"time ratio mcp-comply / cyclonedx-py: {ratio:.2f}")
+    for i, what in ((0, "wall"), (1, "CPU")):
+        ratios = [a[i] / b[i] for a, b in zip(times["mcp-comply"], times["cyclonedx-py"], strict=True)]
+        print(f"{what} ratio mcp-comply / cyclonedx-py, per round: {statistics.median(ratios):.2f} "
+              f"({min(ratios):.2f}-{max(ratios):.2f})")
     print(f"components only in cyclonedx-py: {sorted(their_names - our_names) or 'none'}")
     print(f"components only in mcp-comply: {sorted(our_names - their_names) or 'none'}")
 

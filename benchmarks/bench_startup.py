@@ -1,8 +1,10 @@
-"""Start-up of the ``mcp-comply`` command and of ``import mcp_comply``: whole-process wall time.
+"""Start-up of the ``mcp-comply`` command and of ``import mcp_comply``: whole-process wall and CPU time.
 
 Each round runs every variant once, in turn, in a fresh process (A B C ..., A B C ..., so machine
 noise spreads over all of them alike); a figure is the median over rounds, with min, max and the
-spread (max - min). ``python -c pass`` is the floor: the interpreter's own start-up.
+spread (max - min), of the wall time around the process and of its CPU time (user + system, all
+threads, from ``wait4``). ``python -c pass`` is the floor: the interpreter's own start-up; the last
+column is each round's wall time minus the floor's in the same round (median, min to max).
 
 Usage: python benchmarks/bench_startup.py [--rounds N] [--json]
 """
@@ -13,11 +15,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _child import measured
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,15 +47,6 @@ def variants(tmp: Path) -> dict[str, tuple[list[str], int]]:
     }
 
 
-def timed(cmd: list[str], expected: int, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != expected:
-        raise SystemExit(f"{cmd} exited {proc.returncode}, expected {expected}: {proc.stderr.decode()[-500:]}")
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21, help="rounds (default 21)")
@@ -63,23 +56,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         plan = variants(Path(tmp))
         for cmd, expected in plan.values():  # warm the OS file cache and the .pyc files once
-            timed(cmd, expected, dict(env, PYTHONDONTWRITEBYTECODE=""))
-        samples: dict[str, list[float]] = {name: [] for name in plan}
+            measured(cmd, expected=expected, env=dict(env, PYTHONDONTWRITEBYTECODE=""))
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in plan}
         for _ in range(args.rounds):
             for name, (cmd, expected) in plan.items():
-                samples[name].append(timed(cmd, expected, env))
-    rows = {name: {"median_ms": 1000 * statistics.median(s), "min_ms": 1000 * min(s), "max_ms": 1000 * max(s),
-                   "spread_ms": 1000 * (max(s) - min(s))} for name, s in samples.items()}
+                samples[name].append(measured(cmd, expected=expected, env=env))
+    floor = samples["python -c pass (floor)"]
+
+    def stats(values: list[float]) -> dict[str, float]:
+        return {"median_ms": 1000 * statistics.median(values), "min_ms": 1000 * min(values),
+                "max_ms": 1000 * max(values)}
+
+    rows = {name: {"wall": stats([w for w, _ in s]), "cpu": stats([c for _, c in s]),
+                   "above_floor": stats([w - f[0] for (w, _), f in zip(s, floor, strict=True)])}
+            for name, s in samples.items()}
     if args.json:
         print(json.dumps({"rounds": args.rounds, "python": sys.version.split()[0], "variants": rows}, indent=2))
         return
     print(f"{args.rounds} rounds, interleaved; Python {sys.version.split()[0]}; load average "
           f"{os.getloadavg()[0]:.2f} at the end\n")
-    print(f"| {'variant':<44} | median ms | min ms | max ms | spread ms |")
-    print(f"|{'-' * 46}|----------:|-------:|-------:|----------:|")
+    print(f"| {'variant':<44} | wall ms, median (min-max) | CPU ms, median (min-max) | wall above the floor, ms |")
+    print(f"|{'-' * 46}|---:|---:|---:|")
+
+    def cell(row: dict[str, float]) -> str:
+        return f"{row['median_ms']:.0f} ({row['min_ms']:.0f}-{row['max_ms']:.0f})"
+
     for name, row in rows.items():
-        print(f"| {name:<44} | {row['median_ms']:9.0f} | {row['min_ms']:6.0f} | {row['max_ms']:6.0f} "
-              f"| {row['spread_ms']:9.0f} |")
+        print(f"| {name:<44} | {cell(row['wall'])} | {cell(row['cpu'])} | {cell(row['above_floor'])} |")
 
 
 if __name__ == "__main__":
