@@ -26,11 +26,16 @@ Variants (each in its own processes, because OpenTelemetry allows one TracerProv
   directory). Each B block ends with ``writer.flush()`` inside its measured CPU, so B pays for
   every record it caused (serialising, hashing, writing and one extra fsync per block: a
   conservative figure) and no writer work spills into the next A block.
+- ``audit-always``: as ``audit`` with ``fsync: always`` (every call's record on disk before its
+  answer).
+- ``enrich-audit``: as ``enrich`` (the OTel SDK recording on both sides), B also with the audit log
+  (``fsync: batch``): the issue's "full spans + audit" configuration.
 - ``aa``: no OTel SDK, both bare: the spread of the ratio when there is nothing to find.
 
 Printed: per variant, the median of the per-round ratios and their range, interquartile range and
 a 95 % confidence interval of the median (order statistics), over all processes' rounds; and the
-median per process (each with its own hash seed), so process-level effects show. Then B's extra CPU
+median per process (each with its own hash seed), so process-level effects show; the same for the
+rounds' wall time (``perf_counter`` around each block). Then B's extra CPU
 per call split by thread: the event loop's (``time.thread_time`` of the thread that runs both
 servers and clients) and every other thread's (the rest of the process CPU: the audit writer, the
 worker threads that run sync tools).
@@ -52,7 +57,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("metrics", "enrich", "audit", "aa")
+VARIANTS = ("metrics", "enrich", "audit", "audit-always", "enrich-audit", "aa")
 
 
 def _server(name: str) -> Any:
@@ -140,7 +145,7 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
     import logging
 
     logging.disable(logging.WARNING)
-    if variant == "enrich":
+    if variant.startswith("enrich"):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_overhead import _configure_sdk  # the OTel SDK set-up bench_overhead.py measures with
 
@@ -153,13 +158,13 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
     before = _state(bare)
     flush: Any = None
     tmp = tempfile.TemporaryDirectory()
-    if variant == "audit":
+    if "audit" in variant:
         _ablate(ablate)
         from mcp_comply import instrument
         from mcp_comply.config import AuditPolicy, Policy
 
         handle = instrument(treated, registry=CollectorRegistry(), env={}, audit_dir=Path(tmp.name) / "audit",
-                            policy=Policy(audit=AuditPolicy(fsync="batch")))
+                            policy=Policy(audit=AuditPolicy(fsync="always" if variant == "audit-always" else "batch")))
         assert handle.audit is not None
         flush = handle.audit.writer.flush
     elif variant != "aa":
@@ -175,14 +180,14 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
         async with Client(bare) as client_a, Client(treated) as client_b:
             clients = (client_a, client_b)
 
-            async def calls(side: int, n: int) -> tuple[float, float]:
+            async def calls(side: int, n: int) -> tuple[float, float, float]:
                 call = clients[side].call_tool
-                cpu0, loop0 = time.process_time(), time.thread_time()
+                cpu0, loop0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
                 for i in range(n):
                     await call("add", {"a": i, "b": side})
                 if side == 1 and flush is not None:
                     flush()  # the block's records written and committed, on its account
-                return time.process_time() - cpu0, time.thread_time() - loop0
+                return time.process_time() - cpu0, time.thread_time() - loop0, time.perf_counter() - wall0
 
             for _ in range(3):  # warm-up: validators, caches, the worker thread pool
                 await calls(0, block)
@@ -195,14 +200,16 @@ def _child(variant: str, rounds: int, pairs: int, block: int, check: bool, gc_mo
                 gc.freeze()
             out = []
             for r in range(rounds):
-                cpu, loop = [0.0, 0.0], [0.0, 0.0]  # whole process; the event loop's thread alone
+                # whole process; the event loop's thread alone; wall time
+                cpu, loop, wall = [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
                 for p in range(pairs):
                     order = (0, 1) if (r * pairs + p) % 2 == 0 else (1, 0)
                     for side in order:
-                        whole, own = await calls(side, block)
+                        whole, own, elapsed = await calls(side, block)
                         cpu[side] += whole
                         loop[side] += own
-                out.append([*cpu, *loop])
+                        wall[side] += elapsed
+                out.append([*cpu, *loop, *wall])
             return out
 
     result = anyio.run(run)
@@ -259,6 +266,7 @@ def main() -> None:
     load0 = os.getloadavg()
     loads = [load0[0]]
     ratios: dict[str, list[list[float]]] = {r: [] for r in rows}
+    wall_ratios: dict[str, list[float]] = {r: [] for r in rows}
     cpu_a: dict[str, list[float]] = {r: [] for r in rows}
     # B minus A per call, µs, per round: the event loop's thread, and every other thread
     split: dict[str, list[tuple[float, float]]] = {r: [] for r in rows}
@@ -277,10 +285,11 @@ def main() -> None:
                 rounds = json.loads(out.stdout.strip().splitlines()[-1])["rounds"]
                 per_call = 1e6 / (args.pairs * args.block)
                 row = f"{tree}{variant}"
-                ratios[row].append([b / a - 1 for a, b, _, _ in rounds])
-                cpu_a[row].extend(a * per_call for a, _, _, _ in rounds)
+                ratios[row].append([b / a - 1 for a, b, *_ in rounds])
+                wall_ratios[row].extend(wb / wa - 1 for *_, wa, wb in rounds)
+                cpu_a[row].extend(a * per_call for a, *_ in rounds)
                 split[row].extend(((lb - la) * per_call, ((b - lb) - (a - la)) * per_call)
-                                  for a, b, la, lb in rounds)
+                                  for a, b, la, lb, *_ in rounds)
                 loads.append(os.getloadavg()[0])
         print(f"process {p + 1}/{args.processes} done", file=sys.stderr)
     load1 = os.getloadavg()
@@ -301,6 +310,15 @@ def main() -> None:
         print(f"| {variant} | {len(flat)} | **{_pct(statistics.median(flat))}** | {_pct(lo)} to {_pct(hi)} "
               f"| {_pct(q[0])} to {_pct(q[2])} | {_pct(min(flat))} to {_pct(max(flat))} | {per_proc} % "
               f"| {statistics.median(cpu_a[variant]):,.0f} |")
+    print("\nThe same rounds in wall time (B's wall time over A's, per round):\n")
+    print("| variant | rounds | B vs A wall per call: median | 95 % CI of median | interquartile | range |")
+    print("|---|---:|---:|---|---|---|")
+    for variant in rows:
+        flat = wall_ratios[variant]
+        q = statistics.quantiles(flat, n=4)
+        lo, hi = _quantile_ci(flat)
+        print(f"| {variant} | {len(flat)} | {_pct(statistics.median(flat))} | {_pct(lo)} to {_pct(hi)} "
+              f"| {_pct(q[0])} to {_pct(q[2])} | {_pct(min(flat))} to {_pct(max(flat))} |")
     print("\nB minus A, CPU µs per call, by thread (median over rounds, interquartile range):\n")
     print("| variant | the event loop's thread | every other thread (the audit writer, worker threads) |")
     print("|---|---|---|")
