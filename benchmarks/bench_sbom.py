@@ -10,7 +10,8 @@ the two generators on that same environment, both validating their output:
 
 Counts components, components with a hash, components with a licence and dependency-graph edges;
 times each run as wall time around the process and its CPU time (user + system, all threads, from
-``wait4``), and gives the per-round ratio mcp-comply / cyclonedx-py with its range.
+``wait4``), and gives the per-round ratio mcp-comply / cyclonedx-py with its range;
+lists the components and edges only one of them has.
 Usage: python benchmarks/bench_sbom.py [--rounds N] [--venv DIR]
 """
 
@@ -87,6 +88,19 @@ def main() -> None:
               f"({min(ratios):.2f}-{max(ratios):.2f})")
     print(f"components only in cyclonedx-py: {sorted(their_names - our_names) or 'none'}")
     print(f"components only in mcp-comply: {sorted(our_names - their_names) or 'none'}")
+    our_edges, their_edges = edges(out / "release/sbom.cdx.json"), edges(theirs_out)
+    print(f"edges only in cyclonedx-py: {sorted(their_edges - our_edges) or 'none'}")
+    print(f"edges only in mcp-comply: {sorted(our_edges - their_edges) or 'none'}")
+
+
+def edges(path: Path) -> set[tuple[str, str]]:
+    """(from, to) by package name; the root is metadata.component in ours, a component in theirs."""
+    data = json.loads(path.read_text())
+    components = [*data.get("components", []), *([data["metadata"]["component"]] if "component" in data["metadata"]
+                                                 else [])]
+    name = {c["bom-ref"]: canonicalize_name(c["name"]) for c in components}
+    return {(name[d["ref"]], name[t]) for d in data.get("dependencies", []) for t in d.get("dependsOn", [])
+            if d["ref"] in name and t in name}
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ __all__ = [
     "key_file",
     "key_kind",
     "kinds_list",
+    "names_list",
     "non_negative_int",
     "out_dir",
     "positive_int",
@@ -180,6 +181,23 @@ def kinds_list(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
             raise _fail(f"unknown kind(s) {', '.join(repr(u) for u in unknown) or '(none given)'}; "
                         f"choose from {','.join(choices)}")
         return tuple(k for k in choices if k in wanted)
+
+    return parse
+
+
+_NAME = re.compile(r"^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$")
+
+
+def names_list(what: str) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list of package-style names (PEP 508: letters, digits, ``-_.`` inside);
+    an empty argument is the empty list (``--sbom-extras ''``: none)."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = [part.strip() for part in text.split(",")] if text.strip() else []
+        bad = [n for n in names if not _NAME.match(n)]
+        if bad:
+            raise _fail(f"not {what} name: {bad[0]!r} (letters, digits and -_. inside)")
+        return tuple(names)
 
     return parse
 

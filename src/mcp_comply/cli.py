@@ -175,6 +175,11 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     release.add_argument("--sbom-scope", choices=("runtime", "all"), default=None,
                          help="runtime: the project's dependency closure; all: everything in the source "
                               "(default: the config's sbom.scope, else runtime)")
+    release.add_argument("--sbom-extras", type=at.names_list("an extra"), default=None, metavar="EXTRAS",
+                         help="comma-separated extras of the project installed with it, whose requirements become "
+                              "the root's dependencies in either scope; '' for none (default: the config's "
+                              "sbom.extras, else with --sbom-scope all those a pip report says were requested, or "
+                              "in an installed environment each extra whose requirements are all installed)")
 
     vp = sub.add_parser("verify-provenance", help="verify a signed provenance attestation",
                         description="Check the signature, that every given file is a subject, and the builder. "
@@ -255,7 +260,8 @@ def _generate(args: argparse.Namespace) -> int:
     options = Options(artifacts=tuple(args.artifacts), signing_key=args.signing_key, keyless=args.keyless,
                       sigstore_trust_config=args.sigstore_trust_config,
                       builder_id=args.builder_id, sbom_source=args.sbom_source, sbom_file=args.sbom_file,
-                      hashes_from=tuple(args.hashes_from), sbom_format=args.sbom_format, sbom_scope=args.sbom_scope)
+                      hashes_from=tuple(args.hashes_from), sbom_format=args.sbom_format, sbom_scope=args.sbom_scope,
+                      sbom_extras=args.sbom_extras)
     with _progress.reporting("mcp-comply generate", enabled=not args.quiet):
         project = resolve_project(config=args.config, policy=args.policy)
         kinds = args.only if args.only is not None else default_kinds(project, options)

@@ -396,6 +396,11 @@ class SbomConfig(_Strict):
     scope: Literal["runtime", "all"] = "runtime"
     """``runtime``: the project's dependencies and their closure; ``all``: everything in the source."""
     format: Literal["json", "xml"] = "json"
+    extras: tuple[str, ...] | None = None
+    """Extras of the project (``[project.optional-dependencies]``) installed with it, whose
+    requirements are dependencies of the root, in either scope; ``[]`` for none. Default (null):
+    none with scope ``runtime``; with ``all``, those the pip report says were requested, else in an
+    installed environment each extra whose requirements are all installed."""
 
 
 class RiskAnswers(_Strict):

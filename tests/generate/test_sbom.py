@@ -287,3 +287,208 @@ def test_a_malformed_lock_file_or_report_is_one_config_error(tmp_path: Path, nam
     with pytest.raises(ConfigError) as info:
         load(path)
     assert str(info.value) == f"{path}: {reason}"
+
+
+# --- extras: the root's, the ones its requirements request, and none else ------------------------
+
+PROBE = "mcpc-probe"
+"""A root project and five packages (unique names, so they cannot meet anything installed)."""
+PROBE_ROOT = f"{PROBE}-root"
+PROBE_EXTRAS = {
+    "full": (f"{PROBE}-beta[fmt]", f"{PROBE_ROOT}[db]"),  # a transitive extra of beta, and the root's own db
+    "db": (f"{PROBE}-gamma",),
+    "docs": (f"{PROBE}-delta", f"{PROBE}-omega"),  # never requested; omega is nowhere
+    "old": (f'{PROBE}-kappa; python_version < "3"',),  # marker-false for every Python here
+}
+PROBE_DEPS = {
+    f"{PROBE}-alpha": (f"{PROBE}-delta", f"{PROBE}-kappa"),
+    f"{PROBE}-beta": (f'{PROBE}-iota; extra == "fmt"', f'{PROBE}-kappa; extra == "other"',
+                      f'{PROBE}-delta; python_version < "3"'),
+    f"{PROBE}-gamma": (), f"{PROBE}-delta": (), f"{PROBE}-kappa": (), f"{PROBE}-iota": (),
+}
+PROBE_EDGES = {  # (from, to) with the root's extras full and db (db requested by full)
+    ("root", "alpha"), ("root", "beta"), ("root", "gamma"),
+    ("alpha", "delta"), ("alpha", "kappa"), ("beta", "iota"),
+}
+"""Not in it: root->delta (extra docs, not requested), root->kappa (extra old, marker-false),
+beta->kappa (beta's extra other, not requested), beta->delta (marker-false)."""
+
+
+def _probe_root() -> sbom.RootProject:
+    return sbom.RootProject(PROBE_ROOT, "1.0", "", None, (f"{PROBE}-alpha",), (),
+                            tuple(sorted(PROBE_EXTRAS.items())))
+
+
+def _wheel(folder: Path, name: str, requires: tuple[str, ...], extras: tuple[str, ...] = ()) -> None:
+    dist = f"{name.replace('-', '_')}-1.0"
+    meta = f"Metadata-Version: 2.4\nName: {name}\nVersion: 1.0\nLicense-Expression: MIT\n"
+    meta += "".join(f"Provides-Extra: {e}\n" for e in extras) + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {f"{name.replace('-', '_')}/__init__.py": b"", f"{dist}.dist-info/METADATA": meta.encode(),
+             f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                        b"Tag: py3-none-any\n"}
+    with zipfile.ZipFile(folder / f"{dist}-py3-none-any.whl", "w") as zf:
+        for n, data in files.items():
+            zf.writestr(n, data)
+        zf.writestr(f"{dist}.dist-info/RECORD", "".join(f"{n},,\n" for n in files) + f"{dist}.dist-info/RECORD,,\n")
+
+
+@pytest.fixture(scope="module")
+def probe_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("probe-wheels")
+    root_requires = [f"{PROBE}-alpha"]
+    for extra, reqs in PROBE_EXTRAS.items():  # as a build backend writes them: extra markers added
+        for req in reqs:
+            spec, _, marker = req.partition(";")
+            root_requires.append(f'{spec.strip()}; ({marker.strip()}) and extra == "{extra}"' if marker
+                                 else f'{spec}; extra == "{extra}"')
+    _wheel(folder, PROBE_ROOT, tuple(root_requires), tuple(PROBE_EXTRAS))
+    for name, requires in PROBE_DEPS.items():
+        _wheel(folder, name, requires, ("fmt", "other") if name.endswith("-beta") else ())
+    return folder
+
+
+def _pip_install(wheels: Path, target: Path, report: Path, spec: str) -> None:
+    """A real installation (into ``target``, offline) that records its report."""
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--quiet",
+                    "--disable-pip-version-check", "--target", str(target), "--report", str(report), spec],
+                   check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def probe_install(probe_wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``pip install "mcpc-probe-root[full]"``: (site folder, its installation report)."""
+    folder = tmp_path_factory.mktemp("probe-install")
+    _pip_install(probe_wheels, folder / "site", folder / "report.json", f"{PROBE_ROOT}[full]")
+    return folder / "site", folder / "report.json"
+
+
+def _short(key: str) -> str:
+    return key.removeprefix(f"{PROBE}-")
+
+
+def _probe_edges(graph: sbom.Graph) -> set[tuple[str, str]]:
+    edges = {("root", _short(d)) for d in graph.direct}
+    edges |= {(_short(k), _short(d)) for k, deps in graph.edges.items() if k.startswith(PROBE) for d in deps}
+    return {e for e in edges if not e[1].startswith("pkg")}
+
+
+def _bom_edges(result: sbom.SbomResult) -> tuple[set[tuple[str, str]], set[str]]:
+    """(probe edges by short name, probe components with no incoming edge) of a built SBOM."""
+    data = json.loads(result.text)
+    names = {c["bom-ref"]: c["name"] for c in data["components"]}
+    names[data["metadata"]["component"]["bom-ref"]] = PROBE_ROOT
+    edges = {(_short(names[d["ref"]]).removesuffix("root") or "root", _short(names[t]))
+             for d in data["dependencies"] for t in d.get("dependsOn", []) if names[d["ref"]].startswith(PROBE)}
+    probes = {_short(n) for n in names.values() if n.startswith(PROBE) and n != PROBE_ROOT}
+    return edges, probes - {t for _, t in edges}
+
+
+def test_a_pip_report_s_requested_extras_of_the_root_become_edges_and_theirs_are_followed(
+        probe_install: tuple[Path, Path]) -> None:
+    """The report says the root was installed with [full]: full's requirements are the root's
+    dependencies, full asks for the root's db and for beta's fmt, and those are followed too; the
+    unrequested extras (root's docs, beta's other) and marker-false requirements stay out. No
+    component lacks an incoming edge. (Before: only root->alpha, alpha->delta, alpha->kappa.)"""
+    _, report = probe_install
+    inventory = sbom.load_inventory("pip-report", report)
+    assert inventory.requested_extras == {PROBE_ROOT: {"full"}}
+    assert sbom.root_extras(_probe_root(), inventory, "all") == (frozenset({"full"}), "pip-report")
+    graph = sbom.resolve_graph(inventory, _probe_root(), "all", {"full"})
+    assert _probe_edges(graph) == PROBE_EDGES
+    assert graph.root_extras == ["db", "full"]
+    assert graph.missing == []
+    result = sbom.build_sbom(_probe_root(), inventory, None, service_name="x", scope="all")
+    validate(result.text, OutputFormat.JSON)
+    edges, orphans = _bom_edges(result)
+    assert (edges, orphans) == (PROBE_EDGES, set())
+    assert (result.components, result.edges) == (6, 6)
+    assert json.loads(result.text)["metadata"]["properties"] == [
+        {"name": "mcp-comply:sbom:root-extras", "value": "db,full"},
+        {"name": "mcp-comply:sbom:root-extras-from", "value": "pip-report"}]
+    # The runtime scope follows only extras that are named.
+    runtime = sbom.build_sbom(_probe_root(), inventory, None, service_name="x", scope="runtime")
+    assert _bom_edges(runtime) == ({("root", "alpha"), ("alpha", "delta"), ("alpha", "kappa")}, set())
+    assert "properties" not in json.loads(runtime.text)["metadata"]
+    named = sbom.build_sbom(_probe_root(), inventory, None, service_name="x", scope="runtime", extras=("db",))
+    assert _bom_edges(named)[0] == {("root", "alpha"), ("root", "gamma"), ("alpha", "delta"), ("alpha", "kappa")}
+
+
+def test_an_installed_environment_s_root_extras_come_from_a_report_or_from_what_is_installed(
+        probe_wheels: Path, probe_install: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed environment records no extras. With --hashes-from naming the installation's
+    report, its requested_extras count; without a report, an extra counts when each of its
+    marker-true requirements is installed (full and db here; docs lacks omega; old has none)."""
+    site, report = probe_install
+    monkeypatch.syspath_prepend(str(site))
+    root = _probe_root()
+    for hashes, origin in (((), "inferred"), ((report,), "pip-report")):
+        inventory = sbom.load_inventory("environment", None, hashes)
+        assert sbom.root_extras(root, inventory, "all")[1] == origin
+        assert sbom.root_extras(root, inventory, "runtime") == (frozenset(), None)
+        extras, _ = sbom.root_extras(root, inventory, "all")
+        assert extras == ({"full", "db"} if origin == "inferred" else {"full"})
+        graph = sbom.resolve_graph(inventory, root, "all", extras)
+        assert _probe_edges(graph) == PROBE_EDGES
+        assert not [m for m in graph.missing if PROBE in m]
+        targets = {d for deps in graph.edges.values() for d in deps} | set(graph.direct)
+        assert {k for k in graph.edges if k.startswith(PROBE)} <= targets  # no probe component is an orphan
+    # A root installed with [db] only: beta is installed (the earlier install) but not the root's.
+    smaller = tmp_path / "db.json"
+    _pip_install(probe_wheels, tmp_path / "db-site", smaller, f"{PROBE_ROOT}[db]")
+    inventory = sbom.load_inventory("environment", None, (smaller,))
+    assert sbom.root_extras(root, inventory, "all") == (frozenset({"db"}), "pip-report")
+    graph = sbom.resolve_graph(inventory, root, "all", {"db"})
+    assert _probe_edges(graph) == {("root", "alpha"), ("root", "gamma"), ("alpha", "delta"), ("alpha", "kappa")}
+
+
+def test_inferred_extras_need_every_marker_true_requirement_installed() -> None:
+    root = _probe_root()
+    versions = {f"{PROBE}-{n}": "1.0" for n in ("alpha", "beta", "gamma", "delta", "kappa", "iota")}
+
+    def inventory(**change: str | None) -> sbom.Inventory:
+        pkgs = {**versions, **{f"{PROBE}-{k}": v for k, v in change.items()}}
+        return sbom.Inventory({k: sbom.Package(k, v) for k, v in pkgs.items() if v is not None}, "env",
+                              installed=True)
+
+    assert sbom.root_extras(root, inventory(), "all") == (frozenset({"full", "db"}), "inferred")
+    assert sbom.root_extras(root, inventory(omega="2"), "all")[0] == {"full", "db", "docs"}
+    # No gamma: db does not count, so full (which asks for the root's db) does not either.
+    assert sbom.root_extras(root, inventory(gamma=None), "all") == (frozenset(), None)
+    pinned = sbom.RootProject(PROBE_ROOT, "1.0", "", None, (), (), (("db", (f"{PROBE}-gamma>=2",)),))
+    assert sbom.root_extras(pinned, inventory(), "all")[0] == frozenset()  # gamma 1.0 is not >=2
+    assert sbom.root_extras(pinned, inventory(gamma="2.1"), "all")[0] == {"db"}
+    not_installed = sbom.Inventory(inventory().packages, "lock file uv.lock")
+    assert sbom.root_extras(root, not_installed, "all") == (frozenset(), None)  # a lock shows no installation
+
+
+def test_named_extras_are_checked_against_the_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mcp_comply.cli import main
+
+    root = _probe_root()
+    assert sbom.check_extras(root, ["DB", "full", "db"], "--sbom-extras") == ("db", "full")
+    with pytest.raises(ConfigError) as info:
+        sbom.check_extras(root, ["db", "nope"], "cfg.yaml", "sbom.extras")
+    assert str(info.value) == ("cfg.yaml: sbom.extras: nope: not an extra of mcpc-probe-root in pyproject.toml "
+                               "(its extras: db, docs, full, old)")
+    config = ROOT / "pyproject.toml"
+    for value, message in (("nope", "--sbom-extras: nope: not an extra of mcp-comply in pyproject.toml (its "
+                                    "extras: fastmcp, release, sigstore, test)"),
+                           ("a b", "argument --sbom-extras: not an extra name: 'a b' (letters, digits and -_. "
+                                   "inside)")):
+        assert main(["generate", "--config", str(config), "--only", "sbom", "--sbom-extras", value,
+                     "--out", str(tmp_path), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert message in err
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "1"\n'
+                                            '[project.optional-dependencies]\nweb = ["pyyaml"]\n')
+    (project / "mcp-comply.yaml").write_text("server: examples.weather_server:build_server\n"
+                                             "sbom: {extras: [web, cli]}\n")
+    assert main(["generate", "--config", str(project / "mcp-comply.yaml"), "--only", "sbom",
+                 "--out", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{project / 'mcp-comply.yaml'}: sbom.extras: cli: not an extra of svc in pyproject.toml (its extras: web)" \
+        in err

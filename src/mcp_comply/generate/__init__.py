@@ -52,6 +52,7 @@ class Options:
     hashes_from: tuple[Path, ...] = ()
     sbom_format: str | None = None
     sbom_scope: str | None = None
+    sbom_extras: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -254,12 +255,17 @@ def _sbom(project: Project, options: Options) -> Artifact:
     hashes = options.hashes_from or tuple(project.root / h for h in settings.hashes_from) \
         or sbom.default_hash_sources(project.root)
     fmt = options.sbom_format or settings.format
-    inventory = sbom.load_inventory(source, file, hashes)  # type: ignore[arg-type]
     root = sbom.read_pyproject(project.root)
+    extras: tuple[str, ...] | None = None
+    if options.sbom_extras is not None:
+        extras = sbom.check_extras(root, options.sbom_extras, "--sbom-extras")
+    elif settings.extras is not None:
+        extras = sbom.check_extras(root, settings.extras, project.config_source or "config", "sbom.extras")
+    inventory = sbom.load_inventory(source, file, hashes)  # type: ignore[arg-type]
     result = sbom.build_sbom(root, inventory, surface_of(project, "an SBOM"),
                              service_name=config.service_name or root.name,
                              scope=options.sbom_scope or settings.scope,  # type: ignore[arg-type]
-                             fmt=fmt)  # type: ignore[arg-type]
+                             fmt=fmt, extras=extras)  # type: ignore[arg-type]
     return Artifact(f"{RELEASE_DIR}/{result.filename}", result.text.encode(), "sbom")
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion
 
 from mcp_comply.config import read_text, read_toml
 from mcp_comply.exceptions import ConfigError, MCPComplyError
@@ -73,6 +74,16 @@ class Inventory:
     source: str
     has_graph: bool = True
     notes: list[str] = field(default_factory=list)
+    requested_extras: dict[str, set[str]] = field(default_factory=dict)
+    """Extras an installation requested of a top-level requirement, by package key: a pip report's
+    ``requested_extras`` (``pip install "pkg[extra]"``; pip writes it only on requested items)."""
+    installed: bool = False
+    """The packages are an installed environment (not a report or lock of one)."""
+
+
+def _extra(name: str) -> str:
+    """An extra's name as PEP 685 compares it (``Format_NonGPL`` -> ``format-nongpl``)."""
+    return canonicalize_name(name)
 
 
 # --- sources ----------------------------------------------------------------------------------
@@ -116,7 +127,7 @@ def from_environment() -> Inventory:
             with suppress(ValueError):
                 _hashes_from_download_info(pkg, json.loads(direct))
         packages[pkg.key] = pkg
-    return Inventory(packages, "installed environment")
+    return Inventory(packages, "installed environment", installed=True)
 
 
 def _malformed(path: Path, what: str, exc: Exception) -> ConfigError:
@@ -136,6 +147,7 @@ def from_pip_report(path: Path) -> Inventory:
 def _from_pip_report(path: Path) -> Inventory:
     data = _read_json(path)
     packages: dict[str, Package] = {}
+    requested: dict[str, set[str]] = {}
     for item in data.get("install", []):
         meta = item.get("metadata", {})
         pkg = Package(
@@ -147,10 +159,12 @@ def _from_pip_report(path: Path) -> Inventory:
         )
         _hashes_from_download_info(pkg, item.get("download_info", {}))
         packages[pkg.key] = pkg
+        if item.get("requested_extras"):
+            requested.setdefault(pkg.key, set()).update(_extra(e) for e in item["requested_extras"])
     if not packages:
         raise ConfigError("no 'install' entries: not a pip installation report (pip install --report)",
                           source=str(path))
-    return Inventory(packages, f"pip installation report {path.name}")
+    return Inventory(packages, f"pip installation report {path.name}", requested_extras=requested)
 
 
 def _hashes_from_download_info(pkg: Package, info: Mapping[str, Any]) -> None:
@@ -281,6 +295,8 @@ def load_inventory(source: Literal["environment", "pip-report", "lock"], path: P
                     for value in values:
                         mine.add_hash(alg, value)
                 mine.download_url = mine.download_url or pkg.download_url
+                if key in other.requested_extras:  # the report installed this very version with them
+                    inventory.requested_extras.setdefault(key, set()).update(other.requested_extras[key])
     return inventory
 
 
@@ -295,6 +311,16 @@ class RootProject:
     license: str | None
     dependencies: tuple[str, ...]
     urls: tuple[tuple[str, str], ...]
+    optional_dependencies: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``[project.optional-dependencies]``: (extra, its requirements), extra names as PEP 685
+    compares them, sorted."""
+
+    @property
+    def key(self) -> str:
+        return canonicalize_name(self.name)
+
+    def extra_requirements(self, extra: str) -> tuple[str, ...]:
+        return next((reqs for name, reqs in self.optional_dependencies if name == extra), ())
 
 
 def read_pyproject(root: Path) -> RootProject:
@@ -312,9 +338,13 @@ def read_pyproject(root: Path) -> RootProject:
     lic = data.get("license")
     if isinstance(lic, dict):
         lic = lic.get("text")
+    optional = data.get("optional-dependencies") or {}
+    if not isinstance(optional, dict) or not all(isinstance(v, list) for v in optional.values()):
+        raise ConfigError("not a table of requirement lists", source=str(path), path="project.optional-dependencies")
     return RootProject(str(data["name"]), str(version), str(data.get("description", "")),
                        lic if isinstance(lic, str) and len(lic) <= 80 else None,
-                       tuple(data.get("dependencies", [])), tuple(sorted((data.get("urls") or {}).items())))
+                       tuple(data.get("dependencies", [])), tuple(sorted((data.get("urls") or {}).items())),
+                       tuple(sorted((_extra(k), tuple(map(str, v))) for k, v in optional.items())))
 
 
 # --- the dependency graph ---------------------------------------------------------------------
@@ -335,13 +365,87 @@ def _requirements(specs: Iterable[str], extras: Iterable[str] = ()) -> list[Requ
     return out
 
 
-def resolve_graph(inventory: Inventory, root_deps: Iterable[str], scope: Literal["runtime", "all"]
-                  ) -> tuple[list[str], dict[str, list[str]], list[str]]:
-    """(direct dependency keys, edges per package key, requirements that are not in the inventory)."""
+ExtrasFrom = Literal["named", "pip-report", "inferred"]
+
+
+def check_extras(root: RootProject, names: Iterable[str], source: str, path: str = "") -> tuple[str, ...]:
+    """``names`` as extras of the root project, PEP 685 spelling; an undeclared one is a ConfigError."""
+    declared = [name for name, _ in root.optional_dependencies]
+    wanted = tuple(dict.fromkeys(_extra(n) for n in names))
+    unknown = [n for n in wanted if n not in declared]
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)}: not an extra of {root.name} in pyproject.toml (its extras: "
+                          f"{', '.join(declared) or 'none'})", source=source, path=path)
+    return wanted
+
+
+def root_extras(root: RootProject, inventory: Inventory, scope: Literal["runtime", "all"],
+                named: Iterable[str] | None = None) -> tuple[frozenset[str], ExtrasFrom | None]:
+    """The root project's extras whose requirements become edges from the root, and how they are known.
+
+    Named ones (``sbom.extras``, ``--sbom-extras``) in either scope. Otherwise only with scope
+    ``all``, which describes the installation: the extras a pip report says it requested of the
+    root, else, in an installed environment (which records no extras), every extra whose marker-true
+    requirements are all installed at versions they allow (:func:`_installed_extras`)."""
+    if named is not None:
+        return frozenset(_extra(n) for n in named), "named"
+    if scope == "runtime":
+        return frozenset(), None
+    if root.key in inventory.requested_extras:
+        return frozenset(inventory.requested_extras[root.key]), "pip-report"
+    if inventory.installed and inventory.has_graph:
+        found = _installed_extras(root, inventory.packages)
+        return found, "inferred" if found else None
+    return frozenset(), None
+
+
+def _installed_extras(root: RootProject, pkgs: Mapping[str, Package]) -> frozenset[str]:
+    """Extras of the root with at least one marker-true requirement, every one of them installed at
+    a version its specifier allows; a requirement of the root itself (``test = ["me[release]"]``)
+    counts when the extras it names count too (the largest such set)."""
+
+    def installed(req: Requirement, active: set[str]) -> bool:
+        key = canonicalize_name(req.name)
+        if key == root.key:
+            return {_extra(e) for e in req.extras} <= active
+        pkg = pkgs.get(key)
+        if pkg is None:
+            return False
+        try:
+            return req.specifier.contains(pkg.version, prereleases=True)
+        except InvalidVersion:
+            return True  # a version packaging cannot order: installed is all it shows
+
+    active = {name for name, reqs in root.optional_dependencies if _requirements(reqs)}
+    while True:
+        kept = {e for e in active if all(installed(r, active) for r in _requirements(root.extra_requirements(e)))}
+        if kept == active:
+            return frozenset(kept)
+        active = kept
+
+
+@dataclass
+class Graph:
+    direct: list[str]
+    """Keys the root depends on."""
+    edges: dict[str, list[str]]
+    """Keys each package depends on (every package in scope is a key)."""
+    missing: list[str]
+    """Requirements that are not in the inventory."""
+    root_extras: list[str]
+    """The root's extras followed: the given ones and those their requirements request of the root."""
+
+
+def resolve_graph(inventory: Inventory, root: RootProject, scope: Literal["runtime", "all"],
+                  extras: Iterable[str] = ()) -> Graph:
+    """The dependency graph: markers evaluated for this interpreter, and a requirement guarded by
+    ``extra == "x"`` followed only where extra x of its package is requested (by the root's
+    ``extras``, by a requirement ``pkg[x]`` that is itself followed, or, with scope ``all``, by the
+    pip report's ``requested_extras``)."""
     pkgs = inventory.packages
     if not inventory.has_graph:
-        keys = sorted(pkgs)
-        return keys, {k: [] for k in keys}, []
+        keys = sorted(k for k in pkgs if k != root.key)
+        return Graph(keys, {k: [] for k in keys}, [], sorted(_extra(e) for e in extras))
     missing: list[str] = []
     edges: dict[str, list[str]] = {}
 
@@ -349,36 +453,46 @@ def resolve_graph(inventory: Inventory, root_deps: Iterable[str], scope: Literal
         found = []
         for req in _requirements(specs, extras):
             key = canonicalize_name(req.name)
+            if key == root.key:
+                continue  # the root asking for its own extras: no edge
             if key in pkgs:
                 found.append(key)
             else:
                 missing.append(str(req))
         return sorted(set(found))
 
-    direct: list[str] = []
-    # Extras requested anywhere (``jsonschema[format-nongpl]``) add edges to that package, so walk
-    # again until the set of requested extras stops growing.
+    # Extras requested anywhere (``jsonschema[format-nongpl]``, ``me[release]``) add edges to that
+    # package, so walk again until the sets of requested extras stop growing.
+    wanted = {_extra(e) for e in extras}
     extras_seen: dict[str, set[str]] = {}
+    if scope == "all":
+        extras_seen = {k: set(v) for k, v in inventory.requested_extras.items() if k != root.key}
+
+    def request(reqs: Iterable[Requirement]) -> None:
+        for req in reqs:
+            key = canonicalize_name(req.name)
+            (wanted if key == root.key else extras_seen.setdefault(key, set())).update(_extra(e) for e in req.extras)
+
+    direct: list[str] = []
     while True:
-        before = {k: set(v) for k, v in extras_seen.items()}
+        before = ({k: set(v) for k, v in extras_seen.items()}, set(wanted))
         missing.clear()
         edges.clear()
-        direct = deps_of(root_deps, ())
-        for req in _requirements(root_deps):
-            extras_seen.setdefault(canonicalize_name(req.name), set()).update(req.extras)
-        queue = list(direct) if scope == "runtime" else sorted(pkgs)
+        specs = [*root.dependencies, *(r for e in sorted(wanted) for r in root.extra_requirements(e))]
+        request(_requirements(specs))
+        direct = deps_of(specs, ())
+        queue = list(direct) if scope == "runtime" else sorted(k for k in pkgs if k != root.key)
         while queue:
             key = queue.pop()
             if key in edges:
                 continue
             extras = extras_seen.get(key, set())
-            for req in _requirements(pkgs[key].requires, extras):
-                extras_seen.setdefault(canonicalize_name(req.name), set()).update(req.extras)
+            request(_requirements(pkgs[key].requires, extras))
             edges[key] = deps_of(pkgs[key].requires, extras)
             queue.extend(dep for dep in edges[key] if dep not in edges)
-        if extras_seen == before:
+        if (extras_seen, wanted) == before:
             break
-    return direct, edges, sorted(set(missing))
+    return Graph(direct, edges, sorted(set(missing)), sorted(wanted))
 
 
 # --- building the BOM -------------------------------------------------------------------------
@@ -495,8 +609,11 @@ def validate(text: str, fmt: Literal["json", "xml"]) -> str | None:
 
 
 def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface | None, *, service_name: str,
-               scope: Literal["runtime", "all"] = "runtime", fmt: Literal["json", "xml"] = "json") -> SbomResult:
-    from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, XsUri
+               scope: Literal["runtime", "all"] = "runtime", fmt: Literal["json", "xml"] = "json",
+               extras: Iterable[str] | None = None) -> SbomResult:
+    """``extras``: the root's extras to follow (checked with :func:`check_extras`); None: those
+    :func:`root_extras` finds."""
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output import make_outputter
@@ -508,7 +625,9 @@ def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface |
     ref_types = {"homepage": ExternalReferenceType.WEBSITE, "source": ExternalReferenceType.VCS,
                   "repository": ExternalReferenceType.VCS, "documentation": ExternalReferenceType.DOCUMENTATION,
                   "issues": ExternalReferenceType.ISSUE_TRACKER, "changelog": ExternalReferenceType.RELEASE_NOTES}
-    direct, edges, missing = resolve_graph(inventory, root.dependencies, scope)
+    followed, origin = root_extras(root, inventory, scope, extras)
+    graph = resolve_graph(inventory, root, scope, followed)
+    direct, edges, missing = graph.direct, graph.edges, graph.missing
     notes = list(inventory.notes)
     if missing:
         notes.append(f"not in the {inventory.source}: {', '.join(missing)}")
@@ -524,6 +643,9 @@ def build_sbom(root: RootProject, inventory: Inventory, surface: ServerSurface |
                      bom_ref=f"pkg:pypi/mcp-comply@{__version__}?tool")
     timestamp = source_date_epoch()
     meta = BomMetaData(component=root_component, timestamp=timestamp)
+    if graph.root_extras:  # what the root's edges were built from, so a reader can tell
+        meta.properties.add(Property(name="mcp-comply:sbom:root-extras", value=",".join(graph.root_extras)))
+        meta.properties.add(Property(name="mcp-comply:sbom:root-extras-from", value=origin or "requirement"))
     meta.tools.components.add(tool)
     bom = Bom(metadata=meta, serial_number=uuid.UUID(int=0))
     bom.metadata.timestamp = timestamp  # type: ignore[assignment]  # None: no timestamp without SOURCE_DATE_EPOCH
