@@ -41,6 +41,23 @@ def test_open_regular_refuses_anything_else_without_blocking(tmp_path: Path, mak
     assert not_regular(path) == kind
 
 
+def test_open_regular_writable_reads_and_cuts_the_same_file_and_creates_none(tmp_path: Path) -> None:
+    """The writer's recovery reads a segment and cuts its torn tail through one descriptor: the file
+    read is the file cut. Nothing is created in place of a file that is gone, and a FIFO is refused."""
+    path = tmp_path / "a"
+    path.write_bytes(b"one\ntw")
+    with open_regular(path, writable=True) as fh:
+        assert fh.read() == b"one\ntw"
+        os.ftruncate(fh.fileno(), 4)
+    assert path.read_bytes() == b"one\n"
+    with pytest.raises(FileNotFoundError):
+        open_regular(tmp_path / "gone", writable=True)
+    assert not (tmp_path / "gone").exists()
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(NotRegularFile):
+        open_regular(tmp_path / "fifo", writable=True)
+
+
 def test_open_regular_without_follow_refuses_a_link(tmp_path: Path) -> None:
     (tmp_path / "target").write_bytes(b"x")
     (tmp_path / "link").symlink_to("target")

@@ -27,14 +27,16 @@ class NotRegularFile(OSError):
         self.kind = kind
 
 
-def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1) -> BinaryIO:
-    """The regular file at ``path``, open to read. Anything else raises :class:`NotRegularFile` instead of
+def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1, writable: bool = False) -> BinaryIO:
+    """The regular file at ``path``, open to read (``writable``: and to write, ``r+b``, never created).
+    Anything else raises :class:`NotRegularFile` instead of
     being opened: a FIFO (a plain open would block until a writer comes), a device (which would not
     end), a folder, and with ``follow=False`` a link (ELOOP). The check is made on the open file, so
     a FIFO put in place of a file between a caller's own check and this open is refused too. It is
     also made before: a device is never opened (opening some has effects: ``/dev/watchdog``)."""
-    fd = _open_checked(path, _mode(path, follow=follow), os.O_RDONLY | (0 if follow else os.O_NOFOLLOW))
-    return os.fdopen(fd, "rb", buffering=buffering)
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | (0 if follow else os.O_NOFOLLOW)
+    fd = _open_checked(path, _mode(path, follow=follow), flags)
+    return os.fdopen(fd, "r+b" if writable else "rb", buffering=buffering)
 
 
 def open_append_regular(path: Path | str, mode: int = 0o600) -> int:

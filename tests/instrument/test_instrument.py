@@ -204,6 +204,26 @@ def test_changed_middleware_signature_is_refused(monkeypatch: pytest.MonkeyPatch
         instrument(servers.build_mcpserver())
 
 
+def test_a_link_to_nothing_named_like_a_segment_is_named_by_instrument(tmp_path: Path) -> None:
+    """A link to nothing named like a segment in the audit log a restarting server continues: instrument()
+    said 'cannot open the audit log in DIR: No such file or directory' (InstrumentationError), naming
+    neither the file nor what it is. Now the writer's refusal names both (and the server is left as it was)."""
+    from mcp_comply.audit.writer import AuditError
+
+    server = servers.build_mcpserver()
+    handle = instrument(server, registry=CollectorRegistry(), audit_dir=tmp_path)
+    handle.close()
+    link = tmp_path / "chain-0" / "segment-000099.jsonl"
+    link.symlink_to(tmp_path / "nothing")
+    again = servers.build_mcpserver()
+    before = [id(m) for m in again.middleware]
+    with pytest.raises(AuditError) as raised:
+        instrument(again, registry=CollectorRegistry(), audit_dir=tmp_path)
+    assert str(raised.value) == (f"audit log damaged: {link} is a link to nothing, not a segment the writer wrote: "
+                                 f"run `mcp-comply audit verify {tmp_path}`; the writer will not continue this chain")
+    assert [id(m) for m in again.middleware] == before
+
+
 def test_an_unusable_audit_directory_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the audit directory should be")

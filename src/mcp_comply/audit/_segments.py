@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from mcp_comply._files import NotRegularFile, fsync_dir, open_regular, read_regular, write_atomic
+from mcp_comply._files import NotRegularFile, fsync_dir, not_regular, open_regular, read_regular, write_atomic
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit.merkle import CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, Signer, open_note
@@ -217,7 +217,7 @@ def recover(chain_dir: Path, segments: list[Path], signer: Signer | None = None,
     else:
         state, start, offset = ChainState(), 0, 0
         anchor = None
-        if signer is not None and any(p.stat().st_size for p in segments):
+        if signer is not None and any(segment_size(chain_dir, p) for p in segments):
             note = newest_signed_note(notes_dir or chain_dir, signer)
             if note is None:
                 raise UntrustedChain(f"{chain_dir} has records but no checkpoint signed by this writer's key")
@@ -228,12 +228,11 @@ def recover(chain_dir: Path, segments: list[Path], signer: Signer | None = None,
         last = i == len(segments) - 1
         fresh_segment = i != start
         good = offset
-        try:
-            fh = open_regular(path)
-        except NotRegularFile as exc:  # a FIFO would block the host's start for good
-            raise AuditError(f"audit log damaged: {path} is {exc.kind}, not a segment the writer wrote: run "
-                             f"`mcp-comply audit verify {chain_dir.parent}`; the writer will not continue this chain"
-                             ) from None
+        try:  # one open for the reads, the size and a cut: the file read is the file cut (the last
+            # one, the only one cut, open to write too; never created)
+            fh = open_regular(path, writable=last)
+        except (NotRegularFile, FileNotFoundError) as exc:  # a FIFO would block the host's start for good
+            raise unreadable(chain_dir, path, exc) from None
         with fh:
             fh.seek(offset)
             for line in fmt.read_lines(fh):
@@ -262,21 +261,18 @@ def recover(chain_dir: Path, segments: list[Path], signer: Signer | None = None,
                     state.pending_removal = [str(n) for n in record["segments"]][:MAX_CHAINS * 64]
                 state.advance(line, unix, kind)
                 good += len(line)
-        offset = 0
-        size = path.stat().st_size
-        if good == size:
-            continue
-        with open_regular(path) as fh:
+            offset = 0
+            if good == os.fstat(fh.fileno()).st_size:
+                continue
             fh.seek(good)
             tail = fh.read(fmt.MAX_LINE + 1)
-        if not last or len(tail) > fmt.MAX_LINE or not _is_torn_tail(tail):
-            raise AuditError(
-                f"audit log damaged in {path} at byte {good} (not a torn tail): run "
-                f"`mcp-comply audit verify {chain_dir.parent}`; the writer will not continue this chain")
-        quarantine = path.with_name(f"{path.name}.torn-{int(time.time())}-{os.getpid()}")
-        write_atomic(quarantine, tail)
-        with path.open("r+b") as fh:
-            fh.truncate(good)
+            if not last or len(tail) > fmt.MAX_LINE or not _is_torn_tail(tail):
+                raise AuditError(
+                    f"audit log damaged in {path} at byte {good} (not a torn tail): run "
+                    f"`mcp-comply audit verify {chain_dir.parent}`; the writer will not continue this chain")
+            quarantine = path.with_name(f"{path.name}.torn-{int(time.time())}-{os.getpid()}")
+            write_atomic(quarantine, tail)
+            os.ftruncate(fh.fileno(), good)
             os.fsync(fh.fileno())
         fsync_dir(chain_dir)
         info.update(segment=path.name, discarded_bytes=len(tail), discarded_sha256=fmt.line_hash(tail),
@@ -302,6 +298,33 @@ def _at_anchor(chain_dir: Path, state: ChainState, note: Checkpoint | None, *, m
     if more and state.sealed:
         raise UntrustedChain(f"{chain_dir}: records follow the signed, sealed end of the chain; nothing "
                              "genuine can follow a close before a new start, so they are not this writer's")
+
+
+def damaged(chain_dir: Path, path: Path, why: str) -> AuditError:
+    """The writer's refusal of a segment it cannot continue, naming it, why, and what to run."""
+    return AuditError(f"audit log damaged: {path} {why}: run `mcp-comply audit verify {chain_dir.parent}`; the "
+                      "writer will not continue this chain")
+
+
+def unreadable(chain_dir: Path, path: Path, exc: OSError) -> AuditError:
+    """:func:`damaged` for a listed segment that could not be opened or looked at: not a regular file
+    (a FIFO, which would block the host's start for good, a link to nothing...), or gone. The writer
+    holds the chain's lock and is the only one that removes its segments (retention), so a segment
+    gone while it starts was removed by someone else."""
+    kind = getattr(exc, "kind", None) or not_regular(path)
+    if kind is not None:
+        return damaged(chain_dir, path, f"is {kind}, not a segment the writer wrote")
+    return damaged(chain_dir, path, "vanished while the writer read the chain (it holds the chain's lock: nothing "
+                   "else removes its segments)")
+
+
+def segment_size(chain_dir: Path, path: Path) -> int:
+    """A listed segment's size; :func:`unreadable` when it is not a regular file or is gone."""
+    try:
+        with open_regular(path) as fh:  # (not a stat: a link to nothing, a FIFO are named as such)
+            return os.fstat(fh.fileno()).st_size
+    except (NotRegularFile, FileNotFoundError) as exc:
+        raise unreadable(chain_dir, path, exc) from None
 
 
 def _is_torn_tail(tail: bytes) -> bool:

@@ -73,8 +73,10 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
                      help="key name in signatures, no spaces or '+' (default mcp-comply-audit@HOST)")
     ver = commands.add_parser("verify", help="verify every chain and checkpoint of an audit directory",
                               description="Verify every chain (hashes, order, seq) and every checkpoint "
-                                          "(signature, Merkle root, consistency). Exit 0 intact, 1 tampering or "
-                                          "damage, 2 usage or input error.")
+                                          "(signature, Merkle root, consistency); a chain whose segment is removed "
+                                          "while it is read (retention, on a live server) is read again, up to 3 "
+                                          "times. Exit 0 intact, 1 tampering or damage (or a segment that kept "
+                                          "vanishing), 2 usage or input error.")
     ver.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR",
                      help="the audit directory (it holds chain-*/segment-*.jsonl)")
     ver.add_argument("--key", type=at.key_file("audit-public", "audit verify"), metavar="PUBKEY",
@@ -100,7 +102,8 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
     show = commands.add_parser("show", help="read and filter records",
                                description="Print the records of every chain, oldest first, optionally "
                                            "filtered (filters combine with AND). Exit 0; 1 when a segment is not a "
-                                           "regular file (mcp-comply audit verify reports it); 2 on bad input.")
+                                           "regular file (mcp-comply audit verify reports it) or vanished after the "
+                                           "listing (retention, on a live server: run again); 2 on bad input.")
     show.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR", help="the audit directory")
     show.add_argument("--tool", metavar="NAME", help="only calls of this tool (its exact name)")
     show.add_argument("--kind", choices=sorted(fmt.KINDS), metavar="KIND",
@@ -115,7 +118,8 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
     prove = commands.add_parser("prove", help="inclusion proof of a record, or consistency between two sizes",
                                 description="Print an RFC 6962 inclusion proof (--seq) or consistency proof "
                                             "(--old-size) over a chain's records, as JSON. Exit 0; 1 when a "
-                                            "segment is not a regular file (mcp-comply audit verify reports it); "
+                                            "segment is not a regular file (mcp-comply audit verify reports it) or "
+                                            "vanished after the listing (retention, on a live server: run again); "
                                             "2 on bad input.")
     prove.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR", help="the audit directory")
     prove.add_argument("--chain", default="chain-0", metavar="CHAIN",
@@ -163,16 +167,31 @@ def _not_a_segment(path: Path, kind: str) -> str:
     return f"{path}: not a regular file ({kind}): not a segment the writer wrote (mcp-comply audit verify reports it)"
 
 
-def _open_segment(path: Path) -> Any:
-    """The segment open to read; IntegrityError when something else has been put in its place since
-    :func:`_segments` listed it (a plain open of a FIFO would block)."""
+def _open_segment(path: Path, command: str) -> Any:
+    """The segment open to read; IntegrityError (exit 1) when something else has been put in its place
+    since :func:`_segments` listed it (a plain open of a FIFO would block), or it is gone."""
     from mcp_comply._files import NotRegularFile, open_regular
-    from mcp_comply.exceptions import IntegrityError
 
     try:
         return open_regular(path)
-    except NotRegularFile as exc:
-        raise IntegrityError(_not_a_segment(path, exc.kind)) from None
+    except (NotRegularFile, FileNotFoundError) as exc:
+        raise _unreadable_segment(path, command, exc) from None
+
+
+def _unreadable_segment(path: Path, command: str, exc: OSError) -> Exception:
+    """What to raise for a listed segment that could not be opened: not a regular file now (a link to
+    nothing, a FIFO...), or gone. Neither is a mistake in the command line, so neither is exit 2: a
+    segment that vanished was removed after the listing, by retention (which removes the oldest
+    segments while the server runs) or by someone else, and is exit 1 like the rest."""
+    from mcp_comply._files import not_regular
+    from mcp_comply.exceptions import IntegrityError
+
+    kind = getattr(exc, "kind", None) or not_regular(path)  # (FileNotFoundError: gone, or a link to nothing)
+    if kind is not None:
+        return IntegrityError(_not_a_segment(path, kind))
+    return IntegrityError(f"{path}: vanished between {command}'s listing of the chain and its open (retention "
+                          "removes the oldest segments while the server runs): run again; mcp-comply audit verify "
+                          "checks what is left")
 
 
 def _read_state(path: Path | None) -> None:
@@ -241,7 +260,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _records(directory: Path) -> Any:
     for chain_dir in _chains(directory):
         for path in _segments(chain_dir):
-            with _open_segment(path) as fh:
+            with _open_segment(path, "show") as fh:
                 for raw in fmt.read_lines(fh):
                     if isinstance(raw, bytes) and raw.endswith(b"\n"):
                         try:
@@ -298,12 +317,19 @@ def _prove(args: argparse.Namespace) -> int:
     if args.chain not in chains:
         raise InputError(f"no chain {args.chain!r} in {args.directory}; chains there: {', '.join(chains)}",
                          source="--chain")
+    from mcp_comply._files import NotRegularFile
+
     chain_dir = chains[args.chain]
-    _segments(chain_dir)
+    segments = _segments(chain_dir)
     tile_dir = (args.checkpoints or args.directory / "checkpoints") / args.chain
-    out = _prove_from_tiles(args, chain_dir, tile_dir) if (tile_dir / "tile").is_dir() else None
-    if out is None:
-        out = _prove_by_scan(args, chain_dir)
+    try:
+        out = _prove_from_tiles(args, segments, tile_dir) if (tile_dir / "tile").is_dir() else None
+        if out is None:
+            out = _prove_by_scan(args, chain_dir, segments)
+    except (NotRegularFile, FileNotFoundError) as exc:  # a segment changed since it was listed
+        if exc.filename is None or Path(exc.filename) not in segments:
+            raise
+        raise _unreadable_segment(Path(exc.filename), "prove", exc) from None
     print(json.dumps(out, indent=2))
     return 0
 
@@ -326,12 +352,12 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _prove_by_scan(args: argparse.Namespace, chain_dir: Path) -> dict[str, Any]:
+def _prove_by_scan(args: argparse.Namespace, chain_dir: Path, segments: list[Path]) -> dict[str, Any]:
     """Every leaf hash of the chain in memory: O(n) time and memory (no tiles to read)."""
     from mcp_comply.audit import merkle
     from mcp_comply.audit.tiles import log_leaf_hashes
 
-    leaves = list(log_leaf_hashes(fmt.segments(chain_dir)))
+    leaves = list(log_leaf_hashes(segments))
     if not leaves:
         raise InputError("has no complete records to prove", source=str(chain_dir))
     size = _tree_size(args, len(leaves))
@@ -348,7 +374,7 @@ def _prove_by_scan(args: argparse.Namespace, chain_dir: Path) -> dict[str, Any]:
     return out
 
 
-def _prove_from_tiles(args: argparse.Namespace, chain_dir: Path, tile_dir: Path) -> dict[str, Any] | None:
+def _prove_from_tiles(args: argparse.Namespace, segments: list[Path], tile_dir: Path) -> dict[str, Any] | None:
     """The same proof from the Merkle tiles the writer keeps next to the checkpoints: O(log n)
     hashes read. None (and a note on stderr) when the tiles cannot serve it: a tile is missing
     (records after the newest checkpoint are not in tiles yet), the proof does not check against
@@ -356,7 +382,7 @@ def _prove_from_tiles(args: argparse.Namespace, chain_dir: Path, tile_dir: Path)
     from mcp_comply.audit import merkle
     from mcp_comply.audit.tiles import TileMissing, TileReader, chain_size
 
-    records = chain_size(fmt.segments(chain_dir))
+    records = chain_size(segments)
     if records is None:
         return None
     size = _tree_size(args, records)

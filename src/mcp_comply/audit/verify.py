@@ -34,6 +34,7 @@ from mcp_comply.audit._checkpoints import LATEST
 from mcp_comply.audit._pool import Scanner, ScanPool
 from mcp_comply.audit.merkle import EMPTY_ROOT, CompactTree, leaf_hash
 from mcp_comply.audit.note import Checkpoint, NoteError, UntrustedNoteError, Verifier, open_note
+from mcp_comply.exceptions import IntegrityError
 
 MAX_LINE = fmt.MAX_LINE
 MAX_NOTE = 64 * 1024
@@ -84,6 +85,9 @@ SCAN_BLOCK = _scan.BLOCK
 _MAX_AUTO_JOBS = 8
 _AFTER_CLOSE_OK = frozenset({fmt.KIND_CHECKPOINT, fmt.KIND_RECOVERY, fmt.KIND_OPEN})
 _LEAF0 = hashlib.sha256(b"\x00")
+VANISH_ATTEMPTS = 3
+"""How many times verify checks a chain again when one of its listed segments is gone by the time it
+is opened (retention removes the oldest segments while the server runs, once each)."""
 
 
 def _utf8(raw: bytes) -> bool:
@@ -92,6 +96,25 @@ def _utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+class SegmentVanished(IntegrityError):
+    """A segment of a chain was gone when verify opened it, :data:`VANISH_ATTEMPTS` times in a row: no
+    report can be made (retention removes a segment once, after the listing that shows it)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path}: vanished {VANISH_ATTEMPTS} times in a row between verify's listing of the chain "
+                         "and its open (retention removes a segment once, after the listing that shows it): nothing "
+                         "was verified")
+        self.path = path
+
+
+class _Vanished(Exception):  # an internal signal: the chain is checked again
+    """A segment verify listed is gone (or the listing changed since the notes were read)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -175,11 +198,19 @@ def read_note(path: Path, verifiers: list[Verifier], report: Report, *, follow: 
     """One note, signature checked (any trusted key) when there are verifiers; None, with the finding
     reported, when it is too large, malformed, not signed by a trusted key, or not a regular file (a
     folder, a FIFO, which would block the read, a device, a broken link; with ``follow=False`` any
-    link). A note the verifier may not read (permissions) raises: that is the caller's to fix."""
+    link). None and no finding when it is gone (removed since the folder was listed: what verify says
+    had it been removed before). A note the verifier may not read (permissions) raises: that is the
+    caller's to fix."""
     try:
         data = read_regular(path, MAX_NOTE + 1, follow=follow)
     except PermissionError:
         raise
+    except FileNotFoundError as exc:
+        if not path.is_symlink():
+            return None
+        report.findings.append(Finding(MALFORMED, str(path), None, None,
+                                       f"cannot be read as a note: {exc.strerror or exc}"))
+        return None
     except OSError as exc:
         report.findings.append(Finding(MALFORMED, str(path), None, None,
                                        f"cannot be read as a note: {exc.strerror or exc}"))
@@ -209,14 +240,15 @@ def read_served(directory: Path, verifiers: list[Verifier], report: Report
     elsewhere is not read: the verifier follows no link out of the folder; a folder, a FIFO or a device
     under either name is not read either: the writer makes neither, and a web server serving the folder
     would answer with whatever that holds, an ``index.html`` say, or hang); and whether anything is
-    named ``latest.note`` at all."""
+    named ``latest.note`` at all. A name gone between the look at it and its read counts as not there,
+    as it would had it gone before."""
     notes: list[tuple[Checkpoint, Path]] = []
     problems: list[Finding] = []
     latest, served = directory / LATEST, directory / SERVED
     served_mode, latest_mode = _lmode(served), _lmode(latest)
     if served_mode is not None and stat.S_ISLNK(served_mode):
-        target = os.readlink(served)
-        if target != LATEST:
+        target = _readlink(served)
+        if target is not None and target != LATEST:
             problems.append(Finding(STALE_LATEST, str(served), None, None, f"links to {target!r}, not {LATEST}: "
                                     "clients fetching checkpoint are not served this chain's newest note"))
     elif served_mode is not None and not stat.S_ISREG(served_mode):
@@ -227,8 +259,10 @@ def read_served(directory: Path, verifiers: list[Verifier], report: Report
         if checkpoint is not None:
             notes.append((checkpoint, served))
     if latest_mode is not None and stat.S_ISLNK(latest_mode):
-        problems.append(Finding(STALE_LATEST, str(latest), None, None, f"is a link to {os.readlink(latest)!r}: the "
-                                "writer writes it as a file, a copy of the newest note"))
+        target = _readlink(latest)
+        if target is not None:
+            problems.append(Finding(STALE_LATEST, str(latest), None, None, f"is a link to {target!r}: the writer "
+                                    "writes it as a file, a copy of the newest note"))
     elif latest_mode is not None and not stat.S_ISREG(latest_mode):
         problems.append(Finding(STALE_LATEST, str(latest), None, None, f"is {file_kind(latest_mode)}: the writer "
                                 "writes it as a file, a copy of the newest note; clients fetching it get none"))
@@ -236,7 +270,7 @@ def read_served(directory: Path, verifiers: list[Verifier], report: Report
         checkpoint = read_note(latest, verifiers, report, follow=False)
         if checkpoint is not None:
             notes.append((checkpoint, latest))
-    return notes, problems, latest_mode is not None
+    return notes, problems, latest_mode is not None and _lmode(latest) is not None
 
 
 def _size(path: Path) -> int:
@@ -246,6 +280,14 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _readlink(path: Path) -> str | None:
+    """Where the link at ``path`` points; None when it is no longer a link (gone since the look)."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def _lmode(path: Path) -> int | None:
@@ -298,6 +340,11 @@ class ChainVerifier:
         self.now = time.time() if now is None else now
         self.grace_s = grace_s
         self.result = ChainResult(self.chain)
+        # listed before the notes are read: retention signs the note covering its marker before it
+        # removes a segment, so a removal that the pass's listing shows and this one does not may
+        # have come after the notes were read (run() then asks for the chain to be checked again)
+        self.listed = [p.name for p in fmt.segments(chain_dir)]
+        self.listing: list[Path] = []
         self.notes = read_notes(checkpoint_dir / self.chain, verifiers, report)
         self.served, self.served_problems, self.has_latest = read_served(checkpoint_dir / self.chain, verifiers,
                                                                          report)
@@ -341,9 +388,36 @@ class ChainVerifier:
 
     # ---- the pass over the lines ----------------------------------------------------------------
     def run(self) -> ChainResult:
+        """The chain's result; raises :class:`_Vanished` when a listed segment is gone when it is
+        sized or opened (here, by the block scan or by a worker), or was removed since the notes were
+        read: the caller checks the chain again, as it is then."""
+        self.listing = fmt.segments(self.chain_dir)
+        present = {p.name for p in self.listing}
+        removed = next((name for name in self.listed if name not in present), None)
+        if removed is not None:
+            raise _Vanished(self.chain_dir / removed)
+        try:
+            self._pass()
+        except FileNotFoundError as exc:  # (a worker's is raised here too, with the path it opened)
+            if exc.filename is not None and Path(exc.filename) in self.listing:
+                raise _Vanished(Path(exc.filename)) from None
+            raise
+        self.result.records = self.tree.size
+        self.result.root = self.tree.root().hex()
+        self.result.sealed = self.closed
+        self._check_retention()
+        self._check_notes()
+        self._check_served()
+        self._check_remembered()
+        if self.verifiers:
+            self._check_coverage()
+        return self.result
+
+    def _pass(self) -> None:
+        """The pass over the listed segments' lines."""
         # sizes as of now: a writer may append while this runs, and what it appends is for next time
         segments: list[tuple[Path, int]] = []
-        for path in fmt.segments(self.chain_dir):
+        for path in self.listing:
             odd = not_regular(path)
             if odd is None:
                 segments.append((path, path.stat().st_size))
@@ -360,16 +434,6 @@ class ChainVerifier:
             self.result.segments += 1
             items = None if feed is None else feed.segment(seg_no)
             self._segment(path, size, items, last_segment=seg_no == len(segments) - 1)
-        self.result.records = self.tree.size
-        self.result.root = self.tree.root().hex()
-        self.result.sealed = self.closed
-        self._check_retention()
-        self._check_notes()
-        self._check_served()
-        self._check_remembered()
-        if self.verifiers:
-            self._check_coverage()
-        return self.result
 
     def _not_a_segment(self, path: Path, kind: str) -> None:
         self.finding(MALFORMED, None, None, f"{path.name} is not a regular file ({kind}): not a segment the "
@@ -667,7 +731,7 @@ class ChainVerifier:
                 accounted = True
                 self.start_marker = marker
         if not accounted:
-            first_segment = next(iter(fmt.segments(self.chain_dir)), self.chain_dir)
+            first_segment = next(iter(self.listing), self.chain_dir)
             self.finding(DELETED, 1, start, f"the chain starts at seq {start} and no retention record accounts "
                          "for the records before it", where=str(first_segment))
 
@@ -811,6 +875,24 @@ def verify_directory(directory: Path, *, verifiers: list[Verifier] | None = None
             owned.close()
 
 
+def _verify_chain(chain_dir: Path, checkpoint_dir: Path, verifiers: list[Verifier], report: Report,
+                  remembered: dict[str, Any] | None, **options: Any) -> ChainResult:
+    """One chain's result. A segment gone since the listing (retention removed it while this ran, or
+    someone else did) makes this check the chain again from the start, findings dropped, as it now is:
+    a chain that now starts later is judged by the retention rules (a ``retention`` record must account
+    for the start), a hole in the middle is ``missing_segment``. Retention removes a segment once, so
+    one that vanishes :data:`VANISH_ATTEMPTS` times raises :class:`SegmentVanished`."""
+    gone = chain_dir
+    for _ in range(VANISH_ATTEMPTS):
+        mark = len(report.findings)
+        try:
+            return ChainVerifier(chain_dir, checkpoint_dir, verifiers, report, remembered, **options).run()
+        except _Vanished as exc:
+            del report.findings[mark:]
+            gone = exc.path
+    raise SegmentVanished(gone)
+
+
 def _verify(directory: Path, chains: list[Path], verifiers: list[Verifier], checkpoint_dir: Path,
             state_file: Path | None, strict_json: bool, now: float | None, grace_s: float,
             scanner: Scanner | None) -> Report:
@@ -827,9 +909,8 @@ def _verify(directory: Path, chains: list[Path], verifiers: list[Verifier], chec
                                            f"chain {name} had {seen['size']} signed records at the last "
                                            "verification and is gone"))
     for chain_dir in chains:
-        checker = ChainVerifier(chain_dir, checkpoint_dir, verifiers, report, remembered.get(chain_dir.name),
-                                strict_json=strict_json, now=now, grace_s=grace_s, scanner=scanner)
-        report.chains.append(checker.run())
+        report.chains.append(_verify_chain(chain_dir, checkpoint_dir, verifiers, report, remembered.get(chain_dir.name),
+                                           strict_json=strict_json, now=now, grace_s=grace_s, scanner=scanner))
     if not verifiers:
         report.unchecked.append("no public key given (--key): checkpoint signatures were not checked, so a "
                                 "rewrite of the log together with its checkpoints, a deleted tail and a forged "

@@ -29,7 +29,15 @@ from mcp_comply._log import get_logger
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _retention
 from mcp_comply.audit._checkpoints import NoteWriter, note_name
-from mcp_comply.audit._segments import AuditError, ChainState, UntrustedChain, lock_chain, recover, save_state
+from mcp_comply.audit._segments import (
+    AuditError,
+    ChainState,
+    UntrustedChain,
+    lock_chain,
+    recover,
+    save_state,
+    segment_size,
+)
 from mcp_comply.audit.note import Signer
 from mcp_comply.audit.tiles import TileWriter, open_tiles
 
@@ -585,7 +593,7 @@ class AuditWriter:
         if self._segment_bytes == 0 and len(segments) > 1:
             # A crash between creating this segment and writing its first record: open it properly.
             previous = segments[-2]
-            self._write_rotation("recovery", previous.name, previous.stat().st_size)
+            self._write_rotation("recovery", previous.name, segment_size(self.chain_dir, previous))
         info = {"pid": os.getpid(), "host": socket.gethostname(), "fsync": self.config.fsync,
                 "on_failure": self.config.on_failure, "origin": self.origin,
                 "signing_key": self.config.signer.verifier.encode() if self.config.signer else None,
