@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +116,36 @@ def test_segments_retention_removes_while_verify_runs_are_no_finding(
     assert report.to_json() == reference.to_json()
 
 
+@pytest.mark.parametrize("jobs", [1, 2], ids=["in-process-scan", "worker-scan"])
+def test_a_segment_retention_removes_while_verify_reads_it_is_read_to_its_end(
+        logs: Logs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    """Retention removes the oldest segment while verify reads it (verify has it open: on a live
+    server, the steady state of a long verify). The block scan opens it by name for each range, in
+    this process or a worker, and found it gone: FileNotFoundError, exit 2. Now such a range is read
+    by verify from its own open file, so the report is the one for the log as listed, with no new
+    pass (ranges of 300 bytes: most of the segment's are scanned after its removal)."""
+    monkeypatch.setattr(v, "SCAN_BLOCK", 200)
+    monkeypatch.setattr(v, "TASK_BYTES", 300)
+    target = _copy(logs.sealed, tmp_path / "log")
+    reference = _verify(_copy(logs.sealed, tmp_path / "reference"), logs.now, jobs=0)
+    first = fmt.segments(target / "chain-0")[0]
+    real = v.open_regular
+    opened: list[Path] = []
+
+    def open_then_retention_runs(path: Path, **kwargs: Any) -> Any:
+        fh = real(path, **kwargs)
+        opened.append(path)
+        if path == first:
+            path.unlink()
+        return fh
+
+    monkeypatch.setattr(v, "open_regular", open_then_retention_runs)
+    report = _verify(target, logs.now, jobs=jobs)
+    assert not first.exists()
+    assert [p.name for p in opened] == [p.name for p in fmt.segments(logs.sealed / "chain-0")]  # one pass
+    _same(report, target, reference, tmp_path / "reference")
+
+
 @pytest.mark.parametrize("where", ["first", "middle"])
 @pytest.mark.parametrize("jobs", [0, 2], ids=["line-by-line", "worker-scan"])
 def test_a_segment_an_attacker_removes_while_verify_runs_is_still_a_finding(
@@ -174,6 +208,50 @@ def test_segments_retention_removes_while_verify_reads_the_notes_are_no_finding(
     reference = _verify(_copy(logs.pruned, tmp_path / "reference"), logs.now)
     assert report.to_json() == reference.to_json()
     assert report.intact
+
+
+def test_a_retention_record_appended_after_the_notes_were_read_is_no_finding(tmp_path: Path) -> None:
+    """A live writer's moment: its third life has appended a second ``retention`` record, naming the
+    segments the chain now starts with, and has not signed it yet (nor deleted them). The chain's
+    start is accounted for by the first ``retention`` record, which is signed; verify took the newest
+    one that names the start, found it unsigned and said ``deleted`` ("the retention record that
+    accounts for the start of the chain is not covered by a signed checkpoint"). A verify that reads the
+    notes just before the writer appends the record sees this too (measured: 3 runs of 37 against a
+    real writer pruning every rotation). The oldest record that accounts for the start now counts."""
+    d = tmp_path / "log"
+    now = [time.time() - 80 * DAY]
+    write_log(d, 40, clock=lambda: now[0], **SETTINGS)
+    now[0] += 40 * DAY
+    write_log(d, 40, clock=lambda: now[0], **SETTINGS)
+    before = _copy(d, tmp_path / "before")
+    now[0] += 40 * DAY
+    write_log(d, 5, clock=lambda: now[0], **SETTINGS)
+    chain, notes = d / "chain-0", d / "checkpoints" / "chain-0"
+    (where, second), = _markers(chain)
+    for name in second["segments"]:  # not deleted yet
+        shutil.copy2(before / "chain-0" / name, chain / name)
+    markers = _markers(chain)
+    assert [m["seq"] for _, m in markers] == [markers[0][1]["seq"], second["seq"]]
+    lines = where.read_bytes().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if b'"kind":"retention"' in line) + 1
+    where.write_bytes(b"".join(lines[:cut]))  # the writer is about to append its checkpoint record
+    for later in fmt.segments(chain):
+        if fmt.segment_index(later.name) > fmt.segment_index(where.name):  # type: ignore[operator]
+            later.unlink()
+    for note in notes.glob("0*.note"):
+        if int(note.stem) > second["seq"]:
+            note.unlink()
+    newest = max(notes.glob("0*.note"), key=lambda p: int(p.stem))
+    shutil.copy2(newest, notes / "latest.note")
+    report = _verify(d, fmt.parse_ts(second["ts"]) + 1)  # type: ignore[operator]
+    assert report.chains[0].first_seq == markers[0][1]["last_seq"] + 1 == second["first_seq"]
+    assert [(f.kind, f.seq) for f in report.findings] == [(v.YOUNG_TAIL, second["seq"])]
+    assert report.intact
+
+
+def _markers(chain: Path) -> list[tuple[Path, dict[str, Any]]]:
+    return [(p, json.loads(line)) for p in fmt.segments(chain) for line in p.read_bytes().splitlines()
+            if b'"kind":"retention"' in line]
 
 
 def _same(report: v.Report, target: Path, reference: v.Report, upfront: Path) -> None:
@@ -292,6 +370,63 @@ def test_prove_refuses_a_segment_swapped_for_a_fifo_after_the_listing_with_exit_
     assert main(["audit", "prove", str(target), "--seq", "1"]) == 1
     assert capsys.readouterr().err == (f"mcp-comply audit prove: error: {segment}: not a regular file (a FIFO): not "
                                        "a segment the writer wrote (mcp-comply audit verify reports it)\n")
+
+
+LIVE_WRITER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from mcp_comply.audit.note import Signer
+    from mcp_comply.audit.writer import AuditWriter, WriterConfig
+    signer = Signer("test-audit", Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[3])))
+    # a segment every ~15 records, and every record older than 0.3 s is past the retention period:
+    # each rotation removes the segments before it
+    writer = AuditWriter(WriterConfig(directory=Path(sys.argv[2]), signer=signer, max_segment_bytes=1500,
+                                      retention_days=0.3 / 86400, checkpoint_every=5, checkpoint_interval_s=0.5))
+    end = time.monotonic() + float(sys.argv[4])
+    while time.monotonic() < end:
+        writer.submit("call", {"pad": "x" * 60})
+        writer.flush()
+        time.sleep(0.002)
+    writer.close()
+""")
+
+
+def test_verify_against_a_real_writer_that_prunes_at_every_rotation_finds_nothing(tmp_path: Path) -> None:
+    """A real writer process whose retention removes segments at every rotation (a few times a
+    second), and verify run against it over and over, in this process and with workers: every run
+    is intact (notices aside) or, when a segment vanished at each of its 3 passes (retention here
+    removes faster than verify reads), SegmentVanished; never another finding or exception. Before:
+    FileNotFoundError in most runs, and false ``deleted`` findings."""
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    d = tmp_path / "audit"
+    key = SIGNER.key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, src, str(d), key, "6"])
+    outcomes: Counter[str] = Counter()
+    try:
+        deadline = time.monotonic() + 20
+        while not (d / "chain-0" / fmt.segment_name(3)).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while writer.poll() is None:
+            jobs = [0, 2][sum(outcomes.values()) % 2]
+            try:
+                report = verify_directory(d, verifiers=[SIGNER.verifier], jobs=jobs)
+            except v.SegmentVanished:
+                outcomes["vanished"] += 1
+                continue
+            outcomes["intact" if report.intact else "findings"] += 1
+            assert report.intact, [str(f) for f in report.findings]
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        writer.wait(timeout=30)
+    assert writer.returncode == 0
+    assert outcomes["intact"] >= 1, outcomes
+    assert not (d / "chain-0" / fmt.segment_name(1)).exists()  # retention ran
+    assert _verify(d, time.time()).intact  # and the sealed result is intact
 
 
 # ---- the writer's start ---------------------------------------------------------------------------------------

@@ -211,9 +211,13 @@ def test_a_worker_that_dies_leaves_its_tasks_to_the_caller(segmented: Path, tmp_
 
 def test_a_workers_error_is_raised_in_the_caller(tmp_path: Path) -> None:
     with ScanPool(1) as workers:
+        unopenable = _scan.Task(str(tmp_path / "bad\x00name.jsonl"), 0, 100, 100, "chain-0", True)
+        with pytest.raises(ValueError, match="embedded null byte"):
+            list(workers.map([unopenable], ahead=1))
+        # a file gone since the listing is no error: the verifier scans the range from its own open
+        # file (retention may remove a segment it is reading), or its own open finds it gone
         missing = _scan.Task(str(tmp_path / "gone.jsonl"), 0, 100, 100, "chain-0", True)
-        with pytest.raises(FileNotFoundError):
-            list(workers.map([missing], ahead=1))
+        assert list(workers.map([missing], ahead=1)) == [[_scan.Unread(0, 100)]]
         # the pool answers the next call in order
         segment = tmp_path / "s.jsonl"
         segment.write_bytes(b"not a record\n")
@@ -280,9 +284,11 @@ def test_a_frozen_application_scans_in_its_own_process(segmented: Path, monkeypa
 
 def test_a_range_of_a_segment_swapped_for_a_fifo_is_left_to_the_verifier(tmp_path: Path) -> None:
     """A worker's range of a segment that has become a FIFO since the verifier listed it: the scan
-    hands the whole range back to be read line by line (the verifier's own open then reports the
-    FIFO) instead of blocking on the open, which would hold the verifier waiting on the worker."""
+    hands the range back unread (the verifier's own open then reports the FIFO, or it scans the range
+    from the file it has open) instead of blocking on the open, which would hold the verifier waiting
+    on the worker."""
     fifo = tmp_path / "segment-000001.jsonl"
     os.mkfifo(fifo)
     task = _scan.Task(str(fifo), 0, 1 << 20, 5000, "chain-0", True)
-    assert call_unblocked(lambda: _scan.scan(task), [fifo], "the scan blocked on a FIFO") == [_scan.Lines(0, 5000)]
+    assert call_unblocked(lambda: _scan.scan(task), [fifo], "the scan blocked on a FIFO") == [
+        _scan.Unread(0, 1 << 20)]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from mcp_comply.audit._scan import BLOCK, Lines, Run, Task, scan
+from mcp_comply.audit._scan import BLOCK, Item, Task, scan
 
 _CHILD = "import sys; sys.path[:] = sys.argv[1:]; from mcp_comply.audit._pool import serve; serve()"
 _SIZE = 8
@@ -87,7 +87,7 @@ class ScanPool:
         except OSError:
             self._broken = True
 
-    def map(self, tasks: Iterable[Task], ahead: int) -> Iterator[list[Run | Lines]]:
+    def map(self, tasks: Iterable[Task], ahead: int) -> Iterator[list[Item]]:
         """The results of ``tasks`` in order, at most ``ahead`` tasks handed out before their result
         is taken (round robin, so each child answers in the order it was asked)."""
         for child, due in enumerate(self._due):
@@ -123,7 +123,7 @@ class ScanPool:
         self._due[child] -= 1
         return answer
 
-    def _result(self, child: int, task: Task) -> list[Run | Lines]:
+    def _result(self, child: int, task: Task) -> list[Item]:
         answer = self._receive(child)
         if answer is None:  # this process does it: the report is the same
             return scan(task)
@@ -165,7 +165,7 @@ class Scanner:
     def feed(self, chain: str, segments: list[tuple[Path, int]]) -> Feed:
         return Feed(self.items(chain, segments))
 
-    def items(self, chain: str, segments: list[tuple[Path, int]]) -> Iterator[tuple[int, Run | Lines]]:
+    def items(self, chain: str, segments: list[tuple[Path, int]]) -> Iterator[tuple[int, Item]]:
         """(segment number, item) for every segment, in order."""
         numbers = (seg_no for seg_no, (_, size) in enumerate(segments) for _ in range(0, size, self.task_bytes))
         tasks = (Task(str(path), start, start + self.task_bytes, size, chain, self.strict, self.block)
@@ -180,11 +180,11 @@ class Scanner:
 class Feed:
     """The scanner's items of one chain, handed out a segment at a time."""
 
-    def __init__(self, items: Iterator[tuple[int, Run | Lines]]) -> None:
+    def __init__(self, items: Iterator[tuple[int, Item]]) -> None:
         self._items = items
         self._head = next(items, None)
 
-    def segment(self, seg_no: int) -> Iterator[Run | Lines]:
+    def segment(self, seg_no: int) -> Iterator[Item]:
         while self._head is not None and self._head[0] == seg_no:
             item = self._head[1]
             self._head = next(self._items, None)

@@ -55,6 +55,18 @@ class Lines(NamedTuple):
     end: int
 
 
+class Unread(NamedTuple):
+    """A task's range the scan could not open by name: the file was swapped or is gone since the
+    verifier listed it (retention may remove a segment the verifier is reading). The verifier scans it
+    from the file it has open itself (:func:`scan_open`), or its own open reports what is there."""
+
+    start: int
+    stop: int
+
+
+Item = Run | Lines | Unread
+
+
 class Task(NamedTuple):
     path: str
     start: int
@@ -96,41 +108,47 @@ def _after_newline(fh: IO[bytes], pos: int, end: int) -> int | None:
     return None
 
 
-def scan(task: Task) -> list[Run | Lines]:
-    """The runs and line ranges of the lines that start in ``[task.start, task.stop)``, in order and
-    covering them without a gap."""
-    out: list[Run | Lines] = []
-    stop = min(task.stop, task.size)
+def scan(task: Task) -> list[Item]:
+    """:func:`scan_open` on ``task.path``, opened here; :class:`Unread` when it is not a regular file
+    or is gone."""
     try:
         fh = open_regular(task.path)
-    except NotRegularFile:  # swapped after the verifier listed it: the verifier's own open reports it
-        return [Lines(task.start, stop)]
+    except (NotRegularFile, FileNotFoundError):
+        return [Unread(task.start, task.stop)]
     with fh:
-        # the first line that starts in the range follows a newline before stop (a range inside one
-        # long line has none: each range reads only its own bytes, so a long line costs one pass)
-        first = 0 if task.start == 0 else _after_newline(fh, task.start - 1, stop - 1)
-        pos = stop if first is None else first
-        index = 0
-        while pos < stop:
-            fh.seek(pos)
-            data = fh.read(min(task.block, task.size - pos))
-            if not data:
-                break
-            limit = task.stop - pos
-            cut = data.rfind(b"\n") + 1
-            if len(data) >= limit:  # the line holding the last byte before stop is the last one ours
-                found = data.find(b"\n", limit - 1)
-                cut = found + 1 if found >= 0 else cut
-            if cut == 0:  # a line longer than a block, or the unterminated end of the file
-                after = _after_newline(fh, pos, task.size)
-                end = task.size if after is None else after
-                _add(out, Lines(pos, end))
-                index, pos = index + 1, end
-                continue
-            if data.count(b"\n", 0, cut) > MAX_BLOCK_LINES:  # tiny lines: bound the lists a block makes
-                cut = len(data) - len(data.split(b"\n", MAX_BLOCK_LINES)[-1])
-            index += _block(data if cut == len(data) else data[:cut], pos, index, task, out)
-            pos += cut
+        return list(scan_open(fh, task))
+
+
+def scan_open(fh: IO[bytes], task: Task) -> list[Run | Lines]:
+    """The runs and line ranges of the lines that start in ``[task.start, task.stop)`` of the open
+    file ``fh`` (``task.path`` names it), in order and covering them without a gap."""
+    out: list[Run | Lines] = []
+    stop = min(task.stop, task.size)
+    # the first line that starts in the range follows a newline before stop (a range inside one
+    # long line has none: each range reads only its own bytes, so a long line costs one pass)
+    first = 0 if task.start == 0 else _after_newline(fh, task.start - 1, stop - 1)
+    pos = stop if first is None else first
+    index = 0
+    while pos < stop:
+        fh.seek(pos)
+        data = fh.read(min(task.block, task.size - pos))
+        if not data:
+            break
+        limit = task.stop - pos
+        cut = data.rfind(b"\n") + 1
+        if len(data) >= limit:  # the line holding the last byte before stop is the last one ours
+            found = data.find(b"\n", limit - 1)
+            cut = found + 1 if found >= 0 else cut
+        if cut == 0:  # a line longer than a block, or the unterminated end of the file
+            after = _after_newline(fh, pos, task.size)
+            end = task.size if after is None else after
+            _add(out, Lines(pos, end))
+            index, pos = index + 1, end
+            continue
+        if data.count(b"\n", 0, cut) > MAX_BLOCK_LINES:  # tiny lines: bound the lists a block makes
+            cut = len(data) - len(data.split(b"\n", MAX_BLOCK_LINES)[-1])
+        index += _block(data if cut == len(data) else data[:cut], pos, index, task, out)
+        pos += cut
     return out
 
 

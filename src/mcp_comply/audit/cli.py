@@ -73,8 +73,8 @@ def add_parser(sub: Any, *, detailed: bool = False) -> None:
                      help="key name in signatures, no spaces or '+' (default mcp-comply-audit@HOST)")
     ver = commands.add_parser("verify", help="verify every chain and checkpoint of an audit directory",
                               description="Verify every chain (hashes, order, seq) and every checkpoint "
-                                          "(signature, Merkle root, consistency); a chain whose segment is removed "
-                                          "while it is read (retention, on a live server) is read again, up to 3 "
+                                          "(signature, Merkle root, consistency); a chain with a segment gone by the "
+                                          "time it is opened (retention, on a live server) is read again, up to 3 "
                                           "times. Exit 0 intact, 1 tampering or damage (or a segment that kept "
                                           "vanishing), 2 usage or input error.")
     ver.add_argument("directory", type=at.existing_dir, metavar="AUDIT_DIR",

@@ -303,7 +303,8 @@ class _Window:
     with lines up to ``end``."""
 
     def __init__(self, fh: IO[bytes], size: int) -> None:
-        self._fh, self._size = fh, size
+        self._fh = self.file = fh
+        self._size = size
         self._pos = self._end = 0
 
     def seek(self, start: int, end: int) -> None:
@@ -439,7 +440,7 @@ class ChainVerifier:
         self.finding(MALFORMED, None, None, f"{path.name} is not a regular file ({kind}): not a segment the "
                      "writer wrote", where=str(path))
 
-    def _segment(self, path: Path, size: int, items: Iterator[_scan.Run | _scan.Lines] | None, *,
+    def _segment(self, path: Path, size: int, items: Iterator[_scan.Item] | None, *,
                  last_segment: bool) -> None:
         try:
             fh = open_regular(path, buffering=1 << 20)
@@ -454,13 +455,28 @@ class ChainVerifier:
                 self._lines(window, 0, size, 0, last_segment)
                 return
             line_no, ended = 0, False
-            for item in items:  # every item is consumed, so the next segment starts at its own
-                if ended:
+            for item in self._read_unread(window, path, size, items):  # every item is consumed, so the
+                if ended:  # next segment starts at its own
                     continue
                 if isinstance(item, _scan.Run):
                     line_no, ended = self._run(path, size, window, item, line_no, last_segment)
                 else:
                     line_no, ended = self._lines(window, item.start, item.end, line_no, last_segment)
+
+    def _task(self, path: Path, start: int, stop: int, size: int, align: int | None = None,
+              cuts: frozenset[int] = frozenset()) -> _scan.Task:
+        return _scan.Task(str(path), start, stop, size, self.chain, self.strict_json,
+                          self.scanner.block if self.scanner else _scan.BLOCK, align, cuts)
+
+    def _read_unread(self, window: _Window, path: Path, size: int, items: Iterator[_scan.Item]
+                     ) -> Iterator[_scan.Run | _scan.Lines]:
+        """The items, with each range the scan could not open by name (the segment is gone since the
+        listing: retention removed it while this reads it) scanned here, from this open file."""
+        for item in items:
+            if isinstance(item, _scan.Unread):
+                yield from _scan.scan_open(window.file, self._task(path, item.start, item.stop, size))
+            else:
+                yield item
 
     def _run(self, path: Path, size: int, window: _Window, run: _scan.Run, line_no: int,
              last_segment: bool) -> tuple[int, bool]:
@@ -474,11 +490,10 @@ class ChainVerifier:
         if run.leaf_index == size_before and not cuts:
             self._take(run)
             return line_no + run.lines, False
-        # the subtrees assume another tree size (after a finding), or a root is needed inside: scan again here
-        task = _scan.Task(str(path), run.start, run.end, size, self.chain, self.strict_json,
-                          self.scanner.block if self.scanner else _scan.BLOCK, size_before, cuts)
+        # the subtrees assume another tree size (after a finding), or a root is needed inside: scan again
+        # here, from this open file (the segment may be gone by name: retention removes the oldest)
         ended = False
-        for part in _scan.scan(task):
+        for part in _scan.scan_open(window.file, self._task(path, run.start, run.end, size, size_before, cuts)):
             if ended:
                 break
             if isinstance(part, _scan.Run) and part.first_seq == self.expected_seq and \
@@ -727,7 +742,9 @@ class ChainVerifier:
                 self.finding(BAD_RETENTION, marker.line, marker.seq, "retention record's range does not end where "
                              "the chain continues (last_seq, last_hash and newest_ts must match the next "
                              "segment's rotation record)", where=marker.where)
-            elif start and marker.first_seq <= start <= boundary:
+            elif start and marker.first_seq <= start <= boundary and not accounted:
+                # the oldest that accounts for the start: a newer one may name the first segment too
+                # (retention appended it after the listing; it deletes once its note is signed)
                 accounted = True
                 self.start_marker = marker
         if not accounted:
