@@ -39,8 +39,9 @@ def open_regular(path: Path | str, *, follow: bool = True, buffering: int = -1, 
     return os.fdopen(fd, "r+b" if writable else "rb", buffering=buffering)
 
 
-def open_append_regular(path: Path | str, mode: int = 0o600) -> int:
-    """A descriptor open to append to the regular file at ``path``, created when nothing is there.
+def open_append_regular(path: Path | str, mode: int = 0o600, *, create: bool = True) -> int:
+    """A descriptor open to append to the regular file at ``path``, created when nothing is there
+    (``create=False``: FileNotFoundError instead).
     Anything else raises :class:`NotRegularFile` (or ELOOP for a link) instead of being written to: a
     FIFO (a plain open to write blocks until a reader comes, and the records would go to it), a
     device (never opened: opening some has effects), a link (the records would go wherever it points).
@@ -50,7 +51,8 @@ def open_append_regular(path: Path | str, mode: int = 0o600) -> int:
     except FileNotFoundError:
         before = None
     # O_NONBLOCK: a FIFO put in place after the look fails the open (ENXIO) when no reader has it open
-    return _open_checked(path, before, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, mode)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    return _open_checked(path, before, flags, mode)
 
 
 def _open_checked(path: Path | str, before: int | None, flags: int, mode: int = 0o600) -> int:

@@ -489,6 +489,37 @@ def test_a_segment_gone_after_the_writer_s_listing_stops_its_start_naming_it(
                                       "chain's lock: nothing else removes its segments)")
 
 
+@pytest.mark.parametrize("what", ["gone", "link"])
+def test_the_segment_recovery_read_is_continued_only_as_it_was_read(
+        logs: Logs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    """Between recovery's read of the last segment and the writer's open of it to append, the segment
+    is removed, or replaced by a link to a copy of it (recovery follows links; the writer never
+    writes through one). The open created an empty segment of that name and the chain went on (a
+    hole verify reports as damage), or said 'Too many levels of symbolic links' naming no file. Now
+    the start is refused, naming the file."""
+    from mcp_comply.audit import writer as writer_module
+
+    target = _copy(logs.sealed, tmp_path / "log")
+    last = fmt.segments(target / "chain-0")[-1]
+    real = writer_module.recover
+
+    def recover_then_it_changes(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        if what == "link":
+            shutil.copy2(last, tmp_path / "copy.jsonl")
+            last.unlink()
+            last.symlink_to(tmp_path / "copy.jsonl")
+        else:
+            last.unlink()
+        return out
+
+    monkeypatch.setattr(writer_module, "recover", recover_then_it_changes)
+    why = ("is a link, not a segment the writer wrote" if what == "link" else
+           "vanished while the writer read the chain (it holds the chain's lock: nothing else removes its segments)")
+    assert _start(target) == _damaged(target, last, why)
+    assert last.is_symlink() if what == "link" else not last.exists()
+
+
 def _lines(directory: Path) -> Iterator[bytes]:
     for path in fmt.segments(directory / "chain-0"):
         yield from path.read_bytes().splitlines()

@@ -14,6 +14,7 @@ note whose tree includes that record, so an idle or sealed chain has no unsigned
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import threading
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mcp_comply._files import fsync_dir, open_append_regular
+from mcp_comply._files import NotRegularFile, fsync_dir, open_append_regular
 from mcp_comply._log import get_logger
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import _retention
@@ -33,10 +34,12 @@ from mcp_comply.audit._segments import (
     AuditError,
     ChainState,
     UntrustedChain,
+    damaged,
     lock_chain,
     recover,
     save_state,
     segment_size,
+    unreadable,
 )
 from mcp_comply.audit.note import Signer
 from mcp_comply.audit.tiles import TileWriter, open_tiles
@@ -511,9 +514,19 @@ class AuditWriter:
         except OSError as exc:
             _log.warning("mcp_comply_audit_state_not_saved", error=str(exc))
 
-    def _open_segment(self, index: int) -> None:
+    def _open_segment(self, index: int, *, existing: bool = False) -> None:
+        """Open segment ``index`` to append (``existing``: the one recovery read, never created anew)."""
         path = self.chain_dir / fmt.segment_name(index)
-        fd = open_append_regular(path)  # (a FIFO planted as the next segment blocked the writer for good)
+        try:  # (a FIFO planted as the next segment blocked the writer for good)
+            fd = open_append_regular(path, create=not existing)
+        except OSError as exc:
+            if not existing:
+                raise
+            if exc.errno == errno.ELOOP:  # recovery followed it; the records must not go where it points
+                raise damaged(self.chain_dir, path, "is a link, not a segment the writer wrote") from None
+            if isinstance(exc, NotRegularFile | FileNotFoundError):
+                raise unreadable(self.chain_dir, path, exc) from None
+            raise
         self._segment_fd = fd
         self._segment_index = index
         self._segment_bytes = os.fstat(fd).st_size
@@ -586,7 +599,7 @@ class AuditWriter:
         if segments:
             self._state, recovery = recover(self.chain_dir, segments, self.config.signer, self._notes.directory,
                                             self.config.clock())
-            self._open_segment(fmt.segment_index(segments[-1].name) or 0)
+            self._open_segment(fmt.segment_index(segments[-1].name) or 0, existing=True)
         else:
             self._open_segment(1)
         self._attach_tiles(segments)
