@@ -229,9 +229,12 @@ def recover(chain_dir: Path, segments: list[Path], signer: Signer | None = None,
         fresh_segment = i != start
         good = offset
         try:  # one open for the reads, the size and a cut: the file read is the file cut (the last
-            # one, the only one cut, open to write too; never created)
-            fh = open_regular(path, writable=last)
-        except (NotRegularFile, FileNotFoundError) as exc:  # a FIFO would block the host's start for good
+            # one, the only one cut, open to write too; never created). Not through a link: a torn
+            # tail is copied into the folder and cut, which must not reach a file outside it
+            fh = open_regular(path, follow=False, writable=last)
+        except OSError as exc:  # a FIFO would block the host's start for good
+            if not refused(exc):
+                raise
             raise unreadable(chain_dir, path, exc) from None
         with fh:
             fh.seek(offset)
@@ -308,10 +311,13 @@ def damaged(chain_dir: Path, path: Path, why: str) -> AuditError:
 
 def unreadable(chain_dir: Path, path: Path, exc: OSError) -> AuditError:
     """:func:`damaged` for a listed segment that could not be opened or looked at: not a regular file
-    (a FIFO, which would block the host's start for good, a link to nothing...), or gone. The writer
-    holds the chain's lock and is the only one that removes its segments (retention), so a segment
-    gone while it starts was removed by someone else."""
-    kind = getattr(exc, "kind", None) or not_regular(path)
+    (a FIFO, which would block the host's start for good, a link, to nothing or not...), or gone. The
+    writer holds the chain's lock and is the only one that removes its segments (retention), so a
+    segment gone while it starts was removed by someone else."""
+    kind = getattr(exc, "kind", None)
+    if kind is None and exc.errno == errno.ELOOP:  # opened without following: a link, to anything
+        kind = "a link" if path.exists() else "a link to nothing"
+    kind = kind or not_regular(path)
     if kind is not None:
         return damaged(chain_dir, path, f"is {kind}, not a segment the writer wrote")
     return damaged(chain_dir, path, "vanished while the writer read the chain (it holds the chain's lock: nothing "
@@ -321,10 +327,18 @@ def unreadable(chain_dir: Path, path: Path, exc: OSError) -> AuditError:
 def segment_size(chain_dir: Path, path: Path) -> int:
     """A listed segment's size; :func:`unreadable` when it is not a regular file or is gone."""
     try:
-        with open_regular(path) as fh:  # (not a stat: a link to nothing, a FIFO are named as such)
+        with open_regular(path, follow=False) as fh:  # (not a stat: a link, a FIFO are named as such)
             return os.fstat(fh.fileno()).st_size
-    except (NotRegularFile, FileNotFoundError) as exc:
+    except OSError as exc:
+        if not refused(exc):
+            raise
         raise unreadable(chain_dir, path, exc) from None
+
+
+def refused(exc: OSError) -> bool:
+    """Whether an open of a listed segment failed for what is there (:func:`unreadable` names it): not
+    a regular file, a link (opened without following), or nothing; not for permissions and the like."""
+    return isinstance(exc, NotRegularFile | FileNotFoundError) or exc.errno == errno.ELOOP
 
 
 def _is_torn_tail(tail: bytes) -> bool:
