@@ -63,3 +63,50 @@ def test_a_link_named_like_a_segment_never_has_its_target_cut_or_copied(
                               f"`mcp-comply audit verify {target}`; the writer will not continue this chain")
     assert victim.read_bytes() == before
     assert sorted(p.name for p in chain.iterdir() if ".torn-" in p.name) == []
+
+
+def test_a_deletion_covered_by_a_forged_unsigned_retention_record_is_deleted(tmp_path: Path) -> None:
+    """Retention removed the oldest segments under a signed ``retention`` record. The attacker removes
+    the next one too and appends a ``retention`` record of their own naming it, every field right
+    (range, the removed last line's hash, its newest timestamp, the signed period) and linked to the
+    chain (the chain hash has no key), with no note over it. The signed record accounts for the start
+    no more; the only one that does is the forged one (the oldest that accounts for the start is the
+    one that counts), which no signed checkpoint covers: ``deleted``, not intact (here the chain was
+    closed, so the forged record is also ``after_close`` and ``unsigned_tail``: the start's finding is
+    the one this checks). Passes as committed: a guard on the "oldest accounting record" rule."""
+    import json
+    import time
+
+    from mcp_comply.audit import verify as v
+    from mcp_comply.audit.verify import verify_directory
+
+    day = 86400.0
+    settings: dict[str, object] = {"checkpoint_every": 10, "max_segment_bytes": 2500, "retention_days": 30}
+    d = tmp_path / "log"
+    now = [time.time() - 80 * day]
+    write_log(d, 40, clock=lambda: now[0], **settings)
+    now[0] += 40 * day
+    write_log(d, 40, clock=lambda: now[0], **settings)
+    chain = d / "chain-0"
+    segments = fmt.segments(chain)
+    genuine = verify_directory(d, verifiers=[SIGNER.verifier], now=now[0] + 60)
+    assert genuine.intact and genuine.findings == [] and genuine.chains[0].first_seq > 0
+    gone, following, last = segments[0], segments[1], segments[-1]
+    removed = gone.read_bytes().splitlines(keepends=True)
+    rotation = json.loads(following.read_bytes().splitlines()[0])
+    assert rotation["kind"] == "rotation"
+    tail = last.read_bytes().splitlines(keepends=True)[-1]
+    head = json.loads(tail)
+    body = {"first_seq": json.loads(removed[0])["seq"], "last_seq": rotation["seq"] - 1,
+            "last_hash": fmt.line_hash(removed[-1]), "newest_ts": rotation["prev_segment_newest_ts"],
+            "retention_days": 30, "segments": [gone.name]}
+    forged = fmt.encode(head["seq"] + 1, fmt.timestamp(now[0] + 31 * day), "chain-0", "retention", fmt.line_hash(tail), body)
+    with last.open("ab") as fh:
+        fh.write(forged)
+    gone.unlink()
+    report = verify_directory(d, verifiers=[SIGNER.verifier], now=now[0] + 31 * day + 60)
+    assert report.chains[0].first_seq == rotation["seq"]
+    assert not report.intact
+    found = [(f.kind, f.seq, f.detail) for f in report.findings]
+    assert (v.DELETED, rotation["seq"], "the retention record that accounts for the start of the chain is not "
+            "covered by a signed checkpoint") in found, found
