@@ -90,7 +90,9 @@ def test_a_deletion_covered_by_a_forged_unsigned_retention_record_is_deleted(tmp
     chain = d / "chain-0"
     segments = fmt.segments(chain)
     genuine = verify_directory(d, verifiers=[SIGNER.verifier], now=now[0] + 60)
-    assert genuine.intact and genuine.findings == [] and genuine.chains[0].first_seq > 0
+    assert genuine.findings == []
+    assert genuine.intact
+    assert genuine.chains[0].first_seq > 0
     gone, following, last = segments[0], segments[1], segments[-1]
     removed = gone.read_bytes().splitlines(keepends=True)
     rotation = json.loads(following.read_bytes().splitlines()[0])
@@ -100,7 +102,8 @@ def test_a_deletion_covered_by_a_forged_unsigned_retention_record_is_deleted(tmp
     body = {"first_seq": json.loads(removed[0])["seq"], "last_seq": rotation["seq"] - 1,
             "last_hash": fmt.line_hash(removed[-1]), "newest_ts": rotation["prev_segment_newest_ts"],
             "retention_days": 30, "segments": [gone.name]}
-    forged = fmt.encode(head["seq"] + 1, fmt.timestamp(now[0] + 31 * day), "chain-0", "retention", fmt.line_hash(tail), body)
+    forged = fmt.encode(head["seq"] + 1, fmt.timestamp(now[0] + 31 * day), "chain-0", "retention",
+                        fmt.line_hash(tail), body)
     with last.open("ab") as fh:
         fh.write(forged)
     gone.unlink()
