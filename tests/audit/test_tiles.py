@@ -331,6 +331,58 @@ def test_open_tiles_says_what_it_did(tmp_path: Path) -> None:
     assert (writer, how) == (None, "unavailable")
 
 
+def _pruned_log(tmp_path: Path) -> list[Path]:
+    """A chain whose first segments retention removed (its records start after seq 0)."""
+    now = [time.time()]
+
+    def writer() -> AuditWriter:
+        return AuditWriter(WriterConfig(directory=tmp_path, max_segment_bytes=3000, retention_days=30,
+                                        signer=SIGNER, clock=lambda: now[0], checkpoint_interval_s=3600.0))
+
+    first = writer()
+    for i in range(60):
+        first.submit("call", {"i": i, "pad": "r" * 50})
+        first.flush()
+    first.close()
+    now[0] += 31 * 86400
+    second = writer()
+    for i in range(30):
+        second.submit("call", {"i": 1000 + i, "pad": "r" * 50})
+        second.flush()
+    second.close()
+    return fmt.segments(tmp_path / "chain-0")
+
+
+@pytest.mark.parametrize("argv", [["--seq", "+3"], ["--old-size", "+3"], ["--seq", "-1"], ["--seq", "5"],
+                                  ["--old-size", "5"]])
+def test_a_pruned_chain_without_tiles_is_not_proved_from_what_remains(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Without tiles a proof needs every leaf from seq 0; retention removed the first ones, so the
+    records that remain would be numbered from 0 and proved against a root nothing signed. prove
+    says so (exit 1, one line) instead of printing that proof; a seq retention removed is named."""
+    segments = _pruned_log(tmp_path)
+    first_seq = json.loads(segments[0].read_text().splitlines()[0])["seq"]
+    assert first_seq > 3
+    for tile in sorted((tmp_path / "checkpoints" / "chain-0" / "tile").rglob("*"), reverse=True):
+        tile.rmdir() if tile.is_dir() else tile.unlink()
+    option, value = argv
+    # "5": a number the remaining records reach, so the old code printed a proof of the wrong record
+    number = first_seq + int(value) if value[0] in "+-" else int(value)
+    capsys.readouterr()
+    code = main(["audit", "prove", str(tmp_path), option, str(number)])
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = [line for line in err.splitlines() if not line.startswith("note: ")]
+    assert len(lines) == 1, err
+    if option == "--seq" and number < first_seq:
+        assert code == 2
+        assert f"--seq: {number} was removed by retention: chain-0 starts at seq {first_seq}" in lines[0]
+    else:
+        assert code == 1
+        assert (f"chain-0 starts at seq {first_seq} (retention removed the records before it) and its Merkle "
+                "tiles cannot serve this proof") in lines[0]
+
+
 def test_tiles_outlive_retention_and_prove_what_remains(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Retention removes old segments, not their hashes: the tiles still prove a remaining record
     at its true index, against the signed root (reading what remains would number it from 0)."""

@@ -357,6 +357,7 @@ def _prove_by_scan(args: argparse.Namespace, chain_dir: Path, segments: list[Pat
     from mcp_comply.audit import merkle
     from mcp_comply.audit.tiles import log_leaf_hashes
 
+    _check_unpruned(args, chain_dir, segments)
     leaves = list(log_leaf_hashes(segments))
     if not leaves:
         raise InputError("has no complete records to prove", source=str(chain_dir))
@@ -372,6 +373,26 @@ def _prove_by_scan(args: argparse.Namespace, chain_dir: Path, segments: list[Pat
     else:  # pragma: no cover - argparse requires one of --seq / --old-size
         raise InputError("give --seq (inclusion) or --old-size (consistency)", source="mcp-comply audit prove")
     return out
+
+
+def _check_unpruned(args: argparse.Namespace, chain_dir: Path, segments: list[Path]) -> None:
+    """A proof from the segments alone needs every leaf from seq 0. Retention removes the oldest
+    segments (their hashes live on in the tiles): when the chain starts later, what remains would be
+    numbered from 0 and proved against a root nothing signed, so this refuses. A ``--seq`` that
+    retention removed is the caller's to change (InputError); any other proof cannot be made here
+    (IntegrityError, exit 1)."""
+    from mcp_comply.audit._segments import first_record
+    from mcp_comply.exceptions import IntegrityError
+
+    first = first_record(segments[0]) if segments else None
+    start = first.get("seq") if first is not None else None
+    if type(start) is not int or start <= 0:
+        return
+    if args.seq is not None and args.seq < start:
+        raise InputError(f"{args.seq} was removed by retention: {args.chain} starts at seq {start}", source="--seq")
+    raise IntegrityError(f"{chain_dir}: {args.chain} starts at seq {start} (retention removed the records before "
+                         "it) and its Merkle tiles cannot serve this proof: the leaves before it are gone, so no "
+                         "proof can be computed from the segments that remain")
 
 
 def _prove_from_tiles(args: argparse.Namespace, segments: list[Path], tile_dir: Path) -> dict[str, Any] | None:
