@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 from typing import Any
 
 import anyio
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from mcp import Client, MCPError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -227,3 +231,199 @@ def test_enrichment_without_a_sink_equals_the_one_from_a_record(framework: str, 
     without, with_record = views
     assert len(without) >= 4
     assert without == with_record
+
+
+class _BrokenToken:
+    """An access token whose subject cannot be read: the facts reader fails, and says so."""
+
+    @property
+    def subject(self) -> str:
+        raise RuntimeError("unreadable subject")
+
+
+def _counts(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every counter and histogram-count sample (durations differ from run to run; counts do not)."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in registry.collect() for s in family.samples
+            if not s.name.endswith(("_bucket", "_sum", "_created"))}
+
+
+@pytest.mark.parametrize("peer", ["in_process", "principal", "stdio", "stdio_principal", "caller_span",
+                                  "broken_token", "client_errors_quiet"])
+def test_enrichment_inline_emits_what_the_record_path_emits(framework: str, peer: str,
+                                                            spans: InMemorySpanExporter) -> None:
+    """A framework span of a request without HTTP is enriched inline when no sink takes a record
+    (``ComplyMiddleware._enrich_inline``: the peer facts read in place, one ``set_attribute`` for
+    a successful call). Against the record path (a sink): the same span names, attributes, status,
+    links and metric samples, with a principal, over stdio, under a caller's span, with a token
+    the reader cannot read (counted as an internal error on both) and with the policy that keeps
+    client-caused codes off the span's status."""
+    from mcp.server import stdio as sdk_stdio
+    from mcp.server.auth.middleware.auth_context import auth_context_var
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.auth.provider import AccessToken
+
+    from mcp_comply.config import Policy, TracingPolicy
+
+    if peer == "broken_token" and framework == "fastmcp":
+        pytest.skip("fastmcp refuses a token that is not its AccessToken before our middleware runs")
+    tracer = trace.get_tracer("test-client")
+    claims: dict[int, Any] = vars(sdk_stdio)["_claims"]
+    views: list[tuple[list[tuple[object, ...]], dict[Any, float]]] = []
+    for with_sink in (False, True):
+        spans.clear()
+        registry = CollectorRegistry()
+        server = servers.BUILDERS[framework]()
+        policy = Policy(tracing=TracingPolicy(client_errors_as_span_errors=peer != "client_errors_quiet"))
+        handle = instrument(server, registry=registry, env={}, policy=policy)
+        records: list[Any] = []
+        if with_sink:
+            handle.add_sink(records.append)
+
+        async def go(server: Any) -> None:
+            async with Client(servers.lowlevel_of(server), mode="legacy") as client:
+                raw = client.session._dispatcher.send_raw_request
+                with (tracer.start_as_current_span("agent step") if peer == "caller_span"
+                      else contextlib.nullcontext()):
+                    await client.call_tool("add", {"a": 1, "b": 2})
+                    await client.call_tool("fail", {"reason": "no"})
+                    await client.call_tool("add", {"a": "x", "b": 1})
+                    with contextlib.suppress(MCPError):
+                        await client.call_tool("crash", {})
+                    await client.list_tools()
+                    for method, params in (("tools/call", {"arguments": {}}), ("x-vendor/thing", {})):
+                        with pytest.raises(MCPError):
+                            await raw(method, params)
+
+        user: Any = None
+        if "principal" in peer:
+            user = AuthenticatedUser(AccessToken(token="t", client_id="client-7", scopes=[], subject="alice"))
+        elif peer == "broken_token":
+            user = AuthenticatedUser(AccessToken(token="t", client_id="client-7", scopes=[]))
+            object.__setattr__(user, "access_token", _BrokenToken())
+        reset = auth_context_var.set(user)
+        stdio = peer.startswith("stdio") and 0 not in claims
+        if stdio:
+            claims[0] = object()  # what the SDK's stdio transport claims while it serves
+        try:
+            anyio.run(go, server)
+        finally:
+            if stdio:
+                del claims[0]
+            auth_context_var.reset(reset)
+            handle.uninstrument()
+        assert bool(records) == with_sink
+        # a status description may quote the request (pydantic's input_value), and with it the
+        # traceparent in its _meta
+        views.append(([tuple(re.sub("input_value=.*?, input_type", "", v) if isinstance(v, str) else v
+                             for v in _span_view(s, framework)) for s in _server_spans(spans)],
+                      _counts(registry)))
+    (without, counts_without), (with_record, counts_with) = views
+    assert [view[0] for view in without if str(view[0]).startswith(("tools/call", "x-"))] == [
+        "tools/call add", "tools/call fail", "tools/call add", "tools/call crash", "tools/call", "x-vendor/thing"]
+    assert without == with_record
+    assert counts_without == counts_with
+    tool_calls = {k: v for k, v in counts_without.items() if k[0] == "mcp_tool_calls_total"}
+    assert sum(tool_calls.values()) == 5
+    ok = next(s for s in without if s[0] == "tools/call add")
+    attributes = ok[1]
+    assert isinstance(attributes, dict)
+    assert attributes["mcp_comply.outcome"] == "ok"
+    assert attributes.get("enduser.id") == ("alice" if "principal" in peer else None)
+    assert attributes.get("network.transport") == ("pipe" if peer.startswith("stdio") else None)
+    internal = sum(v for k, v in counts_without.items() if k[0] == "mcp_comply_internal_errors_total")
+    assert (internal > 0) == (peer == "broken_token")
+
+
+class _Keep(logging.Handler):
+    """Keeps the messages logged (the SDK's warnings about dropped or truncated attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+_KEYS = st.sampled_from(["a", "b", "c", "mcp_comply.outcome", "d", "a", "b", "c", "d", ""])
+# mostly plain values (what the fast path takes), sometimes one the SDK would change or drop
+_VALUES = st.one_of(st.text(max_size=6), st.text(max_size=6), st.integers(-3, 3), st.booleans(),
+                    st.floats(allow_nan=False),
+                    st.sampled_from([None, b"x", [1, 2], (0,), StatusCode.OK]) | st.integers(-3, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(max_attributes=st.sampled_from([None, 0, 1, 3]), max_length=st.sampled_from([None, 0, 2, 4]),
+       initial=st.dictionaries(st.sampled_from(["a", "b", "x"]), st.text(max_size=3), max_size=3),
+       batches=st.lists(st.dictionaries(_KEYS, _VALUES, max_size=4), max_size=4),
+       ended_after=st.integers(0, 4), immutable=st.booleans())
+@example(max_attributes=None, max_length=2, initial={}, batches=[{"a": "abcd"}], ended_after=4, immutable=False)
+@example(max_attributes=1, max_length=None, initial={"x": "1"}, batches=[{"a": "b", "c": 2}, {"a": True}],
+         ended_after=4, immutable=False)
+@example(max_attributes=0, max_length=None, initial={}, batches=[{"a": "b"}], ended_after=4, immutable=False)
+@example(max_attributes=None, max_length=None, initial={"a": "x"}, batches=[{"b": 1.5, "a": "y"}, {"c": "z"}],
+         ended_after=1, immutable=False)
+def test_set_attributes_fast_ends_a_span_as_the_sdk_does(max_attributes: int | None, max_length: int | None,
+                                                        initial: dict[str, str], batches: list[dict[str, Any]],
+                                                        ended_after: int, immutable: bool) -> None:
+    """``_spans.set_attributes`` (``_otel.set_attributes_fast`` where it applies, the SDK's API
+    where it says no) against the SDK's ``set_attributes``/``set_attribute``: under attribute count
+    and length limits, with keys set again, invalid keys and values, an ended span and (to prove
+    the fallback) attributes made immutable, the same attributes in the same order, the same
+    ``dropped`` count, and the same warnings."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    from mcp_comply.instrument._spans import set_attributes
+
+    limits = SpanLimits(max_span_attributes=max_attributes, max_span_attribute_length=max_length)
+    tracer = TracerProvider(span_limits=limits).get_tracer("t")
+    outcomes = []
+    for ours in (False, True):
+        span: Any = tracer.start_span("s", attributes=initial)
+        if immutable:
+            span._attributes._immutable = True
+        handler = _Keep()
+        records = handler.messages
+        logging.getLogger("opentelemetry").addHandler(handler)
+        raised: list[str] = []
+        try:
+            for i, batch in enumerate(batches):
+                if i == ended_after:
+                    span.end()
+                try:
+                    if ours:
+                        set_attributes(span, dict(batch))
+                    elif len(batch) == 1:
+                        ((key, value),) = batch.items()
+                        span.set_attribute(key, value)
+                    else:
+                        span.set_attributes(dict(batch))
+                except TypeError as exc:
+                    raised.append(str(exc))
+        finally:
+            logging.getLogger("opentelemetry").removeHandler(handler)
+        outcomes.append((list(span._attributes._dict.items()), span._attributes.dropped, records, raised))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_set_attributes_fast_takes_the_sdk_span_and_refuses_what_it_would_change() -> None:
+    """Where it applies it sets (True); where the SDK's checks could change or drop something it
+    does nothing (False): a long string under a length limit, a non-plain value, an empty key, an
+    ended span, a span that is not the SDK's."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    from mcp_comply.instrument._otel import set_attributes_fast
+
+    tracer = TracerProvider(span_limits=SpanLimits(max_span_attribute_length=3)).get_tracer("t")
+    span: Any = tracer.start_span("s")
+    assert set_attributes_fast(span, {"mcp_comply.outcome": "ok", "client.port": 1, "x": 1.5, "y": True})
+    assert dict(span.attributes) == {"mcp_comply.outcome": "ok", "client.port": 1, "x": 1.5, "y": True}
+    assert not set_attributes_fast(span, {"long": "abcd"})
+    assert not set_attributes_fast(span, {"seq": (1, 2)})
+    assert not set_attributes_fast(span, {"": "x"})
+    assert "long" not in span.attributes
+    assert "seq" not in span.attributes
+    span.end()
+    assert not set_attributes_fast(span, {"late": "x"})
+    assert not set_attributes_fast(trace.INVALID_SPAN, {"a": "b"})

@@ -34,6 +34,11 @@ class SdkFacts:
         """What :meth:`transport` reads besides the request: the SDK's claimed file descriptors."""
         return self._stdio_claims
 
+    @property
+    def access_token_reader(self) -> Callable[[], Any] | None:
+        """What :meth:`peer` asks for the request's access token (the principal's source)."""
+        return self._get_access_token
+
     def transport(self, ctx: Any) -> str | None:
         """``tcp`` (HTTP), ``pipe`` (stdio) or None (in process): all the metrics need."""
         if ctx.request is not None:

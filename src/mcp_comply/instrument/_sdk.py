@@ -16,14 +16,14 @@ from typing import Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, Span, SpanContext
 
 from mcp_comply import semconv
 from mcp_comply._record import request_id_text, result_is_error, target_name
-from mcp_comply.instrument._context import SdkFacts
-from mcp_comply.instrument._core import Recorder, Req, current_request, take_report
+from mcp_comply.instrument._context import SdkFacts, principal_of
+from mcp_comply.instrument._core import Recorder, Req, RequestFacts, current_request, take_report
 from mcp_comply.instrument._otel import UNKNOWN_SPAN_KEY, span_probe
-from mcp_comply.instrument._spans import link_ambient, start_own_span
+from mcp_comply.instrument._spans import end_span, link_ambient, outcome_attributes, start_own_span
 
 _get_current_span = trace.get_current_span
 # ``_otel_context().get(_SPAN_KEY) is None``: no span is current, so none can be recording
@@ -35,6 +35,12 @@ _current_otel_context = cast("Callable[[], otel_context.Context]",
 # The types of what the probe finds when no span can be recording: nothing, or NonRecordingSpan
 # (whose is_recording() is always False)
 _NOT_RECORDING = (type(None), NonRecordingSpan)
+# Types of what the probe found that trace.get_current_span() returned as is (it returns what the
+# context holds when that is a Span): such a value is the current span without the API's lookup.
+# Only confirmed types are kept (a class cannot stop being a Span); a handful per process.
+_SPAN_TYPES: set[type] = set()
+_OK = semconv.OUTCOME_OK
+_ATTR_OUTCOME = semconv.ATTR_COMPLY_OUTCOME
 _TCP = semconv.TRANSPORT_TCP
 _PIPE = semconv.TRANSPORT_PIPE
 _TOOLS_CALL = semconv.METHOD_TOOLS_CALL
@@ -63,6 +69,16 @@ class AmbientCapture:
         if _ambient.get() is not current:
             _ambient.set(current)
         return call_next(ctx)
+
+
+def _current_span(found: object) -> Span:
+    """``trace.get_current_span()``, given what the probe found in the current context."""
+    if type(found) in _SPAN_TYPES:
+        return found  # type: ignore[return-value]  # a confirmed Span type
+    span = _get_current_span()
+    if span is found and _SPAN_KEY_KNOWN:
+        _SPAN_TYPES.add(type(found))
+    return span
 
 
 def _ambient_span() -> SpanContext:
@@ -103,6 +119,10 @@ class ComplyMiddleware:
         # SdkFacts.transport inlined on the request path (a Python call less): the claimed stdio
         # descriptors, or None where the facts reader is another one
         self._claims = facts.stdio_claims if isinstance(facts, SdkFacts) else None
+        # A framework span of a request without HTTP (in process, stdio) is enriched here from
+        # SdkFacts.peer's parts, read inline (see _enrich_inline); other readers go through finish.
+        self._sdk_facts = isinstance(facts, SdkFacts)
+        self._get_access_token = facts.access_token_reader if isinstance(facts, SdkFacts) else None
         self._catalog = recorder.catalog
         self._live_tools = recorder.catalog.live
         self.gate: Callable[[Req], Awaitable[None]] | None = None
@@ -160,16 +180,20 @@ class ComplyMiddleware:
                     req.span_owned = True
                     req.span = span
                     otel_token = otel_context.attach(trace.set_span_in_context(span))
-                elif type(_otel_context().get(_SPAN_KEY)) not in _NOT_RECORDING:
+                elif type(found := _otel_context().get(_SPAN_KEY)) not in _NOT_RECORDING:
                     # no span, or the API's non-recording one (what the SDK's middleware sets when no
                     # OTel SDK is configured): nothing to enrich, without the API's lookup
-                    span = _get_current_span()
+                    span = _current_span(found)
                     if span.is_recording():
                         req.span = span
                         if self._on_recording_span is not None:
                             self._on_recording_span()
                             self._on_recording_span = None
-                        link_ambient(span, _ambient_span())
+                        # _ambient_span()'s "nothing to link" inline: no context captured, or one
+                        # without a span (link_ambient does nothing with the invalid span context)
+                        captured = _ambient.get()
+                        if captured is not None and (not _SPAN_KEY_KNOWN or captured.get(_SPAN_KEY) is not None):
+                            link_ambient(span, _ambient_span())
             except Exception as exc:  # noqa: BLE001 - tracing trouble must not fail the request
                 recorder.internal_error("spans", exc)
         token = current_request.set(req) if is_tool_call and self.detail else None
@@ -225,6 +249,10 @@ class ComplyMiddleware:
                                     req.error_result, transport, perf_counter() - req.t0)
                 except Exception as exc:  # noqa: BLE001 - never break the host server
                     recorder.internal_error("metrics", exc)
+            elif (request is None and self._sdk_facts and not recorder.sinks and req.detail_outcome is None
+                  and not req.span_owned and recorder.span_has_ids):
+                # a framework span, no sink: see _enrich_inline
+                self._enrich_inline(req, ctx, req.span, message, is_tool_call)  # type: ignore[arg-type]
             else:
                 pending = recorder.finish(req, ctx, self.facts, message)
                 if pending is not None:
@@ -233,6 +261,53 @@ class ComplyMiddleware:
                 otel_context.detach(otel_token)
                 if req.span is not None:
                     req.span.end()
+
+    def _enrich_inline(self, req: Req, ctx: Any, span: Span, message: str | None, is_tool_call: bool) -> None:
+        """:meth:`Recorder.finish` without a sink, for a framework span (which carries the ids) of
+        a request without HTTP, where ``SdkFacts.peer`` has no address, port or session: its
+        transport and principal read inline, the metrics counted, and the same attributes,
+        status and order of effects on the span; a successful call in process (nothing but the
+        outcome to set) is one ``set_attribute``."""
+        recorder = self.recorder
+        duration = perf_counter() - req.t0
+        recording = span.is_recording()
+        transport: str | None = None
+        principal: str | None = None
+        try:  # SdkFacts.peer and _principal, inline
+            claims = self._claims
+            if claims is not None and 0 in claims:
+                transport = _PIPE
+            get_token = self._get_access_token
+            if get_token is not None:
+                token = get_token()
+                if token is not None:
+                    principal = principal_of(token)
+        except Exception as exc:  # noqa: BLE001
+            recorder.internal_error("context", exc)
+            transport = principal = None
+        outcome = req.outcome
+        try:
+            if is_tool_call:
+                self._count_tool(req.tool_label, outcome, req.error_code, req.exception_type, req.error_result,
+                                 transport or "", duration)
+            else:
+                self._count(req.method, req.tool_label, outcome, req.error_code, req.exception_type,
+                            req.error_result, transport or "", duration)
+        except Exception as exc:  # noqa: BLE001 - never break the host server
+            recorder.internal_error("metrics", exc)
+        if not recording:
+            return
+        try:
+            if outcome == _OK and transport is None and principal is None:
+                span.set_attribute(_ATTR_OUTCOME, _OK)  # outcome_attributes' only one here
+                return
+            peer = RequestFacts(None, None, transport, ctx.protocol_version, None, None, principal, None, None)
+            attrs = outcome_attributes(peer, req.method, None, outcome, req.error_code, req.exception_type,
+                                       req.error_result, has_ids=True)
+            end_span(span, attrs, outcome, req.error_code, framework_owned=True, message=message,
+                     client_errors=recorder.client_errors_as_span_errors)
+        except Exception as exc:  # noqa: BLE001
+            recorder.internal_error("spans", exc)
 
     async def _resolve_label(self, req: Req, ctx: Any, *, succeeded: bool) -> None:
         """The label of a call whose name the catalog did not know when it started, decided after
