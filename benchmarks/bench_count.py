@@ -5,6 +5,10 @@ calls, C function calls, bytecodes, and (under callgrind) machine instructions.
     python benchmarks/bench_count.py --otel                # the same with an OTel SDK (spans recording)
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python3.11 benchmarks/bench_count.py \
         --callgrind bare,metrics,bare2                     # instructions per call (slow: minutes)
+    ... --exact                                            # an async tool, no collection: steadier
+
+(``python3.11`` must be the interpreter's own binary, not pyenv's shim script: valgrind does not
+follow the shim's ``exec``.)
 
 Counts do not drift with the machine's load, so they tell a change of a few hundred instructions
 per call that timing on a busy 2-core VM cannot. Two servers in one process (as bench_paired.py):
