@@ -1,6 +1,5 @@
 """What the OpenTelemetry SDK charges for attributes set on a recording span: the floor under any
-enrichment of a framework's span, counted in machine instructions under callgrind; and what
-mcp-comply's ``set_attributes_fast`` (the same locks, limits and result) charges instead.
+enrichment of a framework's span, counted in machine instructions under callgrind.
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/attrs.%p python3.11 benchmarks/bench_span_attributes.py \
         --callgrind
@@ -43,19 +42,7 @@ def _cases() -> dict[str, Callable[[Any], None]]:
     def six_mapping(span: Any) -> None:
         span.set_attributes(dict(zip(KEYS, VALUES, strict=True)))
 
-    from mcp_comply.instrument._otel import set_attributes_fast
-
-    one_attribute = {"mcp_comply.outcome": "ok"}
-    six_attributes = dict(zip(KEYS, VALUES, strict=True))
-
-    def one_fast(span: Any) -> None:
-        assert set_attributes_fast(span, one_attribute)
-
-    def six_fast(span: Any) -> None:
-        assert set_attributes_fast(span, six_attributes)
-
-    return {"none": none, "one": one, "six_each": six_each, "six_mapping": six_mapping,
-            "one_fast": one_fast, "six_fast": six_fast}
+    return {"none": none, "one": one, "six_each": six_each, "six_mapping": six_mapping}
 
 
 def main() -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 from typing import Any
 
 import anyio
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 from mcp import Client, MCPError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -335,95 +332,3 @@ def test_enrichment_inline_emits_what_the_record_path_emits(framework: str, peer
     assert (internal > 0) == (peer == "broken_token")
 
 
-class _Keep(logging.Handler):
-    """Keeps the messages logged (the SDK's warnings about dropped or truncated attributes)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-_KEYS = st.sampled_from(["a", "b", "c", "mcp_comply.outcome", "d", "a", "b", "c", "d", ""])
-# mostly plain values (what the fast path takes), sometimes one the SDK would change or drop
-_VALUES = st.one_of(st.text(max_size=6), st.text(max_size=6), st.integers(-3, 3), st.booleans(),
-                    st.floats(allow_nan=False),
-                    st.sampled_from([None, b"x", [1, 2], (0,), StatusCode.OK]) | st.integers(-3, 3))
-
-
-@settings(max_examples=300, deadline=None)
-@given(max_attributes=st.sampled_from([None, 0, 1, 3]), max_length=st.sampled_from([None, 0, 2, 4]),
-       initial=st.dictionaries(st.sampled_from(["a", "b", "x"]), st.text(max_size=3), max_size=3),
-       batches=st.lists(st.dictionaries(_KEYS, _VALUES, max_size=4), max_size=4),
-       ended_after=st.integers(0, 4), immutable=st.booleans())
-@example(max_attributes=None, max_length=2, initial={}, batches=[{"a": "abcd"}], ended_after=4, immutable=False)
-@example(max_attributes=1, max_length=None, initial={"x": "1"}, batches=[{"a": "b", "c": 2}, {"a": True}],
-         ended_after=4, immutable=False)
-@example(max_attributes=0, max_length=None, initial={}, batches=[{"a": "b"}], ended_after=4, immutable=False)
-@example(max_attributes=None, max_length=None, initial={"a": "x"}, batches=[{"b": 1.5, "a": "y"}, {"c": "z"}],
-         ended_after=1, immutable=False)
-def test_set_attributes_fast_ends_a_span_as_the_sdk_does(max_attributes: int | None, max_length: int | None,
-                                                        initial: dict[str, str], batches: list[dict[str, Any]],
-                                                        ended_after: int, immutable: bool) -> None:
-    """``_spans.set_attributes`` (``_otel.set_attributes_fast`` where it applies, the SDK's API
-    where it says no) against the SDK's ``set_attributes``/``set_attribute``: under attribute count
-    and length limits, with keys set again, invalid keys and values, an ended span and (to prove
-    the fallback) attributes made immutable, the same attributes in the same order, the same
-    ``dropped`` count, and the same warnings."""
-    from opentelemetry.sdk.trace import SpanLimits
-
-    from mcp_comply.instrument._spans import set_attributes
-
-    limits = SpanLimits(max_span_attributes=max_attributes, max_span_attribute_length=max_length)
-    tracer = TracerProvider(span_limits=limits).get_tracer("t")
-    outcomes = []
-    for ours in (False, True):
-        span: Any = tracer.start_span("s", attributes=initial)
-        if immutable:
-            span._attributes._immutable = True
-        handler = _Keep()
-        records = handler.messages
-        logging.getLogger("opentelemetry").addHandler(handler)
-        raised: list[str] = []
-        try:
-            for i, batch in enumerate(batches):
-                if i == ended_after:
-                    span.end()
-                try:
-                    if ours:
-                        set_attributes(span, dict(batch))
-                    elif len(batch) == 1:
-                        ((key, value),) = batch.items()
-                        span.set_attribute(key, value)
-                    else:
-                        span.set_attributes(dict(batch))
-                except TypeError as exc:
-                    raised.append(str(exc))
-        finally:
-            logging.getLogger("opentelemetry").removeHandler(handler)
-        outcomes.append((list(span._attributes._dict.items()), span._attributes.dropped, records, raised))
-    assert outcomes[0] == outcomes[1]
-
-
-def test_set_attributes_fast_takes_the_sdk_span_and_refuses_what_it_would_change() -> None:
-    """Where it applies it sets (True); where the SDK's checks could change or drop something it
-    does nothing (False): a long string under a length limit, a non-plain value, an empty key, an
-    ended span, a span that is not the SDK's."""
-    from opentelemetry.sdk.trace import SpanLimits
-
-    from mcp_comply.instrument._otel import set_attributes_fast
-
-    tracer = TracerProvider(span_limits=SpanLimits(max_span_attribute_length=3)).get_tracer("t")
-    span: Any = tracer.start_span("s")
-    assert set_attributes_fast(span, {"mcp_comply.outcome": "ok", "client.port": 1, "x": 1.5, "y": True})
-    assert dict(span.attributes) == {"mcp_comply.outcome": "ok", "client.port": 1, "x": 1.5, "y": True}
-    assert not set_attributes_fast(span, {"long": "abcd"})
-    assert not set_attributes_fast(span, {"seq": (1, 2)})
-    assert not set_attributes_fast(span, {"": "x"})
-    assert "long" not in span.attributes
-    assert "seq" not in span.attributes
-    span.end()
-    assert not set_attributes_fast(span, {"late": "x"})
-    assert not set_attributes_fast(trace.INVALID_SPAN, {"a": "b"})

@@ -11,7 +11,6 @@ from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, Statu
 
 from mcp_comply import semconv
 from mcp_comply._record import CallRecord, error_type_of, request_id_text
-from mcp_comply.instrument._otel import set_attributes_fast
 
 _OK = semconv.OUTCOME_OK
 
@@ -120,14 +119,9 @@ def outcome_attributes(peer: Any, method: str, request_id: str | None, outcome: 
 
 
 def set_attributes(span: Span, attrs: dict[str, Any]) -> None:
-    """Put ``attrs`` on ``span`` the cheapest way. One attribute: ``set_attribute`` (the SDK's
-    ``set_attributes`` checks the mapping against the ``Sequence`` and ``Mapping`` ABCs first,
-    which makes one attribute through it cost twice as much; :func:`set_attributes_fast` saves
-    under a tenth of it). Several on a recording SDK span (an HTTP request's peer facts):
-    :func:`set_attributes_fast`, the same locks, limits and result for about a third of the
-    instructions (``benchmarks/bench_span_attributes.py``); otherwise ``set_attributes``."""
-    if len(attrs) > 1 and set_attributes_fast(span, attrs):
-        return
+    """Put ``attrs`` on ``span`` the cheapest way: the SDK's ``set_attributes`` checks the mapping
+    against the ``Sequence`` and ``Mapping`` ABCs first, which makes one attribute through it cost
+    twice what ``set_attribute`` does (2.8 against 1.2 µs here); from three on it is the cheaper."""
     if len(attrs) == 1:
         for key, value in attrs.items():
             span.set_attribute(key, value)
