@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mcp_comply.audit.note import Signer
-from mcp_comply.audit.writer import AuditWriter, WriterConfig
+from mcp_comply.audit.writer import AuditError, AuditWriter, WriterConfig
 
 SIGNER = Signer("test-audit", Ed25519PrivateKey.generate())
 T = TypeVar("T")
@@ -75,3 +75,12 @@ def call_unblocked(call: Callable[[], T], fifos: list[Path], what: str, seconds:
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def start_writer(directory: Path) -> str:
+    """Start a writer on ``directory`` and close it: "started", or the AuditError's text."""
+    try:
+        AuditWriter(WriterConfig(directory=directory, signer=SIGNER, checkpoint_interval_s=3600)).close()
+    except AuditError as exc:
+        return str(exc)
+    return "started"

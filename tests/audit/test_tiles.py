@@ -386,24 +386,7 @@ def test_a_pruned_chain_without_tiles_is_not_proved_from_what_remains(
 def test_tiles_outlive_retention_and_prove_what_remains(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Retention removes old segments, not their hashes: the tiles still prove a remaining record
     at its true index, against the signed root (reading what remains would number it from 0)."""
-    now = [time.time()]
-
-    def writer() -> AuditWriter:
-        return AuditWriter(WriterConfig(directory=tmp_path, max_segment_bytes=3000, retention_days=30,
-                                        signer=SIGNER, clock=lambda: now[0], checkpoint_interval_s=3600.0))
-
-    first = writer()
-    for i in range(60):
-        first.submit("call", {"i": i, "pad": "r" * 50})
-        first.flush()
-    first.close()
-    now[0] += 31 * 86400
-    third = writer()
-    for i in range(30):
-        third.submit("call", {"i": 1000 + i, "pad": "r" * 50})
-        third.flush()
-    third.close()
-    segments = fmt.segments(tmp_path / "chain-0")
+    segments = _pruned_log(tmp_path)
     first_seq = json.loads(segments[0].read_text().splitlines()[0])["seq"]
     assert first_seq > 0
     notes = tmp_path / "checkpoints" / "chain-0"

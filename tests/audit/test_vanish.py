@@ -27,10 +27,10 @@ from mcp_comply import _files
 from mcp_comply.audit import _format as fmt
 from mcp_comply.audit import verify as v
 from mcp_comply.audit.verify import verify_directory
-from mcp_comply.audit.writer import AuditError, AuditWriter, WriterConfig
 from mcp_comply.cli import main
 
 from .conftest import SIGNER, write_log
+from .conftest import start_writer as _start
 
 DAY = 86400.0
 SETTINGS: dict[str, Any] = {"checkpoint_every": 10, "max_segment_bytes": 2500, "retention_days": 30}
@@ -432,12 +432,6 @@ def test_verify_against_a_real_writer_that_prunes_at_every_rotation_finds_nothin
 # ---- the writer's start ---------------------------------------------------------------------------------------
 
 
-def _start(directory: Path) -> str:
-    try:
-        AuditWriter(WriterConfig(directory=directory, signer=SIGNER, checkpoint_interval_s=3600)).close()
-    except AuditError as exc:
-        return str(exc)
-    return "started"
 
 
 def _damaged(directory: Path, path: Path, why: str) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from mcp_comply.audit import _format as fmt
-from mcp_comply.audit.writer import AuditError, AuditWriter, WriterConfig
 
 from .conftest import SIGNER, write_log
+from .conftest import start_writer as _start
 
 SECRET = b"s3cret-api-token-0123456789"  # no newline: read as a crash's torn tail
 
@@ -25,12 +25,6 @@ def signed_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _start(directory: Path) -> str:
-    try:
-        AuditWriter(WriterConfig(directory=directory, signer=SIGNER, checkpoint_interval_s=3600)).close()
-    except AuditError as exc:
-        return str(exc)
-    return "started"
 
 
 @pytest.mark.parametrize("state", [True, False], ids=["saved-state", "full-scan"])
