@@ -33,27 +33,11 @@ import os
 import subprocess
 import sys
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeAlias
 
 Counter: TypeAlias = "collections.Counter[tuple[str, str]]"
-
-
-def _configure_sdk() -> None:
-    """An OTel SDK whose spans record (mcp's own middleware opens one per request, ours enriches it),
-    ended spans handed synchronously to a discarding exporter: no exporter thread to land its work
-    in one server's count or the other's."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-
-    class Discard(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(Discard()))
-    trace.set_tracer_provider(provider)
 
 
 ASYNC_TOOL = False
@@ -164,7 +148,10 @@ def main() -> None:
     import anyio
 
     if args.otel:
-        _configure_sdk()
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_overhead import _configure_sdk  # synchronous: no exporter thread in one count or another
+
+        _configure_sdk(synchronous=True)
     if args.callgrind:
         anyio.run(_run, args.callgrind.split(","), args.calls, True)
         return

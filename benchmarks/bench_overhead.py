@@ -31,17 +31,25 @@ MICRO = ("bare", "comply", "sdk-otel", "sdk-otel+comply")
 ROUNDTRIP = ("bare", "comply", "sdk-otel", "sdk-otel+comply")
 
 
-def _configure_sdk() -> None:
+def _configure_sdk(*, synchronous: bool = False) -> None:
+    """An OTel SDK whose spans record, exported to a discarding exporter: by a BatchSpanProcessor
+    (its own thread, as deployed), or with ``synchronous`` a SimpleSpanProcessor (ended spans handed
+    over in the caller's thread: no exporter thread to land its work in one count or another)."""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SimpleSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
 
     class Discard(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    provider.add_span_processor(SimpleSpanProcessor(Discard()) if synchronous else BatchSpanProcessor(Discard()))
     trace.set_tracer_provider(provider)
 
 
