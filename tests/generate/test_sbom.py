@@ -474,7 +474,8 @@ def test_named_extras_are_checked_against_the_project(tmp_path: Path, capsys: py
     for value, message in (("nope", "--sbom-extras: nope: not an extra of mcp-comply in pyproject.toml (its "
                                     "extras: fastmcp, release, sigstore, test)"),
                            ("a b", "argument --sbom-extras: not an extra name: 'a b' (letters, digits and -_. "
-                                   "inside)")):
+                                   "inside)"),
+                           (",,", "argument --sbom-extras: not an extra name: '' (letters, digits and -_. inside)")):
         assert main(["generate", "--config", str(config), "--only", "sbom", "--sbom-extras", value,
                      "--out", str(tmp_path), "-q"]) == 2
         err = capsys.readouterr().err
@@ -492,3 +493,12 @@ def test_named_extras_are_checked_against_the_project(tmp_path: Path, capsys: py
     assert len(err.strip().splitlines()) == 1, err
     assert f"{project / 'mcp-comply.yaml'}: sbom.extras: cli: not an extra of svc in pyproject.toml (its extras: web)" \
         in err
+    for value, message in (("5", "sbom.extras: Input should be a valid tuple"),
+                           ("[web, 3]", "sbom.extras[1]: Input should be a valid string")):
+        (project / "mcp-comply.yaml").write_text("server: examples.weather_server:build_server\n"
+                                                 f"sbom: {{extras: {value}}}\n")
+        assert main(["generate", "--config", str(project / "mcp-comply.yaml"), "--only", "sbom",
+                     "--out", str(tmp_path / "o"), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"{project / 'mcp-comply.yaml'}: {message}" in err
